@@ -1,0 +1,35 @@
+import type { Severity } from '../src/config/types.js';
+
+const UNITS: Array<[number, string]> = [[86_400_000, 'd'], [3_600_000, 'h'], [60_000, 'm'], [1000, 's']];
+
+/** 300000 -> `5m`, 3600000 -> `1h`, 86400000 -> `24h`, 604800000 -> `7d`. */
+export function formatDuration(ms: number): string {
+  for (const [size, unit] of UNITS) {
+    // Whole days only from 2d up: `24h` reads better than `1d` next to hourly windows.
+    if (unit === 'd' && ms < 2 * size) continue;
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  for (const [size, unit] of UNITS) {
+    if (unit !== 'd' && ms >= size) return `${round(ms / size, 1)}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+export function round(x: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+const RANK: Record<Severity, number> = { low: 0, medium: 1, high: 2, critical: 3 };
+
+export function atLeast(s: Severity, floor: Severity): Severity {
+  return RANK[s] >= RANK[floor] ? s : floor;
+}
+
+/** Fires only on the event that takes a sliding estimate over the limit, not on every event above it. */
+export function crosses(estimate: number, limit: number): boolean {
+  return estimate > limit && estimate - 1 <= limit;
+}
+
+/** Shared no-finding result: frozen so a caller mutating it fails loudly instead of leaking findings. */
+export const NO_FINDINGS: never[] = Object.freeze([]) as unknown as never[];

@@ -1,0 +1,79 @@
+import { createHash } from 'node:crypto';
+import type { BreakerConfig } from '../config/types.js';
+import type { Detection } from '../detector.js';
+import { WHOLE_IDENTITY, type BreakerCommand, type BreakerState, type ScopeState } from './types.js';
+
+/**
+ * The per-identity circuit breaker, as a pure function of event time:
+ * closed → open (suspended until a TTL) → half-open (probation) → closed.
+ * A repeat offence doubles the TTL up to maxTtl; strikes are forgiven after
+ * `forgiveAfter` closed. Time only moves with the identity's own events, so a
+ * replay makes the same transitions as the live run.
+ */
+export function commandId(identity: string, scope: string, type: string, issuedAt: number, cause: string): string {
+  return createHash('sha256').update(`${identity}\n${scope}\n${type}\n${issuedAt}\n${cause}`).digest('hex').slice(0, 32);
+}
+
+/** Time-driven transitions, run on each event of the identity before its detections. */
+export function advance(state: BreakerState, identity: string, ts: number, cfg: BreakerConfig): BreakerCommand[] {
+  const out: BreakerCommand[] = [];
+  for (const scope of Object.keys(state)) {
+    const s = state[scope]!;
+    if (s.phase === 'open' && ts >= s.until) s.phase = 'half-open';
+    if (s.phase === 'half-open' && ts >= s.probationUntil) {
+      s.phase = 'closed';
+      s.closedAt = ts;
+      out.push({
+        v: 1, type: 'resume', commandId: commandId(identity, scope, 'resume', ts, String(s.probationUntil)),
+        identity, scope, until: null, probationUntil: null,
+        reason: `probation ended without a new offence (strike ${s.strikes})`,
+        detector: s.detector, issuedAt: ts, eventId: null, strike: s.strikes, cascade: scope === WHOLE_IDENTITY,
+      });
+    }
+    if (s.phase === 'closed' && ts - s.closedAt >= cfg.forgiveAfterMs) delete state[scope];
+  }
+  return out;
+}
+
+/** Whether the identity is currently suspended for this action (whole identity or capability). */
+export function isSuspended(state: BreakerState, action: string, ts: number): boolean {
+  const whole = state[WHOLE_IDENTITY];
+  if (whole && whole.phase === 'open' && ts < whole.until) return true;
+  const cap = state[action];
+  return cap !== undefined && cap.phase === 'open' && ts < cap.until;
+}
+
+/** A suspend decision: opens the breaker for its scope unless that scope is already open. */
+export function offend(state: BreakerState, d: Detection, cfg: BreakerConfig): BreakerCommand | null {
+  if (d.decision !== 'suspend' || d.mode !== 'enforce') return null;
+  const scope = d.scope;
+  if (isSuspended(state, scope, d.ts)) return null;
+  const prior = state[scope];
+  const strikes = (prior?.strikes ?? 0) + 1;
+  const ttl = Math.min(cfg.ttlMs * 2 ** Math.min(strikes - 1, 30), cfg.maxTtlMs);
+  const next: ScopeState = {
+    phase: 'open',
+    until: d.ts + ttl,
+    probationUntil: d.ts + ttl + cfg.probationMs,
+    strikes,
+    closedAt: prior?.closedAt ?? 0,
+    reason: d.reason,
+    detector: d.detector,
+  };
+  state[scope] = next;
+  return {
+    v: 1, type: 'suspend', commandId: commandId(d.identity, scope, 'suspend', d.ts, d.eventId),
+    identity: d.identity, scope, until: next.until, probationUntil: next.probationUntil,
+    reason: d.reason, detector: d.detector, issuedAt: d.ts, eventId: d.eventId, strike: strikes,
+    cascade: scope === WHOLE_IDENTITY,
+  };
+}
+
+export function parseBreaker(snapshot: string | null): BreakerState {
+  return snapshot ? (JSON.parse(snapshot) as BreakerState) : {};
+}
+
+/** '' deletes the stored state. */
+export function serializeBreaker(state: BreakerState): string {
+  return Object.keys(state).length === 0 ? '' : JSON.stringify(state);
+}

@@ -1,0 +1,46 @@
+import type { DetectorName } from '../detector.js';
+
+/** Whole identity. Any other scope is one action (capability). */
+export const WHOLE_IDENTITY = '*';
+
+/** Breaker command v1, published keyed by identity to the commands topic. See README "Command format". */
+export interface BreakerCommand {
+  v: 1;
+  type: 'suspend' | 'resume';
+  /** Deterministic: the same decision always gets the same id, so a republished command is recognisably the same. */
+  commandId: string;
+  identity: string;
+  /** '*' = the whole identity, else one action. */
+  scope: string;
+  /** Suspend: event time (ms) the suspension ends and probation starts. Resume: null. */
+  until: number | null;
+  /** Suspend: probation ends at this event time unless it re-offends. */
+  probationUntil: number | null;
+  reason: string;
+  /** The detector that caused it; null when an operator did. */
+  detector: DetectorName | null;
+  /** Event time of the decision. */
+  issuedAt: number;
+  /** The triggering event, when there is one. */
+  eventId: string | null;
+  /** 1 for a first offence; the TTL doubles with each repeat up to maxTtl. */
+  strike: number;
+  /** Sub-agents whose chain contains the identity are covered too. */
+  cascade: boolean;
+}
+
+export type BreakerPhase = 'closed' | 'open' | 'half-open';
+
+export interface ScopeState {
+  phase: BreakerPhase;
+  until: number;
+  probationUntil: number;
+  strikes: number;
+  /** Event time the breaker last closed, for forgiving strikes. */
+  closedAt: number;
+  reason: string;
+  detector: DetectorName | null;
+}
+
+/** Per identity: one breaker per scope ('*' or an action). */
+export type BreakerState = Record<string, ScopeState>;

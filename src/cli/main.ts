@@ -1,0 +1,41 @@
+import { WardenError } from '../errors.js';
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  demo: { summary: 'run a simulated fleet with two rogue agents through the full pipeline', load: async () => (await import('./demo.js')).demoCommand },
+  replay: { summary: 'replay a recording (JSONL or msgpack, gzip ok) and write decisions as JSON Lines', load: async () => (await import('./replay.js')).replayCommand },
+  eval: { summary: 'score replay decisions against labelled incidents', load: async () => (await import('./eval.js')).evalCommand },
+  simulate: { summary: 'write a labelled simulated recording (events + incidents)', load: async () => (await import('./simulate.js')).simulateCommand },
+  'validate-config': { summary: 'check a config directory and print every problem', load: async () => (await import('./validate-config.js')).validateConfigCommand },
+  run: { summary: 'run the service against Kafka and Redis', load: async () => (await import('./run.js')).runCommand },
+};
+
+export function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `usage: warden <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nwarden <command> --help for a command's options`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return name === undefined ? 2 : 0;
+  }
+  const entry = COMMANDS[name];
+  if (!entry) {
+    process.stderr.write(`warden: unknown command "${name}"\n\n${usage()}\n`);
+    return 2;
+  }
+  try {
+    const command = await entry.load();
+    return await command(rest);
+  } catch (err) {
+    if (err instanceof WardenError) {
+      process.stderr.write(`warden ${name}: ${err.message} [${err.code}]\n`);
+      return err.code === 'CLI_USAGE' ? 2 : 1;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Validated, defaulted and frozen configuration. All durations are ms.
+ * Files: config/detectors.yaml (DetectorsFile) and config/agents/*.yaml (Manifest).
+ */
+export type Mode = 'shadow' | 'alert' | 'enforce';
+export type Severity = 'low' | 'medium' | 'high' | 'critical';
+/** What a suspension covers: the whole identity, or only the action that triggered it. */
+export type SuspendScope = 'identity' | 'action';
+
+/** A compiled glob: `*` any run of characters except `/`, `**` anything, `?` one character except `/`. */
+export interface Glob {
+  source: string;
+  test(value: string): boolean;
+}
+
+export interface AllowRule { action: Glob; resource: Glob }
+export interface RateLimit { action: Glob; max: number; windowMs: number }
+
+export interface Manifest {
+  agentClass: string;
+  /** The file it came from, for error messages and evidence. */
+  file: string;
+  description?: string;
+  readOnly: boolean;
+  allow: AllowRule[];
+  limits: RateLimit[];
+  delegation: {
+    /** Max chain depth for this class's agents; null = detector default. */
+    maxDepth: number | null;
+    /** Max distinct children spawned per window; null = detector default. */
+    maxChildren: number | null;
+    windowMs: number | null;
+  };
+}
+
+interface DetectorCommon {
+  enabled: boolean;
+  mode: Mode;
+  severity: Severity;
+  scope: SuspendScope;
+}
+
+export interface RateConfig extends DetectorCommon {
+  /** Enforce the manifests' hard limits. */
+  limits: boolean;
+  baseline: {
+    enabled: boolean;
+    bucketMs: number;
+    learningPeriodMs: number;
+    /** EWMA weight per closed bucket. */
+    alpha: number;
+    /** Half-life of the peak envelope, in ms of event time. */
+    peakHalfLifeMs: number;
+    /** Fire above multiplier x the identity's own decayed peak... */
+    multiplier: number;
+    /** ...and above mean + zScore x sd... */
+    zScore: number;
+    /** ...and never below this many events in the sliding bucket. */
+    minEvents: number;
+    /** Closed buckets needed before the baseline speaks. */
+    minBuckets: number;
+  };
+}
+
+export interface ScopeConfig extends DetectorCommon {
+  /** Flag actions/resources outside the agent's manifest. */
+  manifest: boolean;
+  /** What to do for events with no agentClass or an unknown class: ignore | alert. */
+  unknownClass: 'ignore' | 'alert';
+  /** Actions that count as writes for read-only agents. */
+  writeActions: Glob[];
+  learned: {
+    enabled: boolean;
+    learningPeriodMs: number;
+    /** Resource prefixes are learned down to this many segments (split on ':', '/', '.'). */
+    prefixDepth: number;
+    /** Score of a first-seen action. */
+    actionScore: number;
+    /** Score of a first-seen prefix at depth 1, 2, ... (same length as prefixDepth). */
+    prefixScores: number[];
+    /** Fire when the score reaches this. */
+    threshold: number;
+    /** Members kept per learned set. */
+    maxSeen: number;
+  };
+}
+
+export interface ChainConfig extends DetectorCommon {
+  maxDepth: number;
+  maxFanOut: number;
+  fanOutWindowMs: number;
+  /** Actions by which an agent spawns a sub-agent; the resource names the child. */
+  spawnActions: Glob[];
+  cycles: boolean;
+}
+
+export interface DetectorsConfig {
+  rate: RateConfig;
+  scope: ScopeConfig;
+  chain: ChainConfig;
+}
+
+export interface BreakerConfig {
+  ttlMs: number;
+  maxTtlMs: number;
+  probationMs: number;
+  /** Offence count resets after this long closed. */
+  forgiveAfterMs: number;
+}
+
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends Glob[] | number[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+
+export interface Override {
+  /** Where it came from: file and index, for evidence. */
+  source: string;
+  match: { agentClass?: Glob; identity?: Glob };
+  detectors: DeepPartial<DetectorsConfig>;
+}
+
+export interface WardenConfig {
+  /** Config version, carried in every detection's evidence. */
+  version: string;
+  dir: string;
+  detectors: DetectorsConfig;
+  breaker: BreakerConfig;
+  overrides: Override[];
+  manifests: ReadonlyMap<string, Manifest>;
+}

@@ -1,0 +1,173 @@
+import { advance, offend, parseBreaker, serializeBreaker } from '../breaker/breaker.js';
+import type { BreakerState } from '../breaker/types.js';
+import { WHOLE_IDENTITY } from '../breaker/types.js';
+import { createResolver } from '../config/resolve.js';
+import type { WardenConfig } from '../config/types.js';
+import type { Decision, Detection, Detector, DetectorContext, Finding } from '../detector.js';
+import type { AgentEvent } from '../event/types.js';
+import type { StateUpdate, Track, WindowStore } from '../state/types.js';
+import { builtinDetectors } from '../../detectors/index.js';
+import type { BatchOutput, DeadLetter, OutputItem } from './outputs.js';
+import type { OutboxEncoder } from './outbox.js';
+
+export type InputRecord =
+  | { offset: bigint; ok: true; event: AgentEvent }
+  | { offset: bigint; ok: false; error: { code: string; field?: string; message: string }; raw?: Uint8Array; headers?: Record<string, string> };
+
+export interface EngineOptions {
+  config: WardenConfig;
+  store: WindowStore;
+  detectors?: readonly Detector[];
+  /** When set, outputs are written to the store's outbox atomically with the state (the service). */
+  outbox?: OutboxEncoder;
+}
+
+/**
+ * One partition batch at a time: validated events → tracks → one store call →
+ * detectors → breaker → one commit. Identical for the embedded pipeline and
+ * the Kafka service, which is why replay and live give the same decisions.
+ */
+export class Engine {
+  private config: WardenConfig;
+  private resolve: (e: { identity: string; agentClass?: string }) => DetectorContext;
+  private readonly store: WindowStore;
+  private readonly detectors: readonly Detector[];
+  private readonly outbox: OutboxEncoder | undefined;
+
+  constructor(opts: EngineOptions) {
+    this.config = opts.config;
+    this.resolve = createResolver(opts.config);
+    this.store = opts.store;
+    this.detectors = opts.detectors ?? builtinDetectors;
+    this.outbox = opts.outbox;
+  }
+
+  get currentConfig(): WardenConfig {
+    return this.config;
+  }
+
+  /** Swap in a validated config; the next batch uses it. */
+  setConfig(config: WardenConfig): void {
+    this.config = config;
+    this.resolve = createResolver(config);
+  }
+
+  async process(partition: string, records: readonly InputRecord[]): Promise<BatchOutput> {
+    const config = this.config;
+    const resolve = this.resolve;
+    const updates: StateUpdate[] = [];
+    const contexts: DetectorContext[] = [];
+    for (const r of records) {
+      if (!r.ok) continue;
+      const ctx = resolve(r.event);
+      contexts.push(ctx);
+      updates.push({ offset: r.offset, identity: r.event.identity, ts: r.event.ts, tracks: this.tracks(r.event, ctx) });
+    }
+    const { outcomes, committed } = await this.store.apply({ partition, updates });
+
+    const items: OutputItem[] = [];
+    const breakers = new Map<string, BreakerState>();
+    const touched = new Set<string>();
+    let processed = 0;
+    let skipped = 0;
+    let invalid = 0;
+    let u = 0;
+    for (const r of records) {
+      if (!r.ok) {
+        if (committed !== null && r.offset <= committed) {
+          skipped++;
+          continue;
+        }
+        invalid++;
+        const dl: DeadLetter = { offset: r.offset, code: r.error.code, message: r.error.message };
+        if (r.error.field !== undefined) dl.field = r.error.field;
+        if (r.raw) dl.raw = r.raw;
+        if (r.headers) dl.headers = r.headers;
+        items.push({ kind: 'dead-letter', deadLetter: dl });
+        continue;
+      }
+      const outcome = outcomes[u]!;
+      const ctx = contexts[u]!;
+      u++;
+      if (outcome.status === 'done') {
+        skipped++;
+        continue;
+      }
+      processed++;
+      const event = r.event;
+      let state = breakers.get(event.identity);
+      if (!state) {
+        state = parseBreaker(outcome.breaker);
+        breakers.set(event.identity, state);
+        if (outcome.breaker) touched.add(event.identity);
+      }
+      for (const command of advance(state, event.identity, event.ts, config.breaker)) items.push({ kind: 'command', command });
+      for (const d of this.detectors) {
+        if (!ctx.config[d.name].enabled) continue;
+        const findings = d.detect(event, outcome.view, ctx);
+        for (const f of findings) {
+          const detection = this.toDetection(d, f, event, ctx);
+          const command = offend(state, detection, config.breaker);
+          items.push({ kind: 'detection', detection, commandId: command ? command.commandId : null });
+          if (command) {
+            touched.add(event.identity);
+            items.push({ kind: 'command', command });
+          }
+        }
+      }
+    }
+
+    const lastOffset = records.length > 0 ? records[records.length - 1]!.offset : null;
+    if (lastOffset !== null && (processed > 0 || invalid > 0)) {
+      const snapshots = new Map<string, string>();
+      for (const id of touched) snapshots.set(id, serializeBreaker(breakers.get(id)!));
+      await this.store.commit({
+        partition,
+        offset: lastOffset,
+        breakers: snapshots,
+        outbox: this.outbox ? this.outbox.encode(items, partition) : [],
+      });
+    }
+    return { items, processed, skipped, invalid, lastOffset };
+  }
+
+  private tracks(event: AgentEvent, ctx: DetectorContext): Track[] {
+    // Detectors may return shared arrays: copy before appending, never mutate theirs.
+    let all: Track[] | undefined;
+    let owned = false;
+    for (const d of this.detectors) {
+      if (!ctx.config[d.name].enabled) continue;
+      const t = d.track(event, ctx);
+      if (t.length === 0) continue;
+      if (!all) all = t;
+      else if (!owned) {
+        all = all.concat(t);
+        owned = true;
+      } else for (const x of t) all.push(x);
+    }
+    return all ?? [];
+  }
+
+  private toDetection(d: Detector, f: Finding, event: AgentEvent, ctx: DetectorContext): Detection {
+    const cfg = ctx.config[d.name];
+    const decision: Decision = f.alertOnly || cfg.mode === 'alert' ? 'alert' : 'suspend';
+    const scope = (f.scope ?? cfg.scope) === 'identity' ? WHOLE_IDENTITY : event.action;
+    return {
+      identity: event.identity,
+      detector: d.name,
+      rule: f.rule,
+      severity: f.severity,
+      decision,
+      mode: cfg.mode,
+      scope,
+      ts: event.ts,
+      eventId: event.id,
+      action: event.action,
+      resource: event.resource,
+      chain: event.chain ?? [],
+      agentClass: event.agentClass ?? null,
+      reason: f.reason,
+      evidence: { ...f.evidence, configVersion: ctx.configVersion },
+    };
+  }
+}

@@ -1,0 +1,39 @@
+import type { OutboxRecord } from '../state/types.js';
+import type { OutputItem } from './outputs.js';
+import { commandRecord, decisionRecord, deadLetterHeaders } from './records.js';
+
+export interface Topics {
+  actions: string;
+  deadLetter: string;
+  commands: string;
+  decisions: string;
+}
+
+export const DEFAULT_TOPICS: Topics = Object.freeze({
+  actions: 'agent.actions',
+  deadLetter: 'agent.actions.dlq',
+  commands: 'warden.commands',
+  decisions: 'warden.decisions',
+});
+
+const encoder = new TextEncoder();
+
+/** Turns a batch's outputs into the records the service publishes, keyed by identity. */
+export class OutboxEncoder {
+  constructor(private readonly topics: Topics, private readonly sourceTopic: string) {}
+
+  encode(items: readonly OutputItem[], partition: string): OutboxRecord[] {
+    const out: OutboxRecord[] = [];
+    for (const item of items) {
+      if (item.kind === 'detection') {
+        out.push({ topic: this.topics.decisions, key: item.detection.identity, value: encoder.encode(JSON.stringify(decisionRecord(item.detection, item.commandId))) });
+      } else if (item.kind === 'command') {
+        out.push({ topic: this.topics.commands, key: item.command.identity, value: encoder.encode(JSON.stringify(commandRecord(item.command))) });
+      } else {
+        const dl = item.deadLetter;
+        out.push({ topic: this.topics.deadLetter, key: null, value: dl.raw ?? new Uint8Array(0), headers: deadLetterHeaders(dl, this.sourceTopic, partition) });
+      }
+    }
+    return out;
+  }
+}

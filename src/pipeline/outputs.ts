@@ -1,0 +1,27 @@
+import type { BreakerCommand } from '../breaker/types.js';
+import type { Detection } from '../detector.js';
+
+/** A record that could not be decoded or validated; it goes to the dead-letter topic with its reason. */
+export interface DeadLetter {
+  offset: bigint;
+  code: string;
+  field?: string;
+  message: string;
+  raw?: Uint8Array;
+  headers?: Record<string, string>;
+}
+
+export type OutputItem =
+  | { kind: 'detection'; detection: Detection; commandId: string | null }
+  | { kind: 'command'; command: BreakerCommand }
+  | { kind: 'dead-letter'; deadLetter: DeadLetter };
+
+export interface BatchOutput {
+  items: OutputItem[];
+  /** Events run through the detectors in this batch. */
+  processed: number;
+  /** Records skipped because an earlier run already committed them. */
+  skipped: number;
+  invalid: number;
+  lastOffset: bigint | null;
+}

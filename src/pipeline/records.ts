@@ -1,0 +1,36 @@
+import type { BreakerCommand } from '../breaker/types.js';
+import type { Detection } from '../detector.js';
+import type { DeadLetter, OutputItem } from './outputs.js';
+
+/** The JSON shapes written to the decisions topic and to replay output. Field order is fixed for byte-identical output. */
+export function decisionRecord(d: Detection, commandId: string | null): Record<string, unknown> {
+  return { kind: 'detection', ...d, commandId };
+}
+
+export function commandRecord(c: BreakerCommand): Record<string, unknown> {
+  return { kind: 'command', ...c };
+}
+
+export function deadLetterRecord(dl: DeadLetter, index?: number): Record<string, unknown> {
+  return { kind: 'invalid', offset: index ?? Number(dl.offset), code: dl.code, field: dl.field ?? null, message: dl.message };
+}
+
+export function outputRecord(item: OutputItem): Record<string, unknown> {
+  if (item.kind === 'detection') return decisionRecord(item.detection, item.commandId);
+  if (item.kind === 'command') return commandRecord(item.command);
+  return deadLetterRecord(item.deadLetter);
+}
+
+/** Headers a dead letter carries so an operator can find and replay the original. */
+export function deadLetterHeaders(dl: DeadLetter, sourceTopic: string, partition: string): Record<string, string> {
+  const h: Record<string, string> = {
+    ...(dl.headers ?? {}),
+    'warden-error-code': dl.code,
+    'warden-error-reason': dl.message,
+    'warden-source-topic': sourceTopic,
+    'warden-source-partition': partition,
+    'warden-source-offset': String(dl.offset),
+  };
+  if (dl.field !== undefined) h['warden-error-field'] = dl.field;
+  return h;
+}

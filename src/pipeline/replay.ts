@@ -1,0 +1,113 @@
+import type { Writable } from 'node:stream';
+import type { WardenConfig } from '../config/types.js';
+import type { StreamRecord } from '../event/read-stream.js';
+import { MemoryWindowStore } from '../state/memory-store.js';
+import { Engine, type InputRecord } from './engine.js';
+import type { BatchOutput } from './outputs.js';
+import { outputRecord } from './records.js';
+
+export interface ReplayOptions {
+  records: AsyncIterable<StreamRecord>;
+  config: WardenConfig;
+  /** Receives JSON Lines: detections, commands, invalid records, then one summary. */
+  output: Writable;
+  batchSize?: number;
+  /** Called after each batch with the number of records read so far. */
+  onProgress?: (records: number) => void;
+}
+
+export interface ReplaySummary {
+  kind: 'summary';
+  records: number;
+  events: number;
+  invalid: number;
+  identities: number;
+  /** Sum over identities of first-to-last event span, for false positives per identity-hour. */
+  identityHours: number;
+  detections: number;
+  suspensions: number;
+  resumes: number;
+  byDetector: Record<string, number>;
+  firstTs: number | null;
+  lastTs: number | null;
+}
+
+const PARTITION = 'replay';
+
+/** Runs a recording through the same engine as the service, with the in-memory store. Output depends only on the input and config. */
+export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
+  const engine = new Engine({ config: opts.config, store: new MemoryWindowStore() });
+  const batchSize = opts.batchSize ?? 2000;
+  const spans = new Map<string, [number, number]>();
+  const summary: ReplaySummary = {
+    kind: 'summary', records: 0, events: 0, invalid: 0, identities: 0, identityHours: 0,
+    detections: 0, suspensions: 0, resumes: 0, byDetector: {}, firstTs: null, lastTs: null,
+  };
+  let batch: InputRecord[] = [];
+
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    const out = await engine.process(PARTITION, batch);
+    batch = [];
+    tally(summary, out);
+    await write(opts.output, render(out));
+    opts.onProgress?.(summary.records);
+  };
+
+  for await (const rec of opts.records) {
+    summary.records++;
+    const offset = BigInt(rec.index);
+    if (rec.result.ok) {
+      const e = rec.result.event;
+      const span = spans.get(e.identity);
+      if (!span) spans.set(e.identity, [e.ts, e.ts]);
+      else {
+        if (e.ts < span[0]) span[0] = e.ts;
+        if (e.ts > span[1]) span[1] = e.ts;
+      }
+      if (summary.firstTs === null || e.ts < summary.firstTs) summary.firstTs = e.ts;
+      if (summary.lastTs === null || e.ts > summary.lastTs) summary.lastTs = e.ts;
+      batch.push({ offset, ok: true, event: e });
+    } else {
+      batch.push({ offset, ok: false, error: rec.result.error });
+    }
+    if (batch.length >= batchSize) await flush();
+  }
+  await flush();
+
+  summary.identities = spans.size;
+  let ms = 0;
+  for (const [a, b] of spans.values()) ms += b - a;
+  summary.identityHours = Math.round((ms / 3_600_000) * 1000) / 1000;
+  await write(opts.output, JSON.stringify(summary) + '\n');
+  return summary;
+}
+
+function tally(s: ReplaySummary, out: BatchOutput): void {
+  s.events += out.processed;
+  s.invalid += out.invalid;
+  for (const item of out.items) {
+    if (item.kind === 'detection') {
+      s.detections++;
+      s.byDetector[item.detection.detector] = (s.byDetector[item.detection.detector] ?? 0) + 1;
+    } else if (item.kind === 'command') {
+      if (item.command.type === 'suspend') s.suspensions++;
+      else s.resumes++;
+    }
+  }
+}
+
+function render(out: BatchOutput): string {
+  let text = '';
+  for (const item of out.items) text += JSON.stringify(outputRecord(item)) + '\n';
+  return text;
+}
+
+function write(stream: Writable, text: string): Promise<void> {
+  if (text.length === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const ok = stream.write(text, (err) => (err ? reject(err) : undefined));
+    if (ok) resolve();
+    else stream.once('drain', resolve);
+  });
+}

@@ -1,0 +1,81 @@
+import { WardenError } from '../errors.js';
+import { DEFAULT_TOPICS, type Topics } from '../pipeline/outbox.js';
+import type { KafkaSettings } from '../transport/kafka-client.js';
+
+/** Where Warden's service connects. Secrets come only from the environment, never from files or logs. */
+export interface ServiceSettings {
+  kafka: KafkaSettings & { groupId: string; partitionsConsumedConcurrently: number; maxBatch: number; fromBeginning: boolean };
+  topics: Topics;
+  redis: { url: string; prefix: string; idleTtlMs: number };
+}
+
+const DAY = 86_400_000;
+
+/** Every environment variable the service reads, documented in the README. */
+export const ENVIRONMENT = [
+  'KAFKA_BROKERS', 'KAFKA_CLIENT_ID', 'KAFKA_GROUP_ID', 'KAFKA_SSL', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD',
+  'WARDEN_TOPIC_ACTIONS', 'WARDEN_TOPIC_DLQ', 'WARDEN_TOPIC_COMMANDS', 'WARDEN_TOPIC_DECISIONS',
+  'WARDEN_CONCURRENCY', 'WARDEN_MAX_BATCH', 'WARDEN_FROM_BEGINNING',
+  'REDIS_URL', 'WARDEN_REDIS_PREFIX', 'WARDEN_IDLE_TTL_DAYS', 'LOG_LEVEL',
+] as const;
+
+export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceSettings {
+  const problems: string[] = [];
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return n;
+  };
+  const bool = (name: string): boolean => {
+    const raw = (env[name] ?? '').toLowerCase();
+    if (raw === '' || raw === '0' || raw === 'false' || raw === 'no') return false;
+    if (raw === '1' || raw === 'true' || raw === 'yes') return true;
+    problems.push(`${name} must be true or false, got "${env[name]}"`);
+    return false;
+  };
+  const brokers = (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()).filter(Boolean);
+  for (const b of brokers) if (!/^[^\s:]+:\d{1,5}$/.test(b)) problems.push(`KAFKA_BROKERS: "${b}" is not host:port`);
+  let sasl: KafkaSettings['sasl'] = null;
+  const mechanism = env.KAFKA_SASL_MECHANISM?.toLowerCase();
+  if (mechanism) {
+    if (mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512') {
+      problems.push(`KAFKA_SASL_MECHANISM must be plain, scram-sha-256 or scram-sha-512, got "${env.KAFKA_SASL_MECHANISM}"`);
+    } else if (!env.KAFKA_SASL_USERNAME || !env.KAFKA_SASL_PASSWORD) {
+      problems.push('KAFKA_SASL_MECHANISM is set: KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required');
+    } else {
+      sasl = { mechanism, username: env.KAFKA_SASL_USERNAME, password: env.KAFKA_SASL_PASSWORD };
+    }
+  }
+  const prefix = env.WARDEN_REDIS_PREFIX ?? 'warden';
+  if (!/^[A-Za-z0-9:_-]{1,64}$/.test(prefix)) problems.push(`WARDEN_REDIS_PREFIX must match [A-Za-z0-9:_-]{1,64}, got "${prefix}"`);
+  const settings: ServiceSettings = {
+    kafka: {
+      brokers,
+      clientId: env.KAFKA_CLIENT_ID ?? 'warden',
+      groupId: env.KAFKA_GROUP_ID ?? 'warden',
+      ssl: bool('KAFKA_SSL'),
+      sasl,
+      partitionsConsumedConcurrently: int('WARDEN_CONCURRENCY', 4, 1, 64),
+      maxBatch: int('WARDEN_MAX_BATCH', 1000, 1, 20_000),
+      fromBeginning: env.WARDEN_FROM_BEGINNING === undefined ? true : bool('WARDEN_FROM_BEGINNING'),
+    },
+    topics: {
+      actions: env.WARDEN_TOPIC_ACTIONS ?? DEFAULT_TOPICS.actions,
+      deadLetter: env.WARDEN_TOPIC_DLQ ?? DEFAULT_TOPICS.deadLetter,
+      commands: env.WARDEN_TOPIC_COMMANDS ?? DEFAULT_TOPICS.commands,
+      decisions: env.WARDEN_TOPIC_DECISIONS ?? DEFAULT_TOPICS.decisions,
+    },
+    redis: {
+      url: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      prefix,
+      idleTtlMs: int('WARDEN_IDLE_TTL_DAYS', 14, 1, 3650) * DAY,
+    },
+  };
+  if (problems.length > 0) throw new WardenError('SETTINGS_INVALID', `invalid environment: ${problems.join('; ')}`);
+  return settings;
+}

@@ -31,5 +31,6 @@ export function crosses(estimate: number, limit: number): boolean {
   return estimate > limit && estimate - 1 <= limit;
 }
 
-/** Shared no-finding result: frozen so a caller mutating it fails loudly instead of leaking findings. */
+/** Shared empty results (the pipeline never mutates them): frozen so a caller that did would fail loudly. */
 export const NO_FINDINGS: never[] = Object.freeze([]) as unknown as never[];
+export const NO_TRACKS: never[] = NO_FINDINGS;

@@ -1,0 +1,89 @@
+import type { Detector, DetectorContext, Finding } from '../src/detector.js';
+import type { AgentEvent } from '../src/event/types.js';
+import { matchAny } from '../src/config/glob.js';
+import { slidingCount, type IdentityView, type Track } from '../src/state/types.js';
+import { atLeast, crosses, formatDuration, NO_FINDINGS, NO_TRACKS, round } from './format.js';
+
+const CHILDREN = 'chain:children';
+
+function fanOutLimits(ctx: DetectorContext): { limit: number; windowMs: number } {
+  const d = ctx.manifest?.delegation;
+  return { limit: d?.maxChildren ?? ctx.config.chain.maxFanOut, windowMs: d?.windowMs ?? ctx.config.chain.fanOutWindowMs };
+}
+
+/** The first repeated entry (the identity itself counts as the chain's last entry), or undefined. */
+function repeated(chain: readonly string[], identity: string): string | undefined {
+  const n = chain.length;
+  if (n <= 16) {
+    for (let i = 0; i < n; i++) {
+      const a = chain[i]!;
+      if (a === identity) return a;
+      for (let j = i + 1; j < n; j++) if (chain[j] === a) return a;
+    }
+    return undefined;
+  }
+  const seen = new Set<string>();
+  for (const a of chain) {
+    if (a === identity || seen.has(a)) return a;
+    seen.add(a);
+  }
+  return undefined;
+}
+
+function track(event: AgentEvent, ctx: DetectorContext): Track[] {
+  const cfg = ctx.config.chain;
+  if (!cfg.enabled || !matchAny(cfg.spawnActions, event.action)) return NO_TRACKS;
+  const { limit, windowMs } = fanOutLimits(ctx);
+  return [{ kind: 'distinct', key: CHILDREN, windowMs, member: event.resource, cap: limit + 1 }];
+}
+
+function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Finding[] {
+  const cfg = ctx.config.chain;
+  if (!cfg.enabled) return NO_FINDINGS;
+  let out: Finding[] | undefined;
+  const chain = event.chain;
+  if (chain && chain.length > 0) {
+    const maxDepth = ctx.manifest?.delegation.maxDepth ?? cfg.maxDepth;
+    if (chain.length > maxDepth) {
+      (out ??= []).push({
+        rule: 'depth',
+        severity: cfg.severity,
+        scope: cfg.scope,
+        reason: `delegation chain of depth ${chain.length} exceeds the limit of ${maxDepth}`,
+        evidence: { observed: chain.length, limit: maxDepth, chain },
+      });
+    }
+    if (cfg.cycles) {
+      const dup = repeated(chain, event.identity);
+      if (dup !== undefined) {
+        (out ??= []).push({
+          rule: 'cycle',
+          severity: atLeast(cfg.severity, 'high'),
+          scope: cfg.scope,
+          reason: dup === event.identity
+            ? `${event.identity} appears in its own delegation chain`
+            : `${dup} appears twice in the delegation chain`,
+          evidence: { observed: dup, chain },
+        });
+      }
+    }
+  }
+  const dv = view.distinct[CHILDREN];
+  if (dv && dv.added) {
+    const { limit } = fanOutLimits(ctx);
+    const est = slidingCount(dv, event.ts);
+    if (crosses(est, limit)) {
+      const observed = round(est);
+      (out ??= []).push({
+        rule: 'fan-out',
+        severity: cfg.severity,
+        scope: cfg.scope,
+        reason: `spawned ${observed} distinct sub-agents in ${formatDuration(dv.windowMs)}, over the limit of ${limit}`,
+        evidence: { observed, limit, windowMs: dv.windowMs, child: event.resource },
+      });
+    }
+  }
+  return out ?? NO_FINDINGS;
+}
+
+export const chain: Detector = { name: 'chain', track, detect };

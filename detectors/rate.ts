@@ -1,0 +1,106 @@
+import type { Detector, DetectorContext, Finding } from '../src/detector.js';
+import type { AgentEvent } from '../src/event/types.js';
+import type { Manifest, RateConfig } from '../src/config/types.js';
+import { slidingCount, type BaselineParams, type IdentityView, type Track } from '../src/state/types.js';
+import { crosses, formatDuration, NO_FINDINGS, NO_TRACKS, round } from './format.js';
+
+const limitKeys = new WeakMap<Manifest, string[]>();
+const baselineParams = new WeakMap<RateConfig['baseline'], BaselineParams>();
+
+function keysOf(m: Manifest): string[] {
+  let keys = limitKeys.get(m);
+  if (!keys) {
+    keys = m.limits.map((l, i) => `rate:limit:${i}:${l.windowMs}`);
+    limitKeys.set(m, keys);
+  }
+  return keys;
+}
+
+function paramsOf(b: RateConfig['baseline']): BaselineParams {
+  let p = baselineParams.get(b);
+  if (!p) {
+    p = { alpha: b.alpha, peakDecay: 0.5 ** (b.bucketMs / b.peakHalfLifeMs) };
+    baselineParams.set(b, p);
+  }
+  return p;
+}
+
+function actionKey(action: string): string {
+  return `rate:a:${action}`;
+}
+
+function track(event: AgentEvent, ctx: DetectorContext): Track[] {
+  const cfg = ctx.config.rate;
+  if (!cfg.enabled) return NO_TRACKS;
+  const tracks: Track[] = [];
+  const m = ctx.manifest;
+  if (cfg.limits && m && m.limits.length > 0) {
+    const keys = keysOf(m);
+    for (let i = 0; i < m.limits.length; i++) {
+      const l = m.limits[i]!;
+      if (l.action.test(event.action)) tracks.push({ kind: 'counter', key: keys[i]!, windowMs: l.windowMs });
+    }
+  }
+  const b = cfg.baseline;
+  if (b.enabled) tracks.push({ kind: 'counter', key: actionKey(event.action), windowMs: b.bucketMs, baseline: paramsOf(b) });
+  return tracks;
+}
+
+function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Finding[] {
+  const cfg = ctx.config.rate;
+  if (!cfg.enabled) return NO_FINDINGS;
+  let out: Finding[] | undefined;
+  const m = ctx.manifest;
+  if (cfg.limits && m && m.limits.length > 0) {
+    const keys = keysOf(m);
+    for (let i = 0; i < m.limits.length; i++) {
+      // A counter in the view means the limit's glob matched in track().
+      const cv = view.counters[keys[i]!];
+      if (!cv) continue;
+      const l = m.limits[i]!;
+      const est = slidingCount(cv, event.ts);
+      if (!crosses(est, l.max)) continue;
+      const observed = round(est);
+      (out ??= []).push({
+        rule: 'hard-limit',
+        severity: cfg.severity,
+        scope: cfg.scope,
+        reason: `${event.action} exceeded the manifest limit of ${l.max} per ${formatDuration(l.windowMs)} (observed ${observed})`,
+        evidence: { observed, limit: l.max, windowMs: l.windowMs, action: event.action, pattern: l.action.source, agentClass: m.agentClass },
+      });
+    }
+  }
+  const b = cfg.baseline;
+  if (b.enabled && event.ts - view.firstSeen >= b.learningPeriodMs) {
+    const cv = view.counters[actionKey(event.action)];
+    const base = cv?.baseline;
+    if (cv && base && base.n >= b.minBuckets) {
+      const threshold = Math.max(b.minEvents, b.multiplier * base.peak, base.mean + b.zScore * Math.sqrt(base.variance + base.mean));
+      const est = slidingCount(cv, event.ts);
+      if (crosses(est, threshold)) {
+        const observed = round(est);
+        const limit = round(threshold);
+        const window = formatDuration(cv.windowMs);
+        const vs = base.peak >= 0.01
+          ? `${round(est / base.peak, 1)}x its learned peak of ${round(base.peak)}`
+          : `its learned mean is ${round(base.mean)}`;
+        (out ??= []).push({
+          rule: 'baseline',
+          severity: cfg.severity,
+          scope: cfg.scope,
+          reason: `${event.action} at ${observed} in ${window}, ${vs} (threshold ${limit})`,
+          evidence: {
+            observed,
+            limit,
+            baseline: { mean: round(base.mean, 3), sd: round(Math.sqrt(base.variance), 3), peak: round(base.peak, 3), n: base.n },
+            windowMs: cv.windowMs,
+            action: event.action,
+          },
+        });
+      }
+    }
+  }
+  return out ?? NO_FINDINGS;
+}
+
+export const rate: Detector = { name: 'rate', track, detect };

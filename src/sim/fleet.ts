@@ -42,10 +42,14 @@ export interface SimResult {
   identities: number;
 }
 
-interface Agent {
-  cls: AgentClass;
+interface Actor {
   identity: string;
   instance: string;
+  cls: string;
+}
+
+interface Agent extends Actor {
+  cls: AgentClass;
   joinAt: number;
   /** Per-agent activity level, so agents of a class differ. */
   scale: number;
@@ -110,7 +114,7 @@ function resolveOptions(opts: FleetOptions): Required<FleetOptions> & { agents: 
   if (!Number.isSafeInteger(seed)) throw invalid(`seed must be an integer, got ${seed}`);
   if (!Number.isSafeInteger(start)) throw invalid(`start must be an integer ms timestamp, got ${start}`);
   if (!Number.isInteger(days) || days < 1 || days > 60) throw invalid(`days must be an integer from 1 to 60, got ${days}`);
-  const agents = { ...DEFAULT_AGENTS };
+  const agents: Record<AgentClass, number> = { ...DEFAULT_AGENTS };
   for (const [cls, n] of Object.entries(opts.agents ?? {})) {
     if (!(cls in agents)) throw invalid(`unknown agent class "${cls}" (known: ${CLASSES.join(', ')})`);
     if (!Number.isInteger(n) || (n as number) < 0 || (n as number) > 1000) throw invalid(`agents.${cls} must be an integer from 0 to 1000, got ${n}`);
@@ -141,7 +145,7 @@ class Builder {
     throw invalid(`ran out of 4-hex identities for class ${cls}; simulate fewer days`);
   }
 
-  emit(ts: number, who: { identity: string; instance: string; cls: string }, action: string, resource: string, extra: { chain?: string[]; task?: string } = {}): void {
+  emit(ts: number, who: Actor, action: string, resource: string, extra: { chain?: string[]; task?: string } = {}): void {
     const e: AgentEvent = { id: '', ts, identity: who.identity, action, resource };
     if (extra.chain && extra.chain.length > 0) e.chain = extra.chain;
     e.agentClass = who.cls;
@@ -152,12 +156,12 @@ class Builder {
     this.drafts.push(e);
   }
 
-  worker(): { identity: string; instance: string; cls: string } {
+  worker(): Actor {
     return { identity: this.identity('ops-worker'), instance: `pod-ops-worker-${++this.workers}`, cls: 'ops-worker' };
   }
 
   /** Spawns one ops-worker under `parent` and has it do 3-10 actions in the next ~2 minutes. Returns the worker. */
-  spawnWorker(r: Prng, parent: Agent | { identity: string; instance: string; cls: string }, chain: string[], ts: number, task: string) {
+  spawnWorker(r: Prng, parent: Actor, chain: string[], ts: number, task: string): Actor {
     const w = this.worker();
     this.emit(ts, parent, 'agent.spawn', `agent:${w.identity}`, { chain, task });
     const wChain = [...chain, parent.identity];
@@ -254,13 +258,14 @@ function rogueRunaway(b: Builder, r: Prng, a: Agent, dayStart: number): Incident
     const w = b.spawnWorker(r, a, [], ts, task);
     if (i !== deepAt) return;
     // A worker that delegates again and again: chain depth 5 at the bottom.
-    let parent = w;
+    let parent: Actor = w;
     let chain = [a.identity];
     let t = ts;
     for (let depth = 2; depth <= 5; depth++) {
       t += r.int(15 * SEC, 40 * SEC);
-      parent = b.spawnWorker(r, parent, chain, t, task);
-      chain = [...chain, chain.length === 1 ? w.identity : (b.drafts[b.drafts.length - 1]?.chain?.at(-1) ?? '')];
+      const child = b.spawnWorker(r, parent, chain, t, task);
+      chain = [...chain, parent.identity];
+      parent = child;
     }
   });
   let start = Infinity;

@@ -1,0 +1,98 @@
+import { Decoder, Encoder } from '@msgpack/msgpack';
+import { EVENT_LIMITS, type AgentEvent, type Encoding } from './types.js';
+import { isPlainMap, kindOf, validateEvent, type EventError } from './validate.js';
+
+export type DecodeResult = { ok: true; event: AgentEvent; encoding: Encoding } | { ok: false; error: EventError };
+
+const LIMIT = EVENT_LIMITS.eventBytes;
+// Nothing in a valid event is longer than the event, so cap every length up front.
+const decoder = new Decoder({
+  useBigInt64: false,
+  maxStrLength: LIMIT,
+  maxBinLength: LIMIT,
+  maxArrayLength: LIMIT,
+  maxMapLength: LIMIT,
+  maxExtLength: LIMIT,
+});
+const encoder = new Encoder({ ignoreUndefined: true });
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+const textEncoder = new TextEncoder();
+
+export function failed(code: string, message: string): { ok: false; error: EventError } {
+  return { ok: false, error: { code, message } };
+}
+
+export function reason(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.length <= 160 ? text : `${text.slice(0, 160)}…`;
+}
+
+/** fixmap, map16, map32. */
+export function isMapMarker(byte: number): boolean {
+  return (byte >= 0x80 && byte <= 0x8f) || byte === 0xde || byte === 0xdf;
+}
+
+export function isSpace(byte: number): boolean {
+  return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
+}
+
+function validated(value: unknown, encoding: Encoding): DecodeResult {
+  if (!isPlainMap(value)) {
+    const what = encoding === 'json' ? 'a JSON object' : 'a msgpack map';
+    return failed('EVENT_NOT_MAP', `event must be ${what}, got ${kindOf(value)}`);
+  }
+  const r = validateEvent(value);
+  return r.ok ? { ok: true, event: r.event, encoding } : r;
+}
+
+export function decodeMsgpack(bytes: Uint8Array): DecodeResult {
+  let value: unknown;
+  try {
+    value = decoder.decode(bytes);
+  } catch (err) {
+    return failed('EVENT_DECODE', `invalid msgpack: ${reason(err)}`);
+  }
+  return validated(value, 'msgpack');
+}
+
+export function decodeJson(bytes: Uint8Array): DecodeResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(utf8.decode(bytes));
+  } catch (err) {
+    return failed('EVENT_DECODE', `invalid JSON: ${reason(err)}`);
+  }
+  return validated(value, 'json');
+}
+
+/** msgpack or JSON, told apart by the first byte. Never throws for bad input. */
+export function decodeEvent(bytes: Uint8Array): DecodeResult {
+  const n = bytes.length;
+  if (n === 0) return failed('EVENT_EMPTY', 'event is empty');
+  if (n > LIMIT) return failed('EVENT_TOO_LARGE', `event is ${n} bytes, more than ${LIMIT}`);
+  const first = bytes[0]!;
+  if (isMapMarker(first)) return decodeMsgpack(bytes);
+  let i = 0;
+  while (i < n && isSpace(bytes[i]!)) i++;
+  if (i === n) return failed('EVENT_EMPTY', 'event is only whitespace');
+  if (bytes[i] === 0x7b) return decodeJson(bytes);
+  return notAMap(bytes, i);
+}
+
+const JSON_STARTS = new Set('["-0123456789tfn'.split('').map((c) => c.charCodeAt(0)));
+
+/** The error path: say whether these bytes are a non-map value or not an encoding at all. */
+function notAMap(bytes: Uint8Array, start: number): DecodeResult {
+  if (JSON_STARTS.has(bytes[start]!)) {
+    const r = decodeJson(bytes);
+    if (r.ok || r.error.code === 'EVENT_NOT_MAP') return r;
+  }
+  const r = decodeMsgpack(bytes);
+  if (!r.ok && r.error.code === 'EVENT_NOT_MAP') return r;
+  const hex = bytes[0]!.toString(16).padStart(2, '0');
+  return failed('EVENT_DECODE', `event is neither JSON nor msgpack (first byte 0x${hex})`);
+}
+
+export function encodeEvent(event: AgentEvent, encoding: Encoding = 'msgpack'): Uint8Array {
+  return encoding === 'json' ? textEncoder.encode(JSON.stringify(event)) : encoder.encode(event);
+}

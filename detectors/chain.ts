@@ -1,7 +1,7 @@
 import type { Detector, DetectorContext, Finding } from '../src/detector.js';
 import type { AgentEvent } from '../src/event/types.js';
-import { matchAny } from '../src/config/glob.js';
 import { slidingCount, type IdentityView, type Track } from '../src/state/types.js';
+import { matchesAction } from './match.js';
 import { atLeast, crosses, formatDuration, NO_FINDINGS, NO_TRACKS, round } from './format.js';
 
 const CHILDREN = 'chain:children';
@@ -32,7 +32,7 @@ function repeated(chain: readonly string[], identity: string): string | undefine
 
 function track(event: AgentEvent, ctx: DetectorContext): Track[] {
   const cfg = ctx.config.chain;
-  if (!cfg.enabled || !matchAny(cfg.spawnActions, event.action)) return NO_TRACKS;
+  if (!cfg.enabled || !matchesAction(cfg.spawnActions, event.action)) return NO_TRACKS;
   const { limit, windowMs } = fanOutLimits(ctx);
   return [{ kind: 'distinct', key: CHILDREN, windowMs, member: event.resource, cap: limit + 1 }];
 }
@@ -72,7 +72,7 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
   if (dv && dv.added) {
     const { limit } = fanOutLimits(ctx);
     const est = slidingCount(dv, event.ts);
-    if (crosses(est, limit)) {
+    if (crosses(est, limit, dv.count)) {
       const observed = round(est);
       (out ??= []).push({
         rule: 'fan-out',

@@ -26,9 +26,13 @@ export function atLeast(s: Severity, floor: Severity): Severity {
   return RANK[s] >= RANK[floor] ? s : floor;
 }
 
-/** Fires only on the event that takes a sliding estimate over the limit, not on every event above it. */
-export function crosses(estimate: number, limit: number): boolean {
-  return estimate > limit && estimate - 1 <= limit;
+/**
+ * Fires on the event that takes a sliding estimate over the limit, and again on
+ * the first event of each new bucket while it stays over: one finding per
+ * bucket, not one per event, and a breaker whose TTL ran out hears of it again.
+ */
+export function crosses(estimate: number, limit: number, bucketCount: number): boolean {
+  return estimate > limit && (estimate - 1 <= limit || bucketCount === 1);
 }
 
 /** Shared empty results (the pipeline never mutates them): frozen so a caller that did would fail loudly. */

@@ -1,6 +1,7 @@
 import type { Detector, DetectorContext, Finding } from '../src/detector.js';
 import type { AgentEvent } from '../src/event/types.js';
 import type { Manifest, RateConfig } from '../src/config/types.js';
+import { baselineThreshold } from '../src/state/baseline.js';
 import { slidingCount, type BaselineParams, type IdentityView, type Track } from '../src/state/types.js';
 import { crosses, formatDuration, NO_FINDINGS, NO_TRACKS, round } from './format.js';
 
@@ -16,14 +17,23 @@ function keysOf(m: Manifest): string[] {
   return keys;
 }
 
-function paramsOf(b: RateConfig['baseline']): BaselineParams {
+export function baselineParamsOf(b: RateConfig['baseline']): BaselineParams {
   let p = baselineParams.get(b);
   if (!p) {
-    p = { alpha: b.alpha, peakDecay: 0.5 ** (b.bucketMs / b.peakHalfLifeMs) };
+    p = {
+      alpha: b.alpha,
+      peakDecay: 0.5 ** (b.bucketMs / b.peakHalfLifeMs),
+      learningPeriodMs: b.learningPeriodMs,
+      minBuckets: b.minBuckets,
+      minEvents: b.minEvents,
+      multiplier: b.multiplier,
+      zScore: b.zScore,
+    };
     baselineParams.set(b, p);
   }
   return p;
 }
+
 
 function actionKey(action: string): string {
   return `rate:a:${action}`;
@@ -42,7 +52,7 @@ function track(event: AgentEvent, ctx: DetectorContext): Track[] {
     }
   }
   const b = cfg.baseline;
-  if (b.enabled) tracks.push({ kind: 'counter', key: actionKey(event.action), windowMs: b.bucketMs, baseline: paramsOf(b) });
+  if (b.enabled) tracks.push({ kind: 'counter', key: actionKey(event.action), windowMs: b.bucketMs, baseline: baselineParamsOf(b) });
   return tracks;
 }
 
@@ -59,7 +69,7 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
       if (!cv) continue;
       const l = m.limits[i]!;
       const est = slidingCount(cv, event.ts);
-      if (!crosses(est, l.max)) continue;
+      if (!crosses(est, l.max, cv.count)) continue;
       const observed = round(est);
       (out ??= []).push({
         rule: 'hard-limit',
@@ -75,9 +85,9 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
     const cv = view.counters[actionKey(event.action)];
     const base = cv?.baseline;
     if (cv && base && base.n >= b.minBuckets) {
-      const threshold = Math.max(b.minEvents, b.multiplier * base.peak, base.mean + b.zScore * Math.sqrt(base.variance + base.mean));
+      const threshold = baselineThreshold(base, baselineParamsOf(b));
       const est = slidingCount(cv, event.ts);
-      if (crosses(est, threshold)) {
+      if (crosses(est, threshold, cv.count)) {
         const observed = round(est);
         const limit = round(threshold);
         const window = formatDuration(cv.windowMs);

@@ -1,4 +1,5 @@
-function nextSep(s: string, from: number): number {
+/** Index of the next ':', '/' or '.' at or after `from`, or -1. */
+export function nextSep(s: string, from: number): number {
   for (let i = from; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c === 58 /* : */ || c === 47 /* / */ || c === 46 /* . */) return i;

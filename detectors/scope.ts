@@ -1,9 +1,9 @@
 import type { Detector, DetectorContext, Finding } from '../src/detector.js';
 import type { AgentEvent } from '../src/event/types.js';
-import { matchAny } from '../src/config/glob.js';
 import type { IdentityView, Track } from '../src/state/types.js';
 import { atLeast, NO_FINDINGS, NO_TRACKS } from './format.js';
-import { resourcePrefixes } from './resource.js';
+import { allowed, matchesAction } from './match.js';
+import { nextSep, resourcePrefixes } from './resource.js';
 
 const ACT = 'scope:act';
 const prefixKeys: string[] = [];
@@ -19,9 +19,16 @@ function track(event: AgentEvent, ctx: DetectorContext): Track[] {
   const tracks: Track[] = [];
   const cap = cfg.learned.maxSeen;
   tracks.push({ kind: 'seen', key: ACT, member: event.action, cap });
-  const prefixes = resourcePrefixes(event.resource, cfg.learned.prefixDepth);
-  for (let d = 0; d < prefixes.length; d++) {
-    tracks.push({ kind: 'seen', key: prefixKey(d + 1), member: prefixes[d]!, cap });
+  // resourcePrefixes, inlined to skip its array on the hot path. Only strict
+  // prefixes are learned (the system always): the last segment names one
+  // object (a customer, a pipeline, a spawned child), and a new one is normal.
+  const r = event.resource;
+  for (let d = 1, from = 0; d <= cfg.learned.prefixDepth; d++) {
+    const sep = nextSep(r, from);
+    if (sep < 0 && d > 1) break;
+    tracks.push({ kind: 'seen', key: prefixKey(d), member: sep < 0 ? r : r.slice(0, sep), cap });
+    if (sep < 0) break;
+    from = sep + 1;
   }
   return tracks;
 }
@@ -32,25 +39,16 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
   let out: Finding[] | undefined;
   const m = ctx.manifest;
   if (m) {
-    if (cfg.manifest) {
-      let allowed = false;
-      for (const r of m.allow) {
-        if (r.action.test(event.action) && r.resource.test(event.resource)) {
-          allowed = true;
-          break;
-        }
-      }
-      if (!allowed) {
-        (out ??= []).push({
-          rule: 'outside-manifest',
-          severity: cfg.severity,
-          scope: cfg.scope,
-          reason: `${event.action} on ${event.resource} is not allowed by the ${m.agentClass} manifest`,
-          evidence: { observed: `${event.action} on ${event.resource}`, limit: m.agentClass, manifest: m.file },
-        });
-      }
+    if (cfg.manifest && !allowed(m, event.action, event.resource)) {
+      (out ??= []).push({
+        rule: 'outside-manifest',
+        severity: cfg.severity,
+        scope: cfg.scope,
+        reason: `${event.action} on ${event.resource} is not allowed by the ${m.agentClass} manifest`,
+        evidence: { observed: `${event.action} on ${event.resource}`, limit: m.agentClass, manifest: m.file },
+      });
     }
-    if (m.readOnly && matchAny(cfg.writeActions, event.action)) {
+    if (m.readOnly && matchesAction(cfg.writeActions, event.action)) {
       (out ??= []).push({
         rule: 'read-only-write',
         severity: atLeast(cfg.severity, 'high'),

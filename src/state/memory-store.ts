@@ -138,7 +138,7 @@ function applyCounter(s: IdentityState, t: Extract<Track, { kind: 'counter' }>, 
     s.counters.set(t.key, c);
   } else if (idx > c.b) {
     const gap = (idx - c.b) / t.windowMs;
-    if (c.base && t.baseline) rollBaseline(c.base, c.c, gap, t.baseline);
+    if (c.base && t.baseline) rollBaseline(c.base, c.c, gap, t.baseline, c.b, s.firstSeen);
     c.p = gap === 1 ? c.c : 0;
     c.c = 0;
     c.b = idx;

@@ -14,6 +14,15 @@ export interface BaselineParams {
   alpha: number;
   /** Multiplier applied to the peak envelope per closed bucket, 0 < decay <= 1. */
   peakDecay: number;
+  /**
+   * The detector's threshold, so the store can leave anomalous buckets out of
+   * the baseline once it is learned: a sustained attack must not become normal.
+   */
+  learningPeriodMs: number;
+  minBuckets: number;
+  minEvents: number;
+  multiplier: number;
+  zScore: number;
 }
 
 export type Track =

@@ -214,8 +214,9 @@ EOF
 
 java_tool() {
   # Runs a Kafka CLI class from the cached jars, logging through our log4j config.
-  "$JAVA" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto \
-    -Dlog4j.configuration="file:$LOG4J_CONFIG" -Dkafka.logs.dir="$LOG_DIR" \
+  # (C1 only + serial GC: these JVMs live ~1 s; their log4j output goes to tools.log.)
+  "$JAVA" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -Dlog4j.configuration="file:$LOG4J_CONFIG" -Dkafka.logs.dir="$LOG_DIR" -Dwarden.log.file=tools.log \
     -cp "$LIBS_DIR/*" "$@"
 }
 
@@ -277,7 +278,7 @@ cmd_start() {
     -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
     -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError
     -Djava.awt.headless=true
-    -Dlog4j.configuration="file:$LOG4J_CONFIG" -Dkafka.logs.dir="$LOG_DIR")
+    -Dlog4j.configuration="file:$LOG4J_CONFIG" -Dkafka.logs.dir="$LOG_DIR" -Dwarden.log.file=server.log)
   # setsid: own session, so the broker outlives the shell (and its process
   # group) that started it; nohup for terminals without setsid.
   local -a detach=(nohup)
@@ -362,7 +363,9 @@ cmd_topics() {
   existing="$(kcat -b "$BOOTSTRAP" -L -m 5 2>/dev/null \
     | sed -n 's/^ *topic "\([^"]*\)" with \([0-9]*\) partitions:.*/\1 \2/p')"
 
-  local -a to_create=()
+  local topics  # (a plain assignment, so a bad topics.txt aborts the script)
+  topics="$(read_topics)"
+  local -a to_create=() to_verify=()
   local name parts configs have
   while read -r name parts configs; do
     have="$(awk -v t="$name" '$1 == t { print $2 }' <<<"$existing")"
@@ -372,18 +375,30 @@ cmd_topics() {
       else
         say "topic $name exists ($have partitions)"
       fi
+      [[ "$configs" == "-" ]] || to_verify+=("$name $configs")
     else
       to_create+=("$name $parts $configs")
     fi
-  done < <(read_topics)
+  done <<<"$topics"
 
-  if (( ${#to_create[@]} == 0 )); then
+  if (( ${#to_create[@]} == 0 && ${#to_verify[@]} == 0 )); then
     say "all Warden topics present ($(elapsed "$t0"))"
     return 0
   fi
 
   ensure_java
   ensure_libs
+
+  # An existing topic may lack its configs (e.g. warden.commands auto-created by
+  # a producer before `topics` ran, with the default delete policy): one
+  # TopicCommand --describe for all of them, then ConfigCommand for any fix.
+  if (( ${#to_verify[@]} > 0 )); then
+    verify_topic_configs "${to_verify[@]}"
+  fi
+  if (( ${#to_create[@]} == 0 )); then
+    say "all Warden topics present ($(elapsed "$t0"))"
+    return 0
+  fi
   # One TopicCommand JVM per missing topic, run concurrently (kafka-topics.sh
   # takes a single --topic per invocation; each JVM start costs ~1-2 s).
   local tmpdir; tmpdir="$(mktemp -d)"
@@ -419,6 +434,39 @@ cmd_topics() {
   rm -rf "$tmpdir"
   (( failed == 0 )) || exit 1
   say "topics ready ($(elapsed "$t0"))"
+}
+
+# Args: "name k=v,k=v" ...; ensures each topic has the given config overrides.
+verify_topic_configs() {
+  local spec name configs regex="" described line have kv
+  for spec in "$@"; do
+    read -r name _ <<<"$spec"
+    regex+="${regex:+|}${name//./\\.}"
+  done
+  described="$(java_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" \
+                 --describe --topic "^($regex)\$" 2>&1)" \
+    || { err "TopicCommand --describe failed:"; echo "$described" >&2; exit 1; }
+  for spec in "$@"; do
+    read -r name configs <<<"$spec"
+    line="$(awk -F'\t' -v t="Topic: $name" '$1 == t && /Configs:/ { print; exit }' <<<"$described")"
+    have="$(sed -n 's/.*Configs: *//p' <<<"$line" | tr -d '[:space:]')"
+    local -a missing=()
+    local -a kvs
+    IFS=',' read -r -a kvs <<<"$configs"
+    for kv in "${kvs[@]}"; do
+      [[ ",$have," == *",$kv,"* ]] || missing+=("$kv")
+    done
+    if (( ${#missing[@]} == 0 )); then
+      say "topic $name has $configs"
+      continue
+    fi
+    local joined; joined="$(IFS=,; echo "${missing[*]}")"
+    err "topic $name exists without $joined (current overrides: ${have:-none}); setting it"
+    java_tool kafka.admin.ConfigCommand --bootstrap-server "$BOOTSTRAP" --alter \
+      --entity-type topics --entity-name "$name" --add-config "$joined" >/dev/null \
+      || die "could not set $joined on topic $name"
+    say "topic $name now has $joined"
+  done
 }
 
 cmd_reset() {

@@ -1,5 +1,5 @@
 import { readDecisions, readIncidents } from '../eval/io.js';
-import { DEFAULT_GRACE_MS, formatReport, scoreDecisions } from '../eval/score.js';
+import { formatReport, scoreDecisions } from '../eval/score.js';
 import { parseDuration } from '../config/duration.js';
 import { WardenError } from '../errors.js';
 import { parse, required } from './args.js';
@@ -16,7 +16,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     decisions: { type: 'string', short: 'd' },
     incidents: { type: 'string', short: 'i' },
-    grace: { type: 'string', default: `${DEFAULT_GRACE_MS}` },
+    grace: { type: 'string', default: '5m' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   }, USAGE);

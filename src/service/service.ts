@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { WardenConfig } from '../config/types.js';
 import { Engine } from '../pipeline/engine.js';
@@ -59,8 +59,14 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     this.log = opts.log.child({ module: 'service' });
     const { kafka, topics } = opts.settings;
     this.kafka = createKafka(kafka, opts.log);
-    this.consumer = this.kafka.consumer({ groupId: kafka.groupId, maxWaitTimeInMs: 100, retry: { retries: 10 } });
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    this.consumer = this.kafka.consumer({
+      groupId: kafka.groupId,
+      maxWaitTimeInMs: 100,
+      sessionTimeout: kafka.sessionTimeoutMs,
+      heartbeatInterval: Math.min(3000, Math.floor(kafka.sessionTimeoutMs / 3)),
+      retry: { retries: 10 },
+    });
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
     this.engine = new Engine({ config: opts.config, store: opts.store, outbox: new OutboxEncoder(topics, topics.actions) });
     this.publisher = new OutboxPublisher(opts.store, this.producer);
   }

@@ -4,7 +4,7 @@ import type { KafkaSettings } from '../transport/kafka-client.js';
 
 /** Where Warden's service connects. Secrets come only from the environment, never from files or logs. */
 export interface ServiceSettings {
-  kafka: KafkaSettings & { groupId: string; partitionsConsumedConcurrently: number; maxBatch: number; fromBeginning: boolean };
+  kafka: KafkaSettings & { groupId: string; partitionsConsumedConcurrently: number; maxBatch: number; fromBeginning: boolean; sessionTimeoutMs: number };
   topics: Topics;
   redis: { url: string; prefix: string; idleTtlMs: number };
 }
@@ -13,7 +13,7 @@ const DAY = 86_400_000;
 
 /** Every environment variable the service reads, documented in the README. */
 export const ENVIRONMENT = [
-  'KAFKA_BROKERS', 'KAFKA_CLIENT_ID', 'KAFKA_GROUP_ID', 'KAFKA_SSL', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD',
+  'KAFKA_BROKERS', 'KAFKA_CLIENT_ID', 'KAFKA_GROUP_ID', 'KAFKA_SESSION_TIMEOUT_MS', 'KAFKA_SSL', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD',
   'WARDEN_TOPIC_ACTIONS', 'WARDEN_TOPIC_DLQ', 'WARDEN_TOPIC_COMMANDS', 'WARDEN_TOPIC_DECISIONS',
   'WARDEN_CONCURRENCY', 'WARDEN_MAX_BATCH', 'WARDEN_FROM_BEGINNING',
   'REDIS_URL', 'WARDEN_REDIS_PREFIX', 'WARDEN_IDLE_TTL_DAYS', 'LOG_LEVEL',
@@ -63,6 +63,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceSe
       partitionsConsumedConcurrently: int('WARDEN_CONCURRENCY', 4, 1, 64),
       maxBatch: int('WARDEN_MAX_BATCH', 1000, 1, 20_000),
       fromBeginning: env.WARDEN_FROM_BEGINNING === undefined ? true : bool('WARDEN_FROM_BEGINNING'),
+      sessionTimeoutMs: int('KAFKA_SESSION_TIMEOUT_MS', 30_000, 6_000, 300_000),
     },
     topics: {
       actions: env.WARDEN_TOPIC_ACTIONS ?? DEFAULT_TOPICS.actions,

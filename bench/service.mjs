@@ -1,0 +1,154 @@
+// npm run bench (service part): Warden on the real broker and Redis vs a bare
+// kafkajs consumer that only decodes, on the same pre-filled topic, in one run.
+import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { loadConfig } from '../dist/src/config/load.js';
+import { decodeEvent, encodeEvent } from '../dist/src/event/codec.js';
+import { startService } from '../dist/src/service/start.js';
+import { settingsFromEnv } from '../dist/src/service/settings.js';
+import { fmt, percentile, syntheticEvents, table } from './common.mjs';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
+const IDENTITIES = Number(process.env.BENCH_IDENTITIES ?? 10_000);
+const PARTITIONS = 6;
+const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 20);
+const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const id = `${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;
+const topic = `bench-actions-${id}`;
+const kafka = new Kafka({ clientId: 'warden-bench', brokers: BROKERS, logLevel: logLevel.NOTHING });
+const admin = kafka.admin();
+const redis = new Redis(REDIS_URL);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function prefill() {
+  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+  await producer.connect();
+  const t0 = performance.now();
+  let batch = [];
+  const inflight = [];
+  for (const e of syntheticEvents(EVENTS, IDENTITIES)) {
+    batch.push({ key: e.identity, value: Buffer.from(encodeEvent(e, 'msgpack')) });
+    if (batch.length === 10_000) {
+      inflight.push(producer.send({ topic, acks: 1, messages: batch }));
+      batch = [];
+      if (inflight.length >= 4) await inflight.shift();
+    }
+  }
+  if (batch.length) inflight.push(producer.send({ topic, acks: 1, messages: batch }));
+  await Promise.all(inflight);
+  await producer.disconnect();
+  return (performance.now() - t0) / 1000;
+}
+
+async function bareConsumer() {
+  const consumer = kafka.consumer({ groupId: `bench-bare-${id}`, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let n = 0;
+  let invalid = 0;
+  let first = 0;
+  let last = 0;
+  await new Promise((resolve) => {
+    consumer.run({
+      partitionsConsumedConcurrently: 4,
+      eachBatch: async ({ batch }) => {
+        if (!first) first = performance.now();
+        for (const m of batch.messages) if (!decodeEvent(m.value).ok) invalid++;
+        n += batch.messages.length;
+        last = performance.now();
+        if (n >= EVENTS) resolve();
+      },
+    });
+  });
+  await consumer.disconnect();
+  return { eps: EVENTS / ((last - first) / 1000), invalid };
+}
+
+async function commandCalls() {
+  const info = await redis.info('commandstats');
+  let calls = 0;
+  for (const m of info.matchAll(/cmdstat_(\w+):calls=(\d+)/g)) if (m[1] !== 'info') calls += Number(m[2]);
+  return calls;
+}
+
+async function usedMemory() {
+  return Number(/used_memory:(\d+)/.exec(await redis.info('memory'))[1]);
+}
+
+async function warden() {
+  const settings = settingsFromEnv({
+    ...process.env, KAFKA_GROUP_ID: `bench-warden-${id}`, WARDEN_TOPIC_ACTIONS: topic,
+    WARDEN_TOPIC_DECISIONS: `bench-decisions-${id}`, WARDEN_TOPIC_COMMANDS: `bench-commands-${id}`, WARDEN_TOPIC_DLQ: `bench-dlq-${id}`,
+    WARDEN_REDIS_PREFIX: `bench-${id}`,
+  });
+  const config = await loadConfig('config');
+  const log = pino({ level: 'warn' }, pino.destination(2));
+  const mem0 = await usedMemory();
+  const calls0 = await commandCalls();
+  let n = 0;
+  let first = 0;
+  let last = 0;
+  let onBatch = () => {};
+  const latencies = [];
+  let recording = false;
+  const service = await startService({ config, log, settings, recordLatency: true });
+  service.on('warden.batch', (b) => {
+    if (!first) first = performance.now() - b.durationMs;
+    n += b.messages;
+    last = performance.now();
+    if (recording && b.latenciesMs) for (const l of b.latenciesMs) latencies.push(l);
+    onBatch();
+  });
+  await new Promise((resolve) => { onBatch = () => { if (n >= EVENTS) resolve(); }; onBatch(); });
+  const eps = EVENTS / ((last - first) / 1000);
+  const calls = (await commandCalls()) - calls0 - 2;
+  await sleep(500);
+  const mem = (await usedMemory()) - mem0;
+
+  // Latency at half the measured maximum: a paced producer in another process.
+  const rate = Math.round(eps / 2);
+  recording = true;
+  const producer = fork(new URL('./paced-producer.mjs', import.meta.url), [topic, String(rate), String(LATENCY_SECONDS), String(IDENTITIES)], { stdio: 'inherit' });
+  const produced = await new Promise((resolve) => producer.on('message', resolve));
+  await sleep(2000);
+  recording = false;
+  await service.stop();
+  latencies.sort((a, b) => a - b);
+  return { eps, calls, mem, rate, produced, latencies };
+}
+
+console.log(`\nwarden run: ${fmt(EVENTS)} msgpack events from ${fmt(IDENTITIES)} identities on a ${PARTITIONS}-partition topic (Kafka 3.9.1 and Redis 7 on loopback, ${(await import('node:os')).cpus().length} cores)`);
+await admin.connect();
+const produceSecs = await prefill();
+console.log(`  pre-filled in ${produceSecs.toFixed(1)} s`);
+const bare = await bareConsumer();
+const w = await warden();
+const rows = [
+  ['measure', 'value'],
+  ['bare kafkajs consumer (decode only)', `${fmt(bare.eps)} events/s`],
+  ['Warden sustained', `${fmt(w.eps)} events/s`],
+  ['Warden / bare consumer', `${fmt((100 * w.eps) / bare.eps, 1)}%`],
+  ['Redis commands per event', fmt(w.calls / EVENTS, 4)],
+  ['Redis memory per identity', `${fmt(w.mem / IDENTITIES)} B`],
+  [`latency at ${fmt(w.rate)} events/s (half max), p50`, `${fmt(percentile(w.latencies, 0.5), 1)} ms`],
+  [`latency at ${fmt(w.rate)} events/s (half max), p99`, `${fmt(percentile(w.latencies, 0.99), 1)} ms`],
+  ['latency sample', `${fmt(w.latencies.length)} events (${fmt(w.produced)} produced)`],
+];
+console.log(table(rows));
+await mkdir('bench-results', { recursive: true });
+await writeFile('bench-results/latest.json', JSON.stringify({ at: new Date().toISOString(), events: EVENTS, identities: IDENTITIES, bare, warden: { ...w, latencies: undefined, p50: percentile(w.latencies, 0.5), p99: percentile(w.latencies, 0.99) } }, null, 2));
+await admin.deleteTopics({ topics: [topic, `bench-decisions-${id}`, `bench-commands-${id}`, `bench-dlq-${id}`] }).catch(() => {});
+await admin.disconnect();
+let cursor = '0';
+do {
+  const [next, keys] = await redis.scan(cursor, 'MATCH', `bench-${id}:*`, 'COUNT', 5000);
+  cursor = next;
+  if (keys.length) await redis.del(...keys);
+} while (cursor !== '0');
+redis.disconnect();

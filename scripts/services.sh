@@ -1,0 +1,43 @@
+# Sourced by scripts/test.sh and scripts/bench.sh: installs packages if needed,
+# builds, and brings up Redis and Kafka when they are not already there. A
+# broker it started is stopped on exit unless WARDEN_KEEP_SERVICES=1.
+log() { printf '%s: %s\n' "${LOG_TAG:-warden}" "$*" >&2; }
+
+ensure_packages() {
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    log "installing packages (npm ci)"
+    npm ci --no-audit --no-fund
+  fi
+  npm run --silent build
+}
+
+ensure_redis() {
+  export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+  node scripts/redis-ping.mjs "$REDIS_URL" 2>/dev/null && return 0
+  if [ "$REDIS_URL" != "redis://127.0.0.1:6379" ]; then
+    log "Redis at $REDIS_URL does not answer"; return 1
+  fi
+  if ! command -v redis-server >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      log "installing redis-server (apt-get)"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    else
+      log "Redis is not running and redis-server is not installed: install Redis 7 or set REDIS_URL"; return 1
+    fi
+  fi
+  log "starting redis-server on 127.0.0.1:6379 (no persistence)"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no >/dev/null
+  for _ in $(seq 1 50); do node scripts/redis-ping.mjs "$REDIS_URL" 2>/dev/null && return 0; sleep 0.1; done
+  node scripts/redis-ping.mjs "$REDIS_URL"
+}
+
+ensure_kafka() {
+  export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
+  if ! bash scripts/kafka.sh status >/dev/null 2>&1; then
+    bash scripts/kafka.sh start
+    if [ "${WARDEN_KEEP_SERVICES:-0}" != 1 ]; then
+      trap 'bash scripts/kafka.sh stop || true' EXIT
+    fi
+  fi
+  bash scripts/kafka.sh topics
+}

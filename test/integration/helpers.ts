@@ -1,0 +1,221 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import { Redis } from 'ioredis';
+
+const run = promisify(execFile);
+
+export const BROKERS = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Fails loudly (never skips) when the real broker is not there. */
+export async function requireKafka(): Promise<void> {
+  try {
+    await run('kcat', ['-b', BROKERS, '-L', '-m', '5'], { timeout: 15_000 });
+  } catch (err) {
+    throw new Error(`Kafka is not reachable at ${BROKERS}: start it with \`bash scripts/kafka.sh start\` (${(err as Error).message.split('\n')[0]})`);
+  }
+}
+
+export async function requireRedis(): Promise<Redis> {
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (err) {
+    redis.disconnect();
+    throw new Error(`Redis is not reachable at ${REDIS_URL}: start redis-server or set REDIS_URL (${(err as Error).message})`);
+  }
+  return redis;
+}
+
+export function kafkaAdmin() {
+  return new Kafka({ clientId: 'warden-test', brokers: BROKERS.split(','), logLevel: logLevel.NOTHING }).admin();
+}
+
+export async function createTopic(topic: string, partitions: number, compact = false): Promise<void> {
+  const admin = kafkaAdmin();
+  await admin.connect();
+  try {
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: partitions, configEntries: compact ? [{ name: 'cleanup.policy', value: 'compact' }] : [] }],
+      waitForLeaders: true,
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** kcat as the external producer: one message per line, `key<TAB>value` (JSON values). */
+export async function kcatProduceLines(topic: string, lines: Array<{ key: string; value: string }>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'warden-kcat-'));
+  try {
+    const file = join(dir, 'in.txt');
+    await writeFile(file, lines.map((l) => `${l.key}\t${l.value}`).join('\n') + '\n');
+    await run('kcat', ['-b', BROKERS, '-P', '-t', topic, '-K', '\t', '-X', 'partitioner=murmur2_random', '-l', file], { timeout: 60_000, maxBuffer: 1 << 24 });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** kcat as the external producer of binary values (msgpack): one file per message. */
+export async function kcatProduceBinary(topic: string, messages: Array<{ key: string; value: Uint8Array }>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'warden-kcat-'));
+  try {
+    for (const [i, m] of messages.entries()) {
+      const file = join(dir, `m${i}.bin`);
+      await writeFile(file, m.value);
+      await run('kcat', ['-b', BROKERS, '-P', '-t', topic, '-k', m.key, '-X', 'partitioner=murmur2_random', file], { timeout: 30_000 });
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export interface KcatRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: string | null;
+  payload: string | null;
+  headers?: string[];
+}
+
+/** kcat as the external consumer: everything on the topic now. */
+export async function kcatConsumeAll(topic: string): Promise<KcatRecord[]> {
+  const { stdout } = await run('kcat', ['-b', BROKERS, '-C', '-t', topic, '-o', 'beginning', '-e', '-J', '-q'], { timeout: 60_000, maxBuffer: 1 << 28 });
+  return stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as KcatRecord);
+}
+
+export function headerMap(r: KcatRecord): Record<string, string> {
+  const h: Record<string, string> = {};
+  const list = r.headers ?? [];
+  for (let i = 0; i + 1 < list.length; i += 2) h[list[i]!] = list[i + 1]!;
+  return h;
+}
+
+/** Waits until the group has committed every message on the topic. */
+export async function waitForGroupCaughtUp(groupId: string, topic: string, timeoutMs = 90_000): Promise<void> {
+  const admin = kafkaAdmin();
+  await admin.connect();
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      const high = await admin.fetchTopicOffsets(topic);
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      const behind = high.some((h) => {
+        const c = committed?.partitions.find((p) => p.partition === h.partition);
+        return Number(h.high) > 0 && Number(c?.offset ?? -1) < Number(h.high);
+      });
+      if (!behind) return;
+      if (Date.now() > deadline) throw new Error(`group ${groupId} did not catch up on ${topic} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export interface WardenProcess {
+  child: ChildProcess;
+  logs: string[];
+  exited: Promise<number | null>;
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
+}
+
+/** Starts `warden run` as a real separate process. */
+export function startWarden(env: Record<string, string>): WardenProcess {
+  const child = spawn(process.execPath, ['bin/warden.js', 'run', '--config', 'config'], {
+    env: { ...process.env, KAFKA_BROKERS: BROKERS, REDIS_URL, LOG_LEVEL: 'info', KAFKAJS_NO_PARTITIONER_WARNING: '1', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const logs: string[] = [];
+  const waiters: Array<{ pattern: RegExp; resolve: (l: string) => void }> = [];
+  let buf = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (chunk: string) => {
+    buf += chunk;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      logs.push(line);
+      for (let i = waiters.length - 1; i >= 0; i--) {
+        if (waiters[i]!.pattern.test(line)) {
+          waiters[i]!.resolve(line);
+          waiters.splice(i, 1);
+        }
+      }
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    logs,
+    exited,
+    waitForLog(pattern, timeoutMs = 60_000) {
+      const found = logs.find((l) => pattern.test(l));
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no log line matching ${pattern} within ${timeoutMs} ms; last lines:\n${logs.slice(-15).join('\n')}`)), timeoutMs);
+        waiters.push({ pattern, resolve: (l) => { clearTimeout(timer); resolve(l); } });
+        void exited.then((code) => { clearTimeout(timer); reject(new Error(`warden exited (${code}) before logging ${pattern}; last lines:\n${logs.slice(-15).join('\n')}`)); });
+      });
+    },
+  };
+}
+
+export async function stopWarden(p: WardenProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return p.child.exitCode;
+  p.child.kill(signal);
+  return p.exited;
+}
+
+/** Every key under a prefix with its content, the prefix removed, for comparing two runs' state. */
+export async function dumpState(redis: Redis, prefix: string): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    for (const key of keys) {
+      const type = await redis.type(key);
+      const name = key.slice(prefix.length);
+      if (type === 'hash') out[name] = await redis.hgetall(key);
+      else if (type === 'set') out[name] = (await redis.smembers(key)).sort();
+      else if (type === 'list') out[name] = await redis.lrange(key, 0, -1);
+      else if (type === 'string') out[name] = await redis.get(key);
+      else out[name] = type;
+    }
+  } while (cursor !== '0');
+  return out;
+}
+
+export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+}
+
+/** Messages the group has committed on the topic, summed over partitions. */
+export async function committedCount(groupId: string, topic: string): Promise<number> {
+  const admin = kafkaAdmin();
+  await admin.connect();
+  try {
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return (committed?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}

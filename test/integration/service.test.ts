@@ -1,0 +1,212 @@
+import { Writable } from 'node:stream';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { encodeEvent } from '../../src/event/codec.js';
+import type { AgentEvent } from '../../src/event/types.js';
+import { replay } from '../../src/pipeline/replay.js';
+import { simulateFleet } from '../../src/sim/fleet.js';
+import {
+  committedCount, createTopic, deletePrefix, dumpState, headerMap, kcatConsumeAll, kcatProduceBinary, kcatProduceLines,
+  requireKafka, requireRedis, startWarden, stopWarden, uniqueName, waitForGroupCaughtUp,
+} from './helpers.js';
+
+let redis: Redis;
+const prefixes: string[] = [];
+
+beforeAll(async () => {
+  await requireKafka();
+  redis = await requireRedis();
+});
+afterAll(async () => {
+  for (const p of prefixes) await deletePrefix(redis, p);
+  redis?.disconnect();
+});
+
+interface Run { env: Record<string, string>; group: string; prefix: string; decisions: string; commands: string; dlq: string }
+
+async function newRun(actions: string): Promise<Run> {
+  const id = uniqueName('run');
+  const run: Run = { group: `g-${id}`, prefix: `wt-${id}`, decisions: `d-${id}`, commands: `c-${id}`, dlq: `q-${id}`, env: {} };
+  prefixes.push(run.prefix);
+  await createTopic(run.decisions, 3);
+  await createTopic(run.commands, 3, true);
+  await createTopic(run.dlq, 1);
+  run.env = {
+    WARDEN_TOPIC_ACTIONS: actions, WARDEN_TOPIC_DECISIONS: run.decisions, WARDEN_TOPIC_COMMANDS: run.commands, WARDEN_TOPIC_DLQ: run.dlq,
+    KAFKA_GROUP_ID: run.group, WARDEN_REDIS_PREFIX: run.prefix, KAFKA_SESSION_TIMEOUT_MS: '6000',
+  };
+  return run;
+}
+
+const byKey = (r: Record<string, unknown>): string => `${r.eventId}|${r.detector}|${r.rule}|${r.kind}|${r.commandId}`;
+
+/** Output records of a run, each once; a republished record must be byte-identical to the first. */
+async function outputs(run: Run): Promise<{ decisions: string[]; commands: string[]; duplicates: number }> {
+  const seen = new Map<string, string>();
+  let duplicates = 0;
+  const collect = (payloads: Array<string | null>): string[] => {
+    const out: string[] = [];
+    for (const p of payloads) {
+      const rec = JSON.parse(p!) as Record<string, unknown>;
+      const key = byKey(rec);
+      const prior = seen.get(key);
+      if (prior !== undefined) {
+        duplicates++;
+        expect(p).toBe(prior);
+        continue;
+      }
+      seen.set(key, p!);
+      out.push(p!);
+    }
+    return out.sort();
+  };
+  const decisions = collect((await kcatConsumeAll(run.decisions)).map((r) => r.payload));
+  const commands = collect((await kcatConsumeAll(run.commands)).map((r) => r.payload));
+  return { decisions, commands, duplicates };
+}
+
+async function replayExpected(events: AgentEvent[]): Promise<{ decisions: string[]; commands: string[] }> {
+  const lines: string[] = [];
+  let buf = '';
+  const output = new Writable({ write(chunk, _e, cb) { buf += chunk.toString(); cb(); } });
+  async function* records() {
+    for (const [index, event] of events.entries()) yield { index, result: { ok: true as const, event, encoding: 'json' as const } };
+  }
+  await replay({ records: records(), config: await loadConfig('config'), output });
+  for (const l of buf.trim().split('\n')) lines.push(l);
+  const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  return {
+    decisions: parsed.filter((r) => r.kind === 'detection').map((r) => JSON.stringify(r)).sort(),
+    commands: parsed.filter((r) => r.kind === 'command').map((r) => JSON.stringify(r)).sort(),
+  };
+}
+
+describe('warden run against the real broker and Redis', () => {
+  it('takes msgpack and JSON events from kcat, publishes commands and decisions, dead-letters malformed events', async () => {
+    const actions = uniqueName('actions');
+    await createTopic(actions, 3);
+    const run = await newRun(actions);
+    const t0 = Date.UTC(2026, 10, 20, 3, 0, 0);
+    const rogue = 'spiffe://acme.example/agent/analytics-agent/{evil}:\nid';
+    const reader = 'spiffe://acme.example/agent/analytics-agent/good';
+    const msgpackEvents: AgentEvent[] = [
+      { id: 'm1', ts: t0, identity: reader, action: 'db.read', resource: 'db:prod.orders', agentClass: 'analytics-agent' },
+      { id: 'm2', ts: t0 + 1000, identity: rogue, action: 'db.write', resource: 'db:prod.orders', agentClass: 'analytics-agent' },
+    ];
+    await kcatProduceBinary(actions, msgpackEvents.map((e) => ({ key: e.identity, value: encodeEvent(e, 'msgpack') })));
+    const jsonEvent: AgentEvent = { id: 'j1', ts: t0 + 2000, identity: 'spiffe://acme.example/agent/support-bot/s1', action: 'vault.read', resource: 'vault:secrets/prod', agentClass: 'support-bot' };
+    await kcatProduceLines(actions, [
+      { key: jsonEvent.identity, value: JSON.stringify(jsonEvent) },
+      { key: 'junk', value: 'this is not an event' },
+      { key: 'no-ts', value: JSON.stringify({ id: 'x', identity: 'a', action: 'b', resource: 'c' }) },
+    ]);
+
+    const warden = startWarden(run.env);
+    await warden.waitForLog(/"msg":"consuming"/);
+    await waitForGroupCaughtUp(run.group, actions);
+    expect(await stopWarden(warden)).toBe(0);
+    expect(warden.logs.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
+
+    const commands = (await kcatConsumeAll(run.commands)).map((r) => ({ key: r.key, cmd: JSON.parse(r.payload!) }));
+    const suspended = commands.filter((c) => c.cmd.type === 'suspend').map((c) => [c.key, c.cmd.identity, c.cmd.scope, c.cmd.detector]);
+    expect(suspended).toEqual(expect.arrayContaining([
+      [rogue, rogue, '*', 'scope'],
+      [jsonEvent.identity, jsonEvent.identity, '*', 'scope'],
+    ]));
+    expect(suspended.some((s) => s[1] === reader)).toBe(false);
+
+    const decisions = (await kcatConsumeAll(run.decisions)).map((r) => JSON.parse(r.payload!));
+    expect(decisions.filter((d) => d.identity === rogue).map((d) => d.rule).sort()).toEqual(['outside-manifest', 'read-only-write']);
+    expect(decisions.find((d) => d.identity === jsonEvent.identity)?.rule).toBe('outside-manifest');
+
+    const dlq = await kcatConsumeAll(run.dlq);
+    expect(dlq.map((r) => r.payload).sort()).toEqual([JSON.stringify({ id: 'x', identity: 'a', action: 'b', resource: 'c' }), 'this is not an event'].sort());
+    const byPayload = new Map(dlq.map((r) => [r.payload, headerMap(r)]));
+    expect(byPayload.get('this is not an event')).toMatchObject({ 'warden-error-code': 'EVENT_DECODE', 'warden-source-topic': actions });
+    const missing = byPayload.get(JSON.stringify({ id: 'x', identity: 'a', action: 'b', resource: 'c' }))!;
+    expect(missing).toMatchObject({ 'warden-error-code': 'EVENT_FIELD_MISSING', 'warden-error-field': 'ts' });
+    expect(missing['warden-error-reason']).toMatch(/ts/);
+    expect(Number(missing['warden-source-offset'])).toBeGreaterThanOrEqual(0);
+  });
+
+  describe('with a simulated fleet on a 6-partition topic', () => {
+    const sim = simulateFleet({ days: 2, seed: 5 });
+    let actions: string;
+    let clean: Run;
+    let expected: { decisions: string[]; commands: string[] };
+
+    beforeAll(async () => {
+      actions = uniqueName('fleet');
+      await createTopic(actions, 6);
+      await kcatProduceLines(actions, sim.events.map((e) => ({ key: e.identity, value: JSON.stringify(e) })));
+      expected = await replayExpected(sim.events);
+      clean = await newRun(actions);
+      const w = startWarden(clean.env);
+      await waitForGroupCaughtUp(clean.group, actions);
+      expect(await stopWarden(w)).toBe(0);
+    });
+
+    it('gives the same decisions and commands as warden replay of the same events', async () => {
+      const got = await outputs(clean);
+      expect(expected.commands.length).toBeGreaterThan(2);
+      expect(got.decisions).toEqual(expected.decisions);
+      expect(got.commands).toEqual(expected.commands);
+    });
+
+    it('after SIGKILL mid-stream and a restart, state and outputs equal a clean run: nothing lost, nothing counted twice', async () => {
+      const run = await newRun(actions);
+      const first = startWarden({ ...run.env, WARDEN_MAX_BATCH: '100', WARDEN_CONCURRENCY: '2' });
+      const total = sim.events.length;
+      let done = 0;
+      while (done < total * 0.2) {
+        await new Promise((r) => setTimeout(r, 50));
+        done = await committedCount(run.group, actions);
+      }
+      first.child.kill('SIGKILL');
+      await first.exited;
+      expect(done).toBeLessThan(total);
+      const second = startWarden(run.env);
+      await waitForGroupCaughtUp(run.group, actions);
+      expect(await stopWarden(second)).toBe(0);
+
+      expect(await dumpState(redis, run.prefix)).toEqual(await dumpState(redis, clean.prefix));
+      const got = await outputs(run);
+      expect(got.decisions).toEqual(expected.decisions);
+      expect(got.commands).toEqual(expected.commands);
+    });
+
+    it('two processes in one group split the partitions; when one leaves, the other takes over', async () => {
+      const run = await newRun(actions);
+      const a = startWarden({ ...run.env, WARDEN_MAX_BATCH: '100' });
+      const b = startWarden({ ...run.env, WARDEN_MAX_BATCH: '100' });
+      const lastAssigned = (p: typeof a): string[] =>
+        p.logs.filter((l) => l.includes('partitions assigned')).map((l) => JSON.parse(l).assigned as string[]).pop() ?? [];
+      // Both members hold part of the six partitions once the group has settled.
+      const deadline = Date.now() + 60_000;
+      while (!(lastAssigned(a).length > 0 && lastAssigned(b).length > 0 && lastAssigned(a).length + lastAssigned(b).length === 6)) {
+        if (Date.now() > deadline) throw new Error(`group did not split: a=${lastAssigned(a)} b=${lastAssigned(b)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const assignedA = lastAssigned(a);
+      let done = 0;
+      while (done < sim.events.length * 0.3) {
+        await new Promise((r) => setTimeout(r, 50));
+        done = await committedCount(run.group, actions);
+      }
+      expect(await stopWarden(a)).toBe(0);
+      await waitForGroupCaughtUp(run.group, actions);
+      // b ends up with all six partitions once a has left.
+      const lastB = lastAssigned(b);
+      expect(await stopWarden(b)).toBe(0);
+      expect(lastB).toHaveLength(6);
+      expect(assignedA.length).toBeGreaterThan(0);
+      expect(assignedA.length).toBeLessThan(6);
+
+      expect(await dumpState(redis, run.prefix)).toEqual(await dumpState(redis, clean.prefix));
+      const got = await outputs(run);
+      expect(got.decisions).toEqual(expected.decisions);
+      expect(got.commands).toEqual(expected.commands);
+    });
+  });
+});

@@ -1,6 +1,9 @@
 import { loadConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
+import { startOpsServer } from '../ops/http.js';
+import { watchConfig } from '../service/reload.js';
+import { settingsFromEnv } from '../service/settings.js';
 import { startService } from '../service/start.js';
 import { parse } from './args.js';
 
@@ -9,7 +12,8 @@ const USAGE = `usage: warden run [--config DIR]
 Runs the service: consumes agent action events from Kafka, keeps per-identity
 windows in Redis, publishes breaker commands and decisions. Connection settings
 come from the environment (see README "Configuration"). SIGTERM/SIGINT finish
-the batch in flight, commit and leave the group; SIGHUP reloads the config.`;
+the batch in flight, commit and leave the group; SIGHUP or a change in DIR
+reloads the config (a bad one is refused and the running one stays).`;
 
 export async function runCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
@@ -22,23 +26,18 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   const log = createLogger();
   const dir = values.config;
+  const settings = settingsFromEnv();
   const config = await loadConfig(dir);
-  const service = await startService({ config, log });
-  log.info({ configVersion: config.version, dir }, 'warden running');
+  const service = await startService({ config, log, settings });
+  const ops = await startOpsServer({ notReady: () => service.notReady(), metrics: () => service.metrics.registry.render() }, settings.http.port, settings.http.host);
+  log.info({ configVersion: config.version, dir, http: `${settings.http.host}:${ops.port}` }, 'warden running');
+  const unwatch = watchConfig(dir, (next) => service.setConfig(next), log, (ok) => service.metrics.reloads.inc({ result: ok ? 'applied' : 'refused' }));
 
-  process.on('SIGHUP', () => {
-    loadConfig(dir).then(
-      (next) => {
-        service.setConfig(next);
-        log.info({ configVersion: next.version }, 'config reloaded');
-      },
-      (err) => log.error({ err: errorMessage(err) }, 'config reload refused; the running config stays in force'),
-    );
-  });
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       log.info({ signal }, 'stopping');
-      service.stop().then(resolve, (err) => {
+      unwatch();
+      Promise.all([service.stop(), ops.close()]).then(() => resolve(), (err) => {
         log.error({ err: errorMessage(err) }, 'stop failed');
         resolve();
       });

@@ -3,12 +3,14 @@ import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Pr
 import type { Logger } from 'pino';
 import type { WardenConfig } from '../config/types.js';
 import { Engine } from '../pipeline/engine.js';
+import type { BatchOutput } from '../pipeline/outputs.js';
 import { OutboxEncoder } from '../pipeline/outbox.js';
 import type { WindowStore } from '../state/types.js';
 import { createKafka } from '../transport/kafka-client.js';
 import { toRecord } from './decode.js';
 import { OutboxPublisher } from './publisher.js';
 import type { ServiceSettings } from './settings.js';
+import { serviceMetrics, type ServiceMetrics } from '../ops/service-metrics.js';
 import { ensureTopics } from './topics.js';
 
 /** Instrumentation, namespaced like kafkajs' own. */
@@ -52,6 +54,12 @@ export class WardenService extends EventEmitter<ServiceEvents> {
   private readonly publisher: OutboxPublisher;
   private readonly log: Logger;
   private running = false;
+  private crashed: string | null = null;
+  private readonly lag = new Map<string, number>();
+  /** identity\0scope → until, for the open-breakers gauge; event time. */
+  private readonly open = new Map<string, number>();
+  private watermark = 0;
+  readonly metrics: ServiceMetrics;
   assigned: string[] = [];
 
   constructor(private readonly opts: ServiceOptions) {
@@ -69,6 +77,27 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
     this.engine = new Engine({ config: opts.config, store: opts.store, outbox: new OutboxEncoder(topics, topics.actions) });
     this.publisher = new OutboxPublisher(opts.store, this.producer);
+    this.metrics = serviceMetrics({
+      openBreakers: () => {
+        let n = 0;
+        for (const until of this.open.values()) if (until > this.watermark) n++;
+        return n;
+      },
+      lag: () => [...this.lag].map(([partition, lag]) => [{ partition }, lag]),
+    });
+  }
+
+  /** Null when ready: running, partitions assigned, Kafka consumer alive, Redis answering. */
+  async notReady(): Promise<string | null> {
+    if (!this.running) return 'not running';
+    if (this.crashed) return `Kafka consumer crashed: ${this.crashed}`;
+    if (this.assigned.length === 0) return 'no partitions assigned';
+    try {
+      await this.opts.store.ping();
+    } catch (err) {
+      return `Redis: ${(err as Error).message}`;
+    }
+    return null;
   }
 
   get isRunning(): boolean {
@@ -97,7 +126,12 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       const assigned = Object.entries(e.payload.memberAssignment).flatMap(([t, ps]) => ps.map((p) => `${t}:${p}`));
       this.assigned = assigned;
       this.log.info({ assigned }, 'partitions assigned');
+      this.crashed = null;
       this.emit('warden.partitions', { assigned });
+    });
+    this.consumer.on(this.consumer.events.CRASH, (e) => {
+      this.crashed = e.payload.error.message;
+      this.log.error({ err: e.payload.error.message, restart: e.payload.restart }, 'consumer crashed');
     });
     await this.consumer.subscribe({ topic: settings.topics.actions, fromBeginning: settings.kafka.fromBeginning });
     this.running = true;
@@ -120,8 +154,31 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     this.log.info('stopped');
   }
 
+  private observe(items: BatchOutput['items'], messages: number, ms: number): void {
+    const m = this.metrics;
+    m.events.inc(undefined, messages);
+    m.batchSeconds.observe(ms / 1000);
+    for (const item of items) {
+      if (item.kind === 'dead-letter') m.invalid.inc({ code: item.deadLetter.code });
+      else if (item.kind === 'detection') {
+        const d = item.detection;
+        m.detections.inc({ detector: d.detector, rule: d.rule, decision: d.decision });
+        if (d.ts > this.watermark) this.watermark = d.ts;
+      } else {
+        const c = item.command;
+        m.commands.inc({ type: c.type });
+        const k = `${c.identity}\u0000${c.scope}`;
+        if (c.type === 'suspend') this.open.set(k, c.until ?? 0);
+        else this.open.delete(k);
+        if (c.issuedAt > this.watermark) this.watermark = c.issuedAt;
+      }
+    }
+    if (this.open.size > 10_000) for (const [k, until] of this.open) if (until <= this.watermark) this.open.delete(k);
+  }
+
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const partition = `${batch.topic}:${batch.partition}`;
+    this.lag.set(partition, Number(batch.offsetLagLow()));
     const max = this.opts.settings.kafka.maxBatch;
     // Outputs left by a crash or a previous owner go out before anything new.
     await this.publisher.drain(partition);
@@ -142,6 +199,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       resolveOffset(last);
       await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
       await heartbeat();
+      this.observe(out.items, messages.length, performance.now() - started);
       const info: BatchInfo = {
         partition, messages: messages.length, processed: out.processed, skipped: out.skipped, invalid: out.invalid,
         outputs: out.items.length, durationMs: performance.now() - started,

@@ -7,6 +7,7 @@ export interface ServiceSettings {
   kafka: KafkaSettings & { groupId: string; partitionsConsumedConcurrently: number; maxBatch: number; fromBeginning: boolean; sessionTimeoutMs: number };
   topics: Topics;
   redis: { url: string; prefix: string; idleTtlMs: number };
+  http: { port: number; host: string };
 }
 
 const DAY = 86_400_000;
@@ -16,7 +17,7 @@ export const ENVIRONMENT = [
   'KAFKA_BROKERS', 'KAFKA_CLIENT_ID', 'KAFKA_GROUP_ID', 'KAFKA_SESSION_TIMEOUT_MS', 'KAFKA_SSL', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD',
   'WARDEN_TOPIC_ACTIONS', 'WARDEN_TOPIC_DLQ', 'WARDEN_TOPIC_COMMANDS', 'WARDEN_TOPIC_DECISIONS',
   'WARDEN_CONCURRENCY', 'WARDEN_MAX_BATCH', 'WARDEN_FROM_BEGINNING',
-  'REDIS_URL', 'WARDEN_REDIS_PREFIX', 'WARDEN_IDLE_TTL_DAYS', 'LOG_LEVEL',
+  'REDIS_URL', 'WARDEN_REDIS_PREFIX', 'WARDEN_IDLE_TTL_DAYS', 'WARDEN_HTTP_PORT', 'WARDEN_HTTP_HOST', 'LOG_LEVEL',
 ] as const;
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceSettings {
@@ -76,6 +77,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceSe
       prefix,
       idleTtlMs: int('WARDEN_IDLE_TTL_DAYS', 14, 1, 3650) * DAY,
     },
+    http: { port: int('WARDEN_HTTP_PORT', 9400, 0, 65535), host: env.WARDEN_HTTP_HOST ?? '0.0.0.0' },
   };
   if (problems.length > 0) throw new WardenError('SETTINGS_INVALID', `invalid environment: ${problems.join('; ')}`);
   return settings;

@@ -32,6 +32,7 @@ export class MemoryWindowStore implements WindowStore {
 
   async start(): Promise<void> {}
   async flush(): Promise<void> {}
+  async ping(): Promise<void> {}
   async shutdown(): Promise<void> {}
 
   async apply(batch: ApplyBatch): Promise<ApplyResult> {

@@ -149,6 +149,8 @@ export interface WindowStore {
   ackOutbox(partition: string, seq: bigint): Promise<void>;
   /** Last committed offset for a partition, or null. */
   committedOffset(partition: string): Promise<bigint | null>;
+  /** Resolves when the store answers; for readiness. */
+  ping(): Promise<void>;
   flush(): Promise<void>;
   shutdown(): Promise<void>;
 }

@@ -132,9 +132,9 @@ export interface WardenProcess {
 }
 
 /** Starts `warden run` as a real separate process. */
-export function startWarden(env: Record<string, string>): WardenProcess {
-  const child = spawn(process.execPath, ['bin/warden.js', 'run', '--config', 'config'], {
-    env: { ...process.env, KAFKA_BROKERS: BROKERS, REDIS_URL, LOG_LEVEL: 'info', KAFKAJS_NO_PARTITIONER_WARNING: '1', ...env },
+export function startWarden(env: Record<string, string>, configDir = 'config'): WardenProcess {
+  const child = spawn(process.execPath, ['bin/warden.js', 'run', '--config', configDir], {
+    env: { ...process.env, KAFKA_BROKERS: BROKERS, REDIS_URL, LOG_LEVEL: 'info', KAFKAJS_NO_PARTITIONER_WARNING: '1', WARDEN_HTTP_PORT: '0', WARDEN_HTTP_HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const logs: string[] = [];

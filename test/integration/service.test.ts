@@ -1,3 +1,6 @@
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -128,6 +131,51 @@ describe('warden run against the real broker and Redis', () => {
     expect(missing).toMatchObject({ 'warden-error-code': 'EVENT_FIELD_MISSING', 'warden-error-field': 'ts' });
     expect(missing['warden-error-reason']).toMatch(/ts/);
     expect(Number(missing['warden-source-offset'])).toBeGreaterThanOrEqual(0);
+  });
+
+  it('serves /healthz, /readyz and /metrics, and hot-reloads config: a bad file is refused and the running config stays', async () => {
+    const actions = uniqueName('ops');
+    await createTopic(actions, 2);
+    const run = await newRun(actions);
+    const dir = await mkdtemp(join(tmpdir(), 'warden-cfg-'));
+    try {
+      await cp('config', dir, { recursive: true });
+      const warden = startWarden(run.env, dir);
+      const started = JSON.parse(await warden.waitForLog(/"msg":"warden running"/));
+      const base = `http://${started.http}`;
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      await warden.waitForLog(/partitions assigned/);
+      let ready = await fetch(`${base}/readyz`);
+      for (let i = 0; i < 50 && ready.status !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        ready = await fetch(`${base}/readyz`);
+      }
+      expect(ready.status).toBe(200);
+      const t0 = Date.UTC(2026, 10, 20);
+      await kcatProduceLines(actions, [
+        { key: 'a', value: JSON.stringify({ id: 'o1', ts: t0, identity: 'a', action: 'vault.read', resource: 'vault:x', agentClass: 'support-bot' }) },
+        { key: 'b', value: 'garbage' },
+      ]);
+      await waitForGroupCaughtUp(run.group, actions);
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      expect(metrics).toMatch(/^warden_events_consumed_total 2$/m);
+      expect(metrics).toMatch(/^warden_events_invalid_total\{code="EVENT_DECODE"\} 1$/m);
+      expect(metrics).toMatch(/^warden_detections_total\{decision="suspend",detector="scope",rule="outside-manifest"\} 1$/m);
+      expect(metrics).toMatch(/^warden_breakers_open 1$/m);
+      expect(metrics).toMatch(/^# TYPE warden_batch_duration_seconds histogram$/m);
+
+      await writeFile(join(dir, 'detectors.yaml'), 'detectors:\n  rate:\n    mode: sometimes\n');
+      const refused = await warden.waitForLog(/config reload refused/);
+      expect(refused).toMatch(/detectors\.rate\.mode/);
+      await writeFile(join(dir, 'detectors.yaml'), 'version: "reloaded-1"\n');
+      await warden.waitForLog(/"configVersion":"reloaded-1".*config reloaded|config reloaded.*"configVersion":"reloaded-1"/);
+      const after = await (await fetch(`${base}/metrics`)).text();
+      expect(after).toMatch(/^warden_config_reloads_total\{result="refused"\} 1$/m);
+      expect(after).toMatch(/^warden_config_reloads_total\{result="applied"\} 1$/m);
+      expect(await stopWarden(warden)).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   describe('with a simulated fleet on a 6-partition topic', () => {

@@ -1,0 +1,328 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_EMPTY_FOLD, foldBucket } from '../../src/state/baseline.js';
+import { MemoryWindowStore } from '../../src/state/memory-store.js';
+import type {
+  ApplyOutcome, BaselineParams, BaselineView, IdentityView, OutboxRecord, StateUpdate, Track, WindowStore,
+} from '../../src/state/types.js';
+
+export type MakeStore = () => Promise<{ store: WindowStore; cleanup: () => Promise<void> }>;
+
+const P = 'topic:0';
+
+function viewOf(o: ApplyOutcome | undefined): IdentityView {
+  if (!o || o.status !== 'view') throw new Error(`expected a view, got ${JSON.stringify(o)}`);
+  return o.view;
+}
+
+/** Builds updates with increasing offsets. */
+function updates(start = 0n) {
+  let next = start;
+  return (identity: string, ts: number, tracks: Track[]): StateUpdate => ({ offset: next++, identity, ts, tracks });
+}
+
+const counter = (key: string, windowMs: number, baseline?: BaselineParams): Track =>
+  baseline ? { kind: 'counter', key, windowMs, baseline } : { kind: 'counter', key, windowMs };
+const seen = (key: string, member: string, cap: number): Track => ({ kind: 'seen', key, member, cap });
+const distinct = (key: string, windowMs: number, member: string, cap: number): Track => ({ kind: 'distinct', key, windowMs, member, cap });
+
+const params = (p: Partial<BaselineParams>): BaselineParams => ({
+  alpha: 0.5, peakDecay: 0.5, learningPeriodMs: 1e12, minBuckets: 1000, minEvents: 1, multiplier: 1, zScore: 0, ...p,
+});
+
+function rec(topic: string, key: string | null, bytes: number[], headers?: Record<string, string>): OutboxRecord {
+  const r: OutboxRecord = { topic, key, value: new Uint8Array(bytes) };
+  if (headers) r.headers = headers;
+  return r;
+}
+
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function windowStoreContract(name: string, make: MakeStore): void {
+  const withStore = (fn: (store: WindowStore) => Promise<void>) => async () => {
+    const { store, cleanup } = await make();
+    try {
+      await store.start();
+      await fn(store);
+    } finally {
+      await cleanup();
+    }
+  };
+  const applyViews = async (store: WindowStore, ups: StateUpdate[], partition = P) =>
+    (await store.apply({ partition, updates: ups })).outcomes.map(viewOf);
+
+  describe(`WindowStore contract: ${name}`, () => {
+    it('rolls counters: the adjacent bucket is kept as prev, a gap zeroes it', withStore(async (store) => {
+      const u = updates();
+      const c = [counter('c', 1000)];
+      const views = await applyViews(store, [u('a', 100, c), u('a', 200, c), u('a', 1500, c), u('a', 1600, c), u('a', 3500, c)]);
+      expect(views.map((v) => v.counters.c)).toStrictEqual([
+        { windowMs: 1000, bucketStart: 0, count: 1, prev: 0 },
+        { windowMs: 1000, bucketStart: 0, count: 2, prev: 0 },
+        { windowMs: 1000, bucketStart: 1000, count: 1, prev: 2 },
+        { windowMs: 1000, bucketStart: 1000, count: 2, prev: 2 },
+        { windowMs: 1000, bucketStart: 3000, count: 1, prev: 0 },
+      ]);
+    }));
+
+    it('folds closed buckets, empty ones included, into the baseline', withStore(async (store) => {
+      const u = updates();
+      const c = [counter('b', 1000, params({}))];
+      const ups = [0, 1, 2, 3].map((i) => u('a', 10 * i, c));
+      ups.push(u('a', 1000, c), u('a', 1001, c), u('a', 3000, c));
+      const views = await applyViews(store, ups);
+      expect(views[0]!.counters.b!.baseline).toStrictEqual({ n: 0, mean: 0, variance: 0, peak: 0 });
+      expect(views[4]!.counters.b).toStrictEqual({ windowMs: 1000, bucketStart: 1000, count: 1, prev: 4, baseline: { n: 1, mean: 4, variance: 0, peak: 4 } });
+      // fold(2): mean 4 + 0.5·(−2) = 3, var 0.5·(0 + 2) = 1, peak max(2, 4·0.5) = 2; fold(0): 1.5, 2.75, 1.
+      expect(views[6]!.counters.b).toStrictEqual({ windowMs: 1000, bucketStart: 3000, count: 1, prev: 0, baseline: { n: 3, mean: 1.5, variance: 2.75, peak: 1 } });
+
+      // A silence of 10000 buckets folds the closed bucket and at most MAX_EMPTY_FOLD empty ones.
+      const far = viewOf((await store.apply({ partition: P, updates: [u('a', 10_003_000, c)] })).outcomes[0]).counters.b!;
+      const expected: BaselineView = { n: 3, mean: 1.5, variance: 2.75, peak: 1 };
+      foldBucket(expected, 1, params({}));
+      for (let i = 0; i < MAX_EMPTY_FOLD; i++) foldBucket(expected, 0, params({}));
+      expect(far.baseline).toStrictEqual(expected);
+      expect(far.baseline!.n).toBe(4 + MAX_EMPTY_FOLD);
+    }));
+
+    it('leaves an anomalous bucket out of a learned baseline', withStore(async (store) => {
+      const u = updates();
+      const c = [counter('b', 1000, params({ learningPeriodMs: 0, minBuckets: 2 }))];
+      const ups = [u('a', 0, c), u('a', 1, c), u('a', 1000, c), u('a', 1001, c)];
+      for (let i = 0; i < 10; i++) ups.push(u('a', 2000 + i, c));
+      ups.push(u('a', 3000, c), u('a', 4000, c));
+      const views = await applyViews(store, ups);
+      expect(views[14]!.counters.b!.baseline).toStrictEqual({ n: 2, mean: 2, variance: 0, peak: 2 });
+      expect(views[15]!.counters.b!.baseline).toStrictEqual({ n: 3, mean: 1.5, variance: 0.25, peak: 1 });
+    }));
+
+    it('counts late events into the current bucket and moves firstSeen back', withStore(async (store) => {
+      const u = updates();
+      const t = [counter('c', 1000), distinct('d', 1000, 'x', 5)];
+      const views = await applyViews(store, [u('a', 5000, t), u('a', 5100, t), u('a', 3000, [counter('c', 1000), distinct('d', 1000, 'y', 5)])]);
+      expect(views[2]).toStrictEqual({
+        identity: 'a', firstSeen: 3000, events: 3,
+        counters: { c: { windowMs: 1000, bucketStart: 5000, count: 3, prev: 0 } },
+        seen: {},
+        distinct: { d: { added: true, count: 2, prev: 0, bucketStart: 5000, windowMs: 1000 } },
+      });
+      expect(views[0]!.firstSeen).toBe(5000);
+    }));
+
+    it('keeps seen members up to the cap and reports full', withStore(async (store) => {
+      const u = updates();
+      const views = await applyViews(store, ['a', 'a', 'b', 'c', 'a'].map((m) => u('i', 1, [seen('s', m, 2)])));
+      expect(views.map((v) => v.seen.s)).toStrictEqual([
+        { added: true, size: 1, full: false },
+        { added: false, size: 1, full: false },
+        { added: true, size: 2, full: false },
+        { added: false, size: 2, full: true },
+        { added: false, size: 2, full: false },
+      ]);
+      const other = await applyViews(store, [u('j', 1, [seen('s', 'c', 2)])]);
+      expect(other[0]!.seen.s).toStrictEqual({ added: true, size: 1, full: false });
+    }));
+
+    it('counts distinct members per bucket, capped', withStore(async (store) => {
+      const u = updates();
+      const d = (ts: number, m: string) => u('i', ts, [distinct('d', 1000, m, 2)]);
+      const views = await applyViews(store, [d(0, 'x'), d(1, 'x'), d(2, 'y'), d(3, 'z'), d(1000, 'x'), d(3000, 'q')]);
+      expect(views.map((v) => v.distinct.d)).toStrictEqual([
+        { added: true, count: 1, prev: 0, bucketStart: 0, windowMs: 1000 },
+        { added: false, count: 1, prev: 0, bucketStart: 0, windowMs: 1000 },
+        { added: true, count: 2, prev: 0, bucketStart: 0, windowMs: 1000 },
+        { added: false, count: 2, prev: 0, bucketStart: 0, windowMs: 1000 },
+        { added: true, count: 1, prev: 2, bucketStart: 1000, windowMs: 1000 },
+        { added: true, count: 1, prev: 0, bucketStart: 3000, windowMs: 1000 },
+      ]);
+    }));
+
+    it('round-trips breaker snapshots through commit', withStore(async (store) => {
+      const u = updates();
+      const first = await store.apply({ partition: P, updates: [u('a', 1, []), u('b', 1, [])] });
+      expect(first.outcomes).toStrictEqual([
+        { status: 'view', view: { identity: 'a', firstSeen: 1, events: 1, counters: {}, seen: {}, distinct: {} }, breaker: null },
+        { status: 'view', view: { identity: 'b', firstSeen: 1, events: 1, counters: {}, seen: {}, distinct: {} }, breaker: null },
+      ]);
+      await store.commit({ partition: P, offset: 1n, breakers: new Map([['a', '{"state":"open"}'], ['never-seen', 'x']]), outbox: [] });
+      const second = await store.apply({ partition: P, updates: [u('a', 2, []), u('b', 2, []), u('never-seen', 2, [])] });
+      expect(second.outcomes.map((o) => (o.status === 'view' ? o.breaker : 'done'))).toStrictEqual(['{"state":"open"}', null, 'x']);
+      expect(viewOf(second.outcomes[2]).events).toBe(1);
+    }));
+
+    it('applies a redelivered batch once: pending views, then done', withStore(async (store) => {
+      const u = updates(10n);
+      const t = [counter('c', 1000), seen('s', 'm', 5)];
+      const batch = [u('a', 1, t), u('a', 2, t), u('b', 3, t)];
+      const first = await store.apply({ partition: P, updates: batch });
+      expect(first.committed).toBeNull();
+      const again = await store.apply({ partition: P, updates: batch });
+      expect(again).toStrictEqual(first);
+      const next = await applyViews(store, [u('a', 4, t)]);
+      expect(next[0]!.events).toBe(3);
+      expect(next[0]!.counters.c!.count).toBe(3);
+
+      await store.commit({ partition: P, offset: 13n, breakers: new Map(), outbox: [] });
+      const done = await store.apply({ partition: P, updates: [...batch, { ...batch[0]!, offset: 13n }] });
+      expect(done).toStrictEqual({ outcomes: Array(4).fill({ status: 'done' }), committed: 13n });
+    }));
+
+    it('splits a batch that overlaps committed, pending and new offsets', withStore(async (store) => {
+      const u = updates();
+      const t = [counter('c', 1000)];
+      const all = [0, 1, 2, 3, 4, 5].map((i) => u('a', i, t));
+      const firstFour = await store.apply({ partition: P, updates: all.slice(0, 4) });
+      await store.commit({ partition: P, offset: 1n, breakers: new Map([['a', 'b1']]), outbox: [] });
+      const r = await store.apply({ partition: P, updates: all });
+      expect(r.committed).toBe(1n);
+      expect(r.outcomes.slice(0, 2)).toStrictEqual([{ status: 'done' }, { status: 'done' }]);
+      // Pending views are returned as first computed, breaker included.
+      expect(r.outcomes.slice(2, 4)).toStrictEqual(firstFour.outcomes.slice(2, 4));
+      expect(r.outcomes.slice(4).map((o) => [viewOf(o).events, o.status === 'view' && o.breaker])).toStrictEqual([[5, 'b1'], [6, 'b1']]);
+      await store.commit({ partition: P, offset: 5n, breakers: new Map(), outbox: [] });
+      expect((await store.apply({ partition: P, updates: all })).outcomes.every((o) => o.status === 'done')).toBe(true);
+    }));
+
+    it('refuses an applied offset whose view is no longer pending', withStore(async (store) => {
+      await store.apply({ partition: P, updates: [{ offset: 5n, identity: 'a', ts: 1, tracks: [] }] });
+      await expect(store.apply({ partition: P, updates: [{ offset: 3n, identity: 'a', ts: 1, tracks: [] }] }))
+        .rejects.toMatchObject({ code: 'STATE_INCONSISTENT' });
+    }));
+
+    it('keeps the outbox in order until acknowledged', withStore(async (store) => {
+      const r1 = rec('commands', 'a', [0, 255, 1, 128], { h: 'v' });
+      const r2 = rec('decisions', null, []);
+      const r3 = rec('alerts', 'k', [7]);
+      expect(await store.pendingOutbox(P, 10)).toStrictEqual([]);
+      await store.commit({ partition: P, offset: 0n, breakers: new Map(), outbox: [r1, r2, r3] });
+      expect(await store.pendingOutbox(P, 10)).toStrictEqual([{ seq: 0n, record: r1 }, { seq: 1n, record: r2 }, { seq: 2n, record: r3 }]);
+      expect(await store.pendingOutbox(P, 2)).toStrictEqual([{ seq: 0n, record: r1 }, { seq: 1n, record: r2 }]);
+      await store.ackOutbox(P, 1n);
+      expect(await store.pendingOutbox(P, 10)).toStrictEqual([{ seq: 2n, record: r3 }]);
+      await store.commit({ partition: P, offset: 1n, breakers: new Map(), outbox: [r1, r2] });
+      expect((await store.pendingOutbox(P, 10)).map((e) => e.seq)).toStrictEqual([2n, 3n, 4n]);
+      await store.ackOutbox(P, 0n);
+      expect((await store.pendingOutbox(P, 10)).map((e) => e.seq)).toStrictEqual([2n, 3n, 4n]);
+      await store.ackOutbox(P, 100n);
+      expect(await store.pendingOutbox(P, 10)).toStrictEqual([]);
+      await store.commit({ partition: P, offset: 2n, breakers: new Map(), outbox: [r3] });
+      expect(await store.pendingOutbox(P, 10)).toStrictEqual([{ seq: 5n, record: r3 }]);
+      expect(await store.pendingOutbox('topic:1', 10)).toStrictEqual([]);
+    }));
+
+    it('tracks the committed offset per partition, never backwards', withStore(async (store) => {
+      await store.ping();
+      expect(await store.committedOffset(P)).toBeNull();
+      await store.commit({ partition: P, offset: 41n, breakers: new Map(), outbox: [] });
+      await store.commit({ partition: P, offset: 7n, breakers: new Map(), outbox: [] });
+      expect(await store.committedOffset(P)).toBe(41n);
+      expect(await store.committedOffset('topic:1')).toBeNull();
+      await store.commit({ partition: 'topic:1', offset: 2n ** 62n, breakers: new Map(), outbox: [] });
+      expect(await store.committedOffset('topic:1')).toBe(2n ** 62n);
+      const r = await store.apply({ partition: P, updates: [{ offset: 41n, identity: 'a', ts: 1, tracks: [] }] });
+      expect(r).toStrictEqual({ outcomes: [{ status: 'done' }], committed: 41n });
+    }));
+
+    it('never mixes identities or track keys, whatever their characters', withStore(async (store) => {
+      const ids = ['{p:0}', '}{', 'a:b', 'a', 'line\nbreak', '', ':', 'ünï🤖', 'x'.repeat(2000), 'x'.repeat(1999) + 'y', 'topic:0}:i:abc'];
+      const u = updates();
+      const t = (m: string) => [counter('a', 1000), counter('a|c', 1000), counter('{a}', 1000), seen('s', m, 10), seen('s|c', m, 10), distinct('s', 1000, m, 10)];
+      const round1 = await applyViews(store, ids.map((id) => u(id, 1, t(id))));
+      const round2 = await applyViews(store, ids.map((id) => u(id, 2, t('same'))));
+      round1.forEach((v, i) => {
+        expect(v.identity).toBe(ids[i]);
+        expect(v.events).toBe(1);
+        expect(Object.values(v.counters).map((c) => c.count)).toStrictEqual([1, 1, 1]);
+        expect([v.seen.s!.size, v.seen['s|c']!.size, v.distinct.s!.count]).toStrictEqual([1, 1, 1]);
+      });
+      round2.forEach((v) => {
+        expect([v.events, v.counters.a!.count, v.counters['a|c']!.count, v.seen.s!.size, v.distinct.s!.count]).toStrictEqual([2, 2, 2, 2, 2]);
+      });
+    }));
+
+    it('matches the memory store exactly on a random workload (parity)', withStore(async (store) => {
+      await runParity(store, 20240601, 3000);
+    }), 120_000);
+  });
+}
+
+/** Random updates, batches, redeliveries and commits, through the memory store (oracle) and the store under test. */
+export async function runParity(store: WindowStore, seed: number, total: number): Promise<void> {
+  const rnd = mulberry32(seed);
+  const int = (n: number) => Math.floor(rnd() * n);
+  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
+  const oracle = new MemoryWindowStore();
+  const p1: BaselineParams = { alpha: 0.3, peakDecay: 0.5 ** (60_000 / 3_600_000), learningPeriodMs: 3_600_000, minBuckets: 3, minEvents: 2, multiplier: 1.5, zScore: 3 };
+  const p2: BaselineParams = { alpha: 0.1, peakDecay: 0.97, learningPeriodMs: 0, minBuckets: 2, minEvents: 1, multiplier: 1, zScore: 1.5 };
+  const members = ['read', 'write', 'db:prod', 'crm', 'x/y', '', '🙂', 'm:{1}'];
+  const templates: Array<(m: string) => Track> = [
+    () => counter('rate:a:read', 60_000, p1),
+    () => counter('rate:a:write', 300_000, p2),
+    () => counter('rate:limit:0', 10_000),
+    (m) => seen('scope:act', m, 4),
+    (m) => seen('scope:p1', m, 2),
+    (m) => seen('scope:p2', m, 6),
+    (m) => distinct('chain:children', 60_000, m, 3),
+    (m) => distinct('fan', 5_000, m, 1),
+  ];
+  const identities = Array.from({ length: 50 }, (_, i) => (i % 10 === 9 ? `weird:{${i}}\n${'é'.repeat(i)}` : `agent-${i}`));
+  const clock = new Map<string, number>();
+  const all: StateUpdate[] = [];
+  let id = pick(identities);
+  for (let i = 0; i < total; i++) {
+    if (rnd() > 0.7) id = pick(identities);
+    let t = clock.get(id) ?? 1_700_000_000_000 + int(1e9);
+    const r = rnd();
+    if (r < 0.55) t += int(5_000);
+    else if (r < 0.8) t += int(120_000);
+    else if (r < 0.92) t += int(3 * 3_600_000);
+    else if (r < 0.95) t += int(4 * 86_400_000);
+    clock.set(id, t);
+    const ts = r >= 0.95 ? t - int(600_000) : t;
+    const tracks = templates.filter(() => rnd() < 0.45).map((f) => f(pick(members)));
+    all.push({ offset: BigInt(i) + 100n, identity: id, ts, tracks });
+  }
+
+  let applied = 0;
+  let committed = 0;
+  let step = 0;
+  while (committed < all.length) {
+    step++;
+    const start = rnd() < 0.15 ? Math.max(0, committed - int(4)) : applied;
+    const end = Math.min(all.length, Math.max(applied, start) + 1 + int(150));
+    const batch = { partition: P, updates: all.slice(start, end) };
+    const want = await oracle.apply(batch);
+    const got = await store.apply(batch);
+    expect(got, `step ${step}, offsets ${start}..${end - 1}`).toStrictEqual(want);
+    applied = Math.max(applied, end);
+    if (rnd() < 0.2) continue;
+    const upto = Math.max(1, rnd() < 0.15 ? committed + int(applied - committed) : applied);
+    const breakers = new Map<string, string>();
+    for (const u of batch.updates) if (rnd() < 0.05) breakers.set(u.identity, `b${step}:${int(1000)}`);
+    const outbox = Array.from({ length: int(3) }, () => rec(pick(['commands', 'decisions']), rnd() < 0.3 ? null : pick(identities), [int(256), int(256)]));
+    const commit = { partition: P, offset: all[upto - 1]!.offset, breakers, outbox };
+    await oracle.commit(commit);
+    await store.commit(commit);
+    committed = Math.max(committed, upto);
+    if (rnd() < 0.3) {
+      const limit = 1 + int(5);
+      const pending = await oracle.pendingOutbox(P, limit);
+      expect(await store.pendingOutbox(P, limit)).toStrictEqual(pending);
+      if (pending.length > 0) {
+        const seq = pick(pending).seq;
+        await oracle.ackOutbox(P, seq);
+        await store.ackOutbox(P, seq);
+      }
+    }
+  }
+  expect(await store.committedOffset(P)).toBe(await oracle.committedOffset(P));
+  expect(await store.pendingOutbox(P, 1000)).toStrictEqual(await oracle.pendingOutbox(P, 1000));
+}

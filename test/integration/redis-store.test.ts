@@ -1,0 +1,177 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { errorMessage } from '../../src/errors.js';
+import { distinctKey, identityKey, partitionKey, seenKey } from '../../src/state/keys.js';
+import { RedisWindowStore } from '../../src/state/redis-store.js';
+import { loadScripts } from '../../src/state/script-loader.js';
+import type { StateUpdate, Track } from '../../src/state/types.js';
+import { windowStoreContract } from '../contract/window-store.contract.js';
+
+const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const admin = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000 });
+admin.on('error', () => {});
+let reachable: Promise<void> | undefined;
+
+/** Every test that needs Redis fails (never skips) with this message when it is down. */
+function redisUp(): Promise<void> {
+  reachable ??= admin.connect().then(() => admin.ping()).then(() => undefined, (err: unknown) => {
+    throw new Error(`Redis is not reachable at ${url} (${errorMessage(err)}): start redis-server or set REDIS_URL. These tests never skip.`);
+  });
+  return reachable;
+}
+
+afterAll(async () => {
+  if (admin.status === 'ready') await admin.quit();
+  else admin.disconnect();
+});
+
+async function keysUnder(prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    out.push(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  return out;
+}
+
+async function makeRedis(idleTtlMs?: number) {
+  await redisUp();
+  const prefix = `wtest-${randomBytes(6).toString('hex')}`;
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, enableAutoPipelining: false });
+  const store = new RedisWindowStore(idleTtlMs === undefined ? { redis, prefix } : { redis, prefix, idleTtlMs });
+  await store.start();
+  const cleanup = async () => {
+    const keys = await keysUnder(prefix);
+    for (let i = 0; i < keys.length; i += 500) await admin.del(...keys.slice(i, i + 500));
+    await store.shutdown();
+  };
+  return { store, redis, prefix, cleanup };
+}
+
+windowStoreContract('redis', makeRedis);
+
+describe('RedisWindowStore', () => {
+  const tracks = (m: string): Track[] => [
+    { kind: 'counter', key: 'c', windowMs: 60_000, baseline: { alpha: 0.3, peakDecay: 0.9, learningPeriodMs: 0, minBuckets: 3, minEvents: 1, multiplier: 1, zScore: 3 } },
+    { kind: 'seen', key: 'act', member: m, cap: 100 },
+    { kind: 'seen', key: 'p1', member: `${m}:x`, cap: 100 },
+    { kind: 'distinct', key: 'kids', windowMs: 60_000, member: m, cap: 10 },
+  ];
+  const T0 = 1_700_000_000_000;
+
+  it('registers one command per script, named from the file', () => {
+    expect(loadScripts().map((s) => [s.name, s.numberOfKeys])).toStrictEqual([['wardenAck', 1], ['wardenApply', 1], ['wardenCommit', 1]]);
+  });
+
+  it('keeps every key of a partition under one hash tag, at the keys keys.ts computes', async () => {
+    const { store, prefix, cleanup } = await makeRedis();
+    try {
+      for (const partition of ['agent.actions:0', 'agent.actions:1']) {
+        const ups: StateUpdate[] = ['a', 'b:{x}', 'c\n'].map((identity, i) => ({ offset: BigInt(i), identity, ts: T0, tracks: tracks('m') }));
+        await store.apply({ partition, updates: ups });
+        await store.commit({ partition, offset: 1n, breakers: new Map([['a', 's']]), outbox: [{ topic: 't', key: null, value: new Uint8Array([1]) }] });
+        const base = partitionKey(prefix, partition);
+        for (const id of ['a', 'b:{x}', 'c\n']) {
+          expect(await admin.exists(identityKey(base, id), seenKey(base, id, 'act'), seenKey(base, id, 'p1'), distinctKey(base, id, 'kids'))).toBe(4);
+        }
+      }
+      const keys = await keysUnder(prefix);
+      expect(keys.length).toBe(2 * (3 * 4 + 3));
+      for (const key of keys) {
+        const tag = key.slice(key.indexOf('{') + 1, key.indexOf('}'));
+        expect(['p:agent.actions:0', 'p:agent.actions:1']).toContain(tag);
+        expect(key.startsWith(`${prefix}:{${tag}}:`)).toBe(true);
+      }
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('expires identity keys together, set at creation and pushed forward after TTL/4 of event time', async () => {
+    const ttl = 3_600_000;
+    const { store, prefix, cleanup } = await makeRedis(ttl);
+    try {
+      const partition = 'p';
+      const base = partitionKey(prefix, partition);
+      await store.apply({ partition, updates: [{ offset: 0n, identity: 'a', ts: T0, tracks: tracks('m') }] });
+      const idKeys = [identityKey(base, 'a'), seenKey(base, 'a', 'act'), seenKey(base, 'a', 'p1'), distinctKey(base, 'a', 'kids')];
+      const expiry = async () => Promise.all(idKeys.map((k) => admin.pexpiretime(k)));
+      const first = await expiry();
+      expect(new Set(first).size).toBe(1);
+      expect(first[0]! - Date.now()).toBeGreaterThan(ttl - 60_000);
+      expect(first[0]! - Date.now()).toBeLessThanOrEqual(ttl);
+      for (const k of ['m', 'pending']) expect(await admin.pttl(`${base}:${k}`)).toBe(-1);
+
+      for (const k of idKeys) await admin.pexpire(k, 60_000);
+      // Within TTL/4 of event time: nothing is refreshed, even the keys this event touches.
+      await store.apply({ partition, updates: [{ offset: 1n, identity: 'a', ts: T0 + ttl / 4, tracks: [tracks('n')[1]!] }] });
+      for (const k of idKeys) expect(await admin.pttl(k)).toBeLessThanOrEqual(60_000);
+      // Past it: every key of the identity, touched or not, moves to the same new deadline.
+      await store.apply({ partition, updates: [{ offset: 2n, identity: 'a', ts: T0 + ttl / 4 + 1, tracks: [] }] });
+      const after = await expiry();
+      expect(new Set(after).size).toBe(1);
+      expect(after[0]! - Date.now()).toBeGreaterThan(ttl - 60_000);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('sends exactly one EVALSHA per apply and per commit', async () => {
+    const { store, redis, cleanup } = await makeRedis();
+    try {
+      const sent: string[] = [];
+      const original = redis.sendCommand.bind(redis);
+      redis.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
+        sent.push(command.name);
+        return (original as (...a: unknown[]) => unknown)(command, ...rest);
+      }) as typeof redis.sendCommand;
+      const batch = (from: number) => Array.from({ length: 500 }, (_, i): StateUpdate => ({ offset: BigInt(from + i), identity: `id-${i % 37}`, ts: T0 + i, tracks: tracks(`m${i % 7}`) }));
+      await store.apply({ partition: 'p', updates: batch(0) });
+      await store.commit({ partition: 'p', offset: 499n, breakers: new Map(), outbox: [] });
+      sent.length = 0;
+      await store.apply({ partition: 'p', updates: batch(500) });
+      expect(sent).toStrictEqual(['evalsha']);
+      await store.commit({ partition: 'p', offset: 999n, breakers: new Map([['id-1', 'x']]), outbox: [{ topic: 't', key: 'k', value: new Uint8Array(3) }] });
+      expect(sent).toStrictEqual(['evalsha', 'evalsha']);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('refuses, before writing anything, an identity hash that belongs to another identity', async () => {
+    const { store, prefix, cleanup } = await makeRedis();
+    try {
+      const base = partitionKey(prefix, 'p');
+      await admin.hset(identityKey(base, 'victim'), '_id', 'someone-else');
+      const ups: StateUpdate[] = [
+        { offset: 0n, identity: 'innocent', ts: T0, tracks: tracks('m') },
+        { offset: 1n, identity: 'victim', ts: T0, tracks: tracks('m') },
+      ];
+      await expect(store.apply({ partition: 'p', updates: ups })).rejects.toMatchObject({ code: 'STATE_KEY_COLLISION', retriable: false });
+      expect((await keysUnder(prefix)).sort()).toStrictEqual([identityKey(base, 'victim')]);
+      await expect(store.commit({ partition: 'p', offset: 1n, breakers: new Map([['victim', 'b']]), outbox: [] }))
+        .rejects.toMatchObject({ code: 'STATE_KEY_COLLISION' });
+      expect(await admin.hgetall(identityKey(base, 'victim'))).toStrictEqual({ _id: 'someone-else' });
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('reports an unreachable Redis as a retriable STATE_REDIS error', async () => {
+    const redis = new Redis('redis://127.0.0.1:1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    redis.on('error', () => {});
+    const store = new RedisWindowStore({ redis, prefix: 'wtest-down' });
+    await expect(store.apply({ partition: 'p', updates: [] })).rejects.toMatchObject({ code: 'STATE_REDIS', retriable: true });
+    await expect(store.ping()).rejects.toMatchObject({ code: 'STATE_REDIS', retriable: true });
+    redis.disconnect();
+  });
+
+  it('rejects a prefix outside [A-Za-z0-9:_-]{1,64}', () => {
+    const redis = new Redis(url, { lazyConnect: true });
+    expect(() => new RedisWindowStore({ redis, prefix: 'a{b}' })).toThrow(/prefix/);
+    redis.disconnect();
+  });
+});

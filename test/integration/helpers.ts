@@ -189,7 +189,10 @@ export async function dumpState(redis: Redis, prefix: string): Promise<Record<st
     for (const key of keys) {
       const type = await redis.type(key);
       const name = key.slice(prefix.length);
-      if (type === 'hash') out[name] = await redis.hgetall(key);
+      if (type === 'hash') {
+        const h = await redis.hgetall(key);
+        out[name] = Object.fromEntries(Object.keys(h).sort().map((f) => [f, h[f]]));
+      }
       else if (type === 'set') out[name] = (await redis.smembers(key)).sort();
       else if (type === 'list') out[name] = await redis.lrange(key, 0, -1);
       else if (type === 'string') out[name] = await redis.get(key);

@@ -362,7 +362,11 @@ for k = 1, n do
       s.f = ts
       s.fdirty = true
     end
-    if s.maxTs == nil or ts > s.maxTs then s.maxTs = ts end
+    -- Decided per event, not per batch, so `_x` does not depend on batch boundaries.
+    if s.x == nil or ts - s.x > ttl / 4 then
+      s.x = ts
+      s.refresh = true
+    end
     s.e = s.e + 1
     local view = { id, s.f, s.e, s.b }
     local q, stop = p + 4, p + 4 + ns
@@ -418,8 +422,8 @@ for _, s in ipairs(order) do
     end
     if d.rolled or d.added then put(nm[3], fmt(d.size)) end
   end
-  local refresh = s.new or s.x == nil or s.maxTs - s.x > ttl / 4
-  if refresh then put('_x', fmt(s.maxTs)) end
+  local refresh = s.new or s.refresh
+  if refresh then put('_x', fmt(s.x)) end
   callChunked('HSET', s.h, args)
   if refresh then
     local dl = clock() + ttl

@@ -1,0 +1,169 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import type { ConfigIssue } from '../config/errors.js';
+import {
+  array, deepFreeze, duration, formatPath, integer, object, oneOf, run, Schema, string, type Issues, type Path,
+} from '../config/schema.js';
+import type { Severity } from '../config/types.js';
+import type { Decision, DetectorName } from '../detector.js';
+
+export const ALERTS_FILE = 'alerts.yaml';
+export const FORMATS = ['generic', 'slack', 'pagerduty'] as const;
+export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const satisfies readonly Severity[];
+export const DETECTORS = ['rate', 'scope', 'chain'] as const satisfies readonly DetectorName[];
+export const DECISIONS = ['alert', 'suspend'] as const satisfies readonly Decision[];
+
+export type AlertFormat = (typeof FORMATS)[number];
+
+export interface AlertReceiver {
+  name: string;
+  url: string;
+  format: AlertFormat;
+  minSeverity: Severity;
+  detectors: DetectorName[];
+  decisions: Decision[];
+  secretEnv?: string;
+  routingKeyEnv?: string;
+  timeoutMs: number;
+  maxAttempts: number;
+  backoff: { baseMs: number; maxMs: number };
+  /** Resolved from the environment at load; non-enumerable so the config can be logged or serialised without them. */
+  readonly secret: string | null;
+  readonly routingKey: string | null;
+}
+
+export interface AlertsConfig {
+  /** The file read, or null when there is none (no receivers). */
+  file: string | null;
+  receivers: AlertReceiver[];
+  grouping: { windowMs: number };
+}
+
+export type AlertsConfigResult = { ok: true; config: AlertsConfig } | { ok: false; issues: ConfigIssue[] };
+
+const DEFAULT_RECEIVER = {
+  minSeverity: 'high',
+  detectors: [...DETECTORS],
+  decisions: [...DECISIONS],
+  timeout: '5s',
+  maxAttempts: 10,
+  backoff: { base: '500ms', max: '60s' },
+};
+const DEFAULT_FILE = { receivers: [], grouping: { window: '10m' } };
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const url = string({ nonEmpty: true }).check((v, report) => {
+  let u: URL | undefined;
+  try {
+    u = new URL(v);
+  } catch {
+    return report([], `"${v}" is not a URL`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') report([], `must be an http or https URL, got ${u.protocol}`);
+});
+
+const receiverFields = object({
+  name: string({ pattern: /^[a-z0-9-]+$/ }),
+  url,
+  format: oneOf(FORMATS),
+  minSeverity: oneOf(SEVERITIES),
+  detectors: array(oneOf(DETECTORS)),
+  decisions: array(oneOf(DECISIONS)),
+  secretEnv: string({ pattern: ENV_NAME }).optional(),
+  routingKeyEnv: string({ pattern: ENV_NAME }).optional(),
+  timeoutMs: duration({ min: 1 }).from('timeout').check((v, report) => {
+    if (v > 300_000) report([], 'must be at most 5m');
+  }),
+  maxAttempts: integer({ min: 1 }),
+  backoff: object({ baseMs: duration({ min: 1 }).from('base'), maxMs: duration({ min: 1 }).from('max') }).check((b, report) => {
+    if (b.maxMs < b.baseMs) report(['max'], 'must be >= base');
+  }),
+}).check((r, report) => {
+  if (r.format === 'generic' && r.secretEnv === undefined) report(['secretEnv'], 'missing required key "secretEnv" (generic receivers are always signed)');
+  if (r.format === 'pagerduty' && r.routingKeyEnv === undefined) report(['routingKeyEnv'], 'missing required key "routingKeyEnv" (PagerDuty needs a routing key)');
+  if (r.format !== 'pagerduty' && r.routingKeyEnv !== undefined) report(['routingKeyEnv'], 'only for format pagerduty');
+});
+
+// Lists hand their items no default tree, so each receiver brings its own.
+const receiver = new Schema((v, at, cx) => receiverFields.parse(v, at, cx, DEFAULT_RECEIVER));
+
+const alertsFile = object({
+  receivers: array(receiver).check((rs, report) => {
+    const seen = new Set<string>();
+    rs.forEach((r, i) => {
+      if (seen.has(r.name)) report([i, 'name'], `duplicate receiver name "${r.name}"`);
+      seen.add(r.name);
+    });
+  }),
+  grouping: object({ windowMs: duration().from('window') }),
+});
+
+function lineIn(doc: Document, lc: LineCounter, at: Path): number | undefined {
+  const start = (n: unknown) => (n as { range?: [number, number, number] } | null)?.range?.[0];
+  let node: unknown = doc.contents;
+  let pos = start(node);
+  for (const seg of at) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === seg);
+      if (pair === undefined) break;
+      pos = start(pair.key) ?? pos;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      node = node.items[seg];
+      pos = start(node) ?? pos;
+    } else break;
+  }
+  return pos === undefined ? undefined : lc.linePos(pos).line;
+}
+
+/** Validates the parsed YAML of alerts.yaml and resolves secrets from `env`. */
+export function validateAlertsFile(raw: unknown, file: string, issues: Issues, env: NodeJS.ProcessEnv): AlertsConfig | undefined {
+  const out = run(alertsFile, raw ?? {}, issues, DEFAULT_FILE);
+  if (out === undefined) return undefined;
+  let ok = true;
+  const fromEnv = (i: number, name: string, key: 'secretEnv' | 'routingKeyEnv', variable: string | undefined): string | null => {
+    if (variable === undefined) return null;
+    const value = env[variable];
+    if (value !== undefined && value !== '') return value;
+    issues.add(['receivers', i, key], `receiver "${name}": environment variable ${variable} is not set`);
+    ok = false;
+    return null;
+  };
+  const receivers = out.receivers.map((r, i): AlertReceiver => {
+    const secret = fromEnv(i, r.name, 'secretEnv', r.secretEnv);
+    const routingKey = fromEnv(i, r.name, 'routingKeyEnv', r.routingKeyEnv);
+    const resolved = { ...r } as AlertReceiver;
+    Object.defineProperty(resolved, 'secret', { value: secret, enumerable: false });
+    Object.defineProperty(resolved, 'routingKey', { value: routingKey, enumerable: false });
+    return resolved;
+  });
+  return ok ? { file, receivers, grouping: out.grouping } : undefined;
+}
+
+/** Reads DIR/alerts.yaml if present; every issue is collected, with file:line. */
+export async function loadAlertsConfig(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<AlertsConfigResult> {
+  const file = join(dir, ALERTS_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return { ok: true, config: deepFreeze({ file: null, receivers: [], grouping: { windowMs: 600_000 } }) };
+  }
+  const found: ConfigIssue[] = [];
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  for (const e of doc.errors) found.push({ file, path: '', line: lc.linePos(e.pos[0]).line, message: `YAML syntax error: ${e.message}` });
+  if (found.length > 0) return { ok: false, issues: found };
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    return { ok: false, issues: [{ file, path: '', message: `YAML error: ${(err as Error).message}` }] };
+  }
+  const issues: Issues = { add: (at, message) => found.push({ file, path: formatPath(at), line: lineIn(doc, lc, at), message }) };
+  const config = validateAlertsFile(raw, file, issues, env);
+  return config === undefined || found.length > 0 ? { ok: false, issues: found } : { ok: true, config: deepFreeze(config) };
+}

@@ -85,7 +85,7 @@ async function warden() {
   const settings = settingsFromEnv({
     ...process.env, KAFKA_GROUP_ID: `bench-warden-${id}`, WARDEN_TOPIC_ACTIONS: topic,
     WARDEN_TOPIC_DECISIONS: `bench-decisions-${id}`, WARDEN_TOPIC_COMMANDS: `bench-commands-${id}`, WARDEN_TOPIC_DLQ: `bench-dlq-${id}`,
-    WARDEN_REDIS_PREFIX: `bench-${id}`,
+    WARDEN_REDIS_PREFIX: `bench-${id}`, WARDEN_COMMAND_KEYS: process.env.WARDEN_COMMAND_KEYS ?? `bench=${Buffer.alloc(32, 1).toString('base64')}`,
   });
   const config = await loadConfig('config');
   const log = pino({ level: 'warn' }, pino.destination(2));

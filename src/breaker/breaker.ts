@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { BreakerConfig } from '../config/types.js';
 import type { Detection } from '../detector.js';
-import { WHOLE_IDENTITY, type BreakerCommand, type BreakerState, type ScopeState } from './types.js';
+import { WHOLE_IDENTITY, type ActiveSuspension, type BreakerCommand, type BreakerState, type ScopeState } from './types.js';
 
 /**
  * The per-identity circuit breaker, as a pure function of event time:
@@ -27,10 +27,24 @@ export function advance(state: BreakerState, identity: string, ts: number, cfg: 
         v: 1, type: 'resume', commandId: commandId(identity, scope, 'resume', ts, String(s.probationUntil)),
         identity, scope, until: null, probationUntil: null,
         reason: `probation ended without a new offence (strike ${s.strikes})`,
-        detector: s.detector, issuedAt: ts, eventId: null, strike: s.strikes, cascade: scope === WHOLE_IDENTITY,
+        detector: s.detector, issuedAt: ts, eventId: null, strike: s.strikes, cascade: scope === WHOLE_IDENTITY, active: [],
       });
     }
     if (s.phase === 'closed' && ts - s.closedAt >= cfg.forgiveAfterMs) delete state[scope];
+  }
+  if (out.length > 0) {
+    const active = activeOf(state, ts);
+    for (const c of out) c.active = active;
+  }
+  return out;
+}
+
+/** The suspensions in force at `ts`, in scope order so the output is deterministic. */
+export function activeOf(state: BreakerState, ts: number): ActiveSuspension[] {
+  const out: ActiveSuspension[] = [];
+  for (const scope of Object.keys(state).sort()) {
+    const s = state[scope]!;
+    if (s.phase === 'open' && ts < s.until) out.push({ scope, until: s.until, cascade: scope === WHOLE_IDENTITY, commandId: s.commandId, reason: s.reason });
   }
   return out;
 }
@@ -51,6 +65,7 @@ export function offend(state: BreakerState, d: Detection, cfg: BreakerConfig): B
   const prior = state[scope];
   const strikes = (prior?.strikes ?? 0) + 1;
   const ttl = Math.min(cfg.ttlMs * 2 ** Math.min(strikes - 1, 30), cfg.maxTtlMs);
+  const id = commandId(d.identity, scope, 'suspend', d.ts, d.eventId);
   const next: ScopeState = {
     phase: 'open',
     until: d.ts + ttl,
@@ -59,13 +74,14 @@ export function offend(state: BreakerState, d: Detection, cfg: BreakerConfig): B
     closedAt: prior?.closedAt ?? 0,
     reason: d.reason,
     detector: d.detector,
+    commandId: id,
   };
   state[scope] = next;
   return {
-    v: 1, type: 'suspend', commandId: commandId(d.identity, scope, 'suspend', d.ts, d.eventId),
+    v: 1, type: 'suspend', commandId: id,
     identity: d.identity, scope, until: next.until, probationUntil: next.probationUntil,
     reason: d.reason, detector: d.detector, issuedAt: d.ts, eventId: d.eventId, strike: strikes,
-    cascade: scope === WHOLE_IDENTITY,
+    cascade: scope === WHOLE_IDENTITY, active: activeOf(state, d.ts),
   };
 }
 

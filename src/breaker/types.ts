@@ -27,6 +27,20 @@ export interface BreakerCommand {
   strike: number;
   /** Sub-agents whose chain contains the identity are covered too. */
   cascade: boolean;
+  /**
+   * Every suspension of this identity in force after this command, this one
+   * included. The commands topic is compacted by identity, so the latest record
+   * must carry the whole state: a gateway that bootstraps reads only that one.
+   */
+  active: ActiveSuspension[];
+}
+
+export interface ActiveSuspension {
+  scope: string;
+  until: number;
+  cascade: boolean;
+  commandId: string;
+  reason: string;
 }
 
 export type BreakerPhase = 'closed' | 'open' | 'half-open';
@@ -40,6 +54,8 @@ export interface ScopeState {
   closedAt: number;
   reason: string;
   detector: DetectorName | null;
+  /** The suspend command that opened it. */
+  commandId: string;
 }
 
 /** Per identity: one breaker per scope ('*' or an action). */

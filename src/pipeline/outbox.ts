@@ -1,3 +1,5 @@
+import { signCommand } from '../commands/sign.js';
+import type { Keyring } from '../commands/keyring.js';
 import type { OutboxRecord } from '../state/types.js';
 import type { OutputItem } from './outputs.js';
 import { commandRecord, decisionRecord, deadLetterHeaders } from './records.js';
@@ -20,7 +22,8 @@ const encoder = new TextEncoder();
 
 /** Turns a batch's outputs into the records the service publishes, keyed by identity. */
 export class OutboxEncoder {
-  constructor(private readonly topics: Topics, private readonly sourceTopic: string) {}
+  /** With a keyring every command is signed (HMAC-SHA256, key id in `kid`), as gateways require. */
+  constructor(private readonly topics: Topics, private readonly sourceTopic: string, private readonly keyring?: Keyring) {}
 
   encode(items: readonly OutputItem[], partition: string): OutboxRecord[] {
     const out: OutboxRecord[] = [];
@@ -28,7 +31,7 @@ export class OutboxEncoder {
       if (item.kind === 'detection') {
         out.push({ topic: this.topics.decisions, key: item.detection.identity, value: encoder.encode(JSON.stringify(decisionRecord(item.detection, item.commandId))) });
       } else if (item.kind === 'command') {
-        out.push({ topic: this.topics.commands, key: item.command.identity, value: encoder.encode(JSON.stringify(commandRecord(item.command))) });
+        out.push({ topic: this.topics.commands, key: item.command.identity, value: encoder.encode(JSON.stringify(commandRecord(this.keyring ? signCommand(item.command, this.keyring) : item.command))) });
       } else {
         const dl = item.deadLetter;
         out.push({ topic: this.topics.deadLetter, key: null, value: dl.raw ?? new Uint8Array(0), headers: deadLetterHeaders(dl, this.sourceTopic, partition) });

@@ -75,7 +75,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       retry: { retries: 10 },
     });
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
-    this.engine = new Engine({ config: opts.config, store: opts.store, outbox: new OutboxEncoder(topics, topics.actions) });
+    this.engine = new Engine({ config: opts.config, store: opts.store, outbox: new OutboxEncoder(topics, topics.actions, opts.settings.keyring) });
     this.publisher = new OutboxPublisher(opts.store, this.producer);
     this.metrics = serviceMetrics({
       openBreakers: () => {

@@ -1,6 +1,8 @@
 import { WardenError } from '../errors.js';
 import { DEFAULT_TOPICS, type Topics } from '../pipeline/outbox.js';
 import type { KafkaSettings } from '../transport/kafka-client.js';
+import { keyringFromEnv } from '../commands/keyring.js';
+import type { Keyring } from '../commands/keyring.js';
 
 /** Where Warden's service connects. Secrets come only from the environment, never from files or logs. */
 export interface ServiceSettings {
@@ -8,6 +10,8 @@ export interface ServiceSettings {
   topics: Topics;
   redis: { url: string; prefix: string; idleTtlMs: number };
   http: { port: number; host: string };
+  /** Signs every command; gateways verify with the same keys. */
+  keyring: Keyring;
 }
 
 const DAY = 86_400_000;
@@ -15,7 +19,7 @@ const DAY = 86_400_000;
 /** Every environment variable the service reads, documented in the README. */
 export const ENVIRONMENT = [
   'KAFKA_BROKERS', 'KAFKA_CLIENT_ID', 'KAFKA_GROUP_ID', 'KAFKA_SESSION_TIMEOUT_MS', 'KAFKA_SSL', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD',
-  'WARDEN_TOPIC_ACTIONS', 'WARDEN_TOPIC_DLQ', 'WARDEN_TOPIC_COMMANDS', 'WARDEN_TOPIC_DECISIONS',
+  'WARDEN_COMMAND_KEYS', 'WARDEN_COMMAND_KEY_ID', 'WARDEN_TOPIC_ACTIONS', 'WARDEN_TOPIC_DLQ', 'WARDEN_TOPIC_COMMANDS', 'WARDEN_TOPIC_DECISIONS',
   'WARDEN_CONCURRENCY', 'WARDEN_MAX_BATCH', 'WARDEN_FROM_BEGINNING',
   'REDIS_URL', 'WARDEN_REDIS_PREFIX', 'WARDEN_IDLE_TTL_DAYS', 'WARDEN_HTTP_PORT', 'WARDEN_HTTP_HOST', 'LOG_LEVEL',
 ] as const;
@@ -54,6 +58,8 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceSe
   }
   const prefix = env.WARDEN_REDIS_PREFIX ?? 'warden';
   if (!/^[A-Za-z0-9:_-]{1,64}$/.test(prefix)) problems.push(`WARDEN_REDIS_PREFIX must match [A-Za-z0-9:_-]{1,64}, got "${prefix}"`);
+  const keys = keyringFromEnv(env);
+  if (!keys.ok) problems.push(`WARDEN_COMMAND_KEYS: ${keys.reason} (commands must be signed: set kid=<base64 secret of 32+ bytes>[,...], e.g. from \`openssl rand -base64 32\`)`);
   const settings: ServiceSettings = {
     kafka: {
       brokers,
@@ -78,6 +84,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceSe
       idleTtlMs: int('WARDEN_IDLE_TTL_DAYS', 14, 1, 3650) * DAY,
     },
     http: { port: int('WARDEN_HTTP_PORT', 9400, 0, 65535), host: env.WARDEN_HTTP_HOST ?? '0.0.0.0' },
+    keyring: keys.ok ? keys.keyring : { activeKid: '', keys: new Map() },
   };
   if (problems.length > 0) throw new WardenError('SETTINGS_INVALID', `invalid environment: ${problems.join('; ')}`);
   return settings;

@@ -31,12 +31,15 @@ const attackerRing = keyring(`new=${randomBytes(32).toString('base64')}`);
 let seq = 0;
 function cmd(identity: string, type: 'suspend' | 'resume', over: Partial<BreakerCommand> = {}): BreakerCommand {
   const suspend = type === 'suspend';
-  return {
-    v: 1, type, commandId: `${identity}-${type}-${++seq}`, identity, scope: '*',
+  const c = {
+    v: 1 as const, type, commandId: `${identity}-${type}-${++seq}`, identity, scope: '*',
     until: suspend ? T0 + HOUR : null, probationUntil: suspend ? T0 + 2 * HOUR : null,
-    reason: `${identity} ${type}`, detector: suspend ? 'rate' : null, issuedAt: T0 - 1000,
-    eventId: suspend ? `ev-${seq}` : null, strike: 1, cascade: suspend, ...over,
+    reason: `${identity} ${type}`, detector: suspend ? ('rate' as const) : null, issuedAt: T0 - 1000,
+    eventId: suspend ? `ev-${seq}` : null, strike: 1, cascade: suspend, active: [] as BreakerCommand['active'], ...over,
   };
+  // What a single-scope breaker publishes: the suspension itself, or nothing after a resume.
+  if (!over.active && suspend) c.active = [{ scope: c.scope, until: c.until!, cascade: c.cascade, commandId: c.commandId, reason: c.reason }];
+  return c;
 }
 
 const line = (value: object | string, key?: string) => ({
@@ -151,6 +154,16 @@ describe('enforcer start', () => {
     } finally {
       await e.stop();
     }
+  });
+
+  it('rejects with ENFORCER_BOOTSTRAP_TIMEOUT when it cannot catch up in time', async () => {
+    await requireKafka();
+    const topic = uniqueName('warden-commands-slow');
+    await createTopic(topic, 1, true);
+    await kcatProduceLines(topic, [signed(cmd('slow', 'suspend'))]);
+    const e = createEnforcer({ brokers: BROKERS.split(','), topic, keyring: gatewayRing, bootstrapTimeoutMs: 1 });
+    await expect(e.start()).rejects.toMatchObject({ code: 'ENFORCER_BOOTSTRAP_TIMEOUT', retriable: true });
+    await e.stop();
   });
 
   it('rejects with ENFORCER_TOPIC_MISSING when the topic does not exist', async () => {

@@ -11,6 +11,8 @@ const run = promisify(execFile);
 
 export const BROKERS = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** The keys test runs sign commands with (a fixed 32-byte test secret; never a real one). */
+export const TEST_COMMAND_KEYS = `test-1=${Buffer.alloc(32, 7).toString('base64')}`;
 
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
@@ -134,7 +136,7 @@ export interface WardenProcess {
 /** Starts `warden run` as a real separate process. */
 export function startWarden(env: Record<string, string>, configDir = 'config'): WardenProcess {
   const child = spawn(process.execPath, ['bin/warden.js', 'run', '--config', configDir], {
-    env: { ...process.env, KAFKA_BROKERS: BROKERS, REDIS_URL, LOG_LEVEL: 'info', KAFKAJS_NO_PARTITIONER_WARNING: '1', WARDEN_HTTP_PORT: '0', WARDEN_HTTP_HOST: '127.0.0.1', ...env },
+    env: { ...process.env, KAFKA_BROKERS: BROKERS, REDIS_URL, LOG_LEVEL: 'info', KAFKAJS_NO_PARTITIONER_WARNING: '1', WARDEN_HTTP_PORT: '0', WARDEN_HTTP_HOST: '127.0.0.1', WARDEN_COMMAND_KEYS: TEST_COMMAND_KEYS, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const logs: string[] = [];

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyringFromEnv } from '../../src/commands/keyring.js';
+import { openCommand } from '../../src/commands/sign.js';
 import { loadConfig } from '../../src/config/load.js';
 import { encodeEvent } from '../../src/event/codec.js';
 import type { AgentEvent } from '../../src/event/types.js';
@@ -11,7 +13,7 @@ import { replay } from '../../src/pipeline/replay.js';
 import { simulateFleet } from '../../src/sim/fleet.js';
 import {
   committedCount, createTopic, deletePrefix, dumpState, headerMap, kcatConsumeAll, kcatProduceBinary, kcatProduceLines,
-  requireKafka, requireRedis, startWarden, stopWarden, uniqueName, waitForGroupCaughtUp,
+  requireKafka, requireRedis, startWarden, stopWarden, TEST_COMMAND_KEYS, uniqueName, waitForGroupCaughtUp,
 } from './helpers.js';
 
 let redis: Redis;
@@ -79,7 +81,14 @@ async function outputs(run: Run): Promise<{ decisions: string[]; commands: strin
     return out.sort();
   };
   const decisions = collect((await kcatConsumeAll(run.decisions)).map((r) => r.payload));
-  const commands = collect((await kcatConsumeAll(run.commands)).map((r) => r.payload));
+  // Replay output is unsigned; the service's commands must verify, and then compare without kid/sig.
+  const keyring = keyringFromEnv({ WARDEN_COMMAND_KEYS: TEST_COMMAND_KEYS });
+  if (!keyring.ok) throw new Error(keyring.reason);
+  const commands = collect((await kcatConsumeAll(run.commands)).map((r) => r.payload)).map((p) => {
+    expect(openCommand(p, keyring.keyring).ok).toBe(true);
+    const { kid: _kid, sig: _sig, ...rest } = JSON.parse(p) as Record<string, unknown>;
+    return JSON.stringify(rest);
+  }).sort();
   return { decisions, commands, duplicates };
 }
 
@@ -125,7 +134,17 @@ describe('warden run against the real broker and Redis', () => {
     expect(await stopWarden(warden)).toBe(0);
     expect(warden.logs.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
 
-    const commands = (await kcatConsumeAll(run.commands)).map((r) => ({ key: r.key, cmd: JSON.parse(r.payload!) }));
+    const raw = await kcatConsumeAll(run.commands);
+    // Every command is signed with the configured key and verifies; a tampered copy does not.
+    const keyring = keyringFromEnv({ WARDEN_COMMAND_KEYS: TEST_COMMAND_KEYS });
+    if (!keyring.ok) throw new Error(keyring.reason);
+    for (const r of raw) {
+      const v = openCommand(r.payload!, keyring.keyring);
+      expect(v.ok, r.payload!).toBe(true);
+      expect(JSON.parse(r.payload!).kid).toBe('test-1');
+      expect(openCommand(r.payload!.replace('"scope":"*"', '"scope":"db.read"'), keyring.keyring)).toMatchObject({ ok: false, code: 'COMMAND_FORGED' });
+    }
+    const commands = raw.map((r) => ({ key: r.key, cmd: JSON.parse(r.payload!) }));
     const suspended = commands.filter((c) => c.cmd.type === 'suspend').map((c) => [c.key, c.cmd.identity, c.cmd.scope, c.cmd.detector]);
     expect(suspended).toEqual(expect.arrayContaining([
       [rogue, rogue, '*', 'scope'],

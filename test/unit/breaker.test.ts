@@ -82,3 +82,20 @@ describe('circuit breaker', () => {
     expect(parseBreaker(null)).toEqual({});
   });
 });
+
+describe('commands carry the whole state', () => {
+  it('lists every suspension in force, so the latest record per identity is complete after compaction', () => {
+    const s: BreakerState = {};
+    const a = offend(s, detection(0, { scope: 'email.send' }), cfg)!;
+    expect(a.active.map((x) => x.scope)).toEqual(['email.send']);
+    const b = offend(s, detection(60_000, { scope: '*', detector: 'scope', reason: 'read-only write' }), cfg)!;
+    expect(b.active.map((x) => [x.scope, x.until, x.cascade, x.commandId])).toEqual([
+      ['*', 60_000 + 15 * MIN, true, b.commandId],
+      ['email.send', 15 * MIN, false, a.commandId],
+    ]);
+    // email.send's probation ends first: its resume still carries the whole-identity suspension.
+    const resumes = advance(s, 'agent-1', 25 * MIN, cfg);
+    expect(resumes.map((c) => [c.type, c.scope])).toEqual([['resume', 'email.send']]);
+    expect(resumes[0]!.active.map((x) => x.scope)).toEqual(['*']);
+  });
+});

@@ -1,0 +1,200 @@
+import { randomBytes } from 'node:crypto';
+import { Kafka, logLevel, type Consumer, type KafkaConfig, type LogEntry } from 'kafkajs';
+import type { Keyring } from '../commands/keyring.js';
+import { isExpired, openCommand, type VerifyCode } from '../commands/sign.js';
+import { WardenError, errorMessage } from '../errors.js';
+import { BootstrapTracker } from './bootstrap.js';
+import { CommandTable, type Decision } from './table.js';
+
+export type { Decision } from './table.js';
+
+/** pino-compatible: `(fields, message)`. */
+export interface EnforcerLogger {
+  info(fields: object, msg: string): void;
+  warn(fields: object, msg: string): void;
+  error(fields: object, msg: string): void;
+}
+
+export interface RejectInfo {
+  code: VerifyCode;
+  reason: string;
+  partition: number;
+  offset: string;
+}
+
+export interface EnforcerOptions {
+  brokers: string[];
+  topic?: string;
+  keyring: Keyring;
+  clientId?: string;
+  ssl?: KafkaConfig['ssl'];
+  sasl?: KafkaConfig['sasl'];
+  now?: () => number;
+  onReject?: (info: RejectInfo) => void;
+  logger?: EnforcerLogger;
+  /** start() rejects with ENFORCER_BOOTSTRAP_TIMEOUT after this long. Default 60 s. */
+  bootstrapTimeoutMs?: number;
+}
+
+export interface EnforcerStats {
+  /** Verified commands that became the latest for their identity and scope. */
+  applied: number;
+  /** Verified but older than what was already applied (e.g. a replayed resume). */
+  stale: number;
+  rejected: Partial<Record<VerifyCode, number>>;
+  identities: number;
+  bootstrapped: boolean;
+  following: boolean;
+}
+
+export interface Enforcer {
+  /** Resolves once the topic has been read up to the high watermarks seen at start; then keeps following. */
+  start(): Promise<void>;
+  /** Local and synchronous. Before start() resolves it answers from a partial view. */
+  check(identity: string, action: string, chain?: readonly string[]): Decision;
+  stats(): EnforcerStats;
+  stop(): Promise<void>;
+}
+
+/**
+ * The gateway side of breaker commands. Each instance reads the whole compacted
+ * topic with its own throwaway consumer group (kafkajs has no manual
+ * assignment) and commits nothing: a restart simply re-reads, which is idempotent.
+ */
+export function createEnforcer(opts: EnforcerOptions): Enforcer {
+  const topic = opts.topic ?? 'warden.commands';
+  const now = opts.now ?? Date.now;
+  const log = opts.logger;
+  const table = new CommandTable(now);
+  const stats = { applied: 0, stale: 0, rejected: {} as Partial<Record<VerifyCode, number>>, bootstrapped: false, following: false };
+  const kafka = new Kafka({
+    clientId: opts.clientId ?? 'warden-enforcer',
+    brokers: opts.brokers,
+    ssl: opts.ssl,
+    sasl: opts.sasl,
+    logLevel: log ? logLevel.WARN : logLevel.NOTHING,
+    logCreator: () => (e: LogEntry) => {
+      const { message, ...fields } = e.log;
+      if (e.level === logLevel.ERROR) log?.error({ ...fields, kafka: e.namespace }, message);
+      else log?.warn({ ...fields, kafka: e.namespace }, message);
+    },
+  });
+  let consumer: Consumer | undefined;
+  let started = false;
+  let stopped = false;
+  let failBootstrap: ((err: Error) => void) | undefined;
+
+  function reject(code: VerifyCode, reason: string, partition: number, offset: string): void {
+    stats.rejected[code] = (stats.rejected[code] ?? 0) + 1;
+    log?.warn({ code, partition, offset, topic }, `breaker command rejected: ${reason}`);
+    try {
+      opts.onReject?.({ code, reason, partition, offset });
+    } catch (err) {
+      log?.error({ err: errorMessage(err) }, 'onReject threw');
+    }
+  }
+
+  function handle(value: Buffer | null, partition: number, offset: string): void {
+    if (value === null) return reject('COMMAND_MALFORMED', 'tombstone (null value) cannot be verified', partition, offset);
+    const r = openCommand(value, opts.keyring);
+    if (!r.ok) return reject(r.code, r.reason, partition, offset);
+    // An expired suspend still supersedes older commands for its scope; it just denies nothing.
+    const outcome = table.apply(r.command);
+    if (isExpired(r.command, now())) {
+      return reject('COMMAND_EXPIRED', `suspend ${r.command.commandId} ended at ${r.command.until}`, partition, offset);
+    }
+    stats[outcome]++;
+  }
+
+  async function highWatermarks() {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const topics = await admin.listTopics();
+      if (!topics.includes(topic)) throw new WardenError('ENFORCER_TOPIC_MISSING', `commands topic "${topic}" does not exist`, { retriable: true });
+      return await admin.fetchTopicOffsets(topic);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  async function start(): Promise<void> {
+    if (started || stopped) throw new WardenError('ENFORCER_STATE', started ? 'enforcer already started' : 'enforcer was stopped');
+    started = true;
+    let tracker: BootstrapTracker;
+    try {
+      tracker = new BootstrapTracker(await highWatermarks());
+    } catch (err) {
+      if (err instanceof WardenError) throw err;
+      throw new WardenError('ENFORCER_START_FAILED', `cannot read offsets of "${topic}": ${errorMessage(err)}`, { retriable: true, cause: err });
+    }
+    if (stopped) throw new WardenError('ENFORCER_STOPPED', 'enforcer stopped before bootstrap completed');
+    let markBootstrapped!: () => void;
+    const bootstrapped = new Promise<void>((resolve, rejectBootstrap) => {
+      markBootstrapped = resolve;
+      failBootstrap = rejectBootstrap;
+    });
+    const advance = (partition: number, next: number) => {
+      if (tracker.advance(partition, next)) markBootstrapped();
+    };
+    // A short long-poll: new records arrive at once either way, and stop() does not wait 5 s.
+    const c = kafka.consumer({ groupId: `warden-enforcer-${randomBytes(8).toString('hex')}`, allowAutoTopicCreation: false, maxWaitTimeInMs: 1000 });
+    consumer = c;
+    // Batches emptied by compaction or control records never reach eachBatch, but still move the position.
+    c.on(c.events.END_BATCH_PROCESS, (e) => advance(e.payload.partition, Number(e.payload.lastOffset) + 1));
+    c.on(c.events.CRASH, (e) => {
+      log?.error({ err: errorMessage(e.payload.error), restart: e.payload.restart }, 'enforcer consumer crashed');
+      if (!e.payload.restart) {
+        stats.following = false;
+        failBootstrap?.(new WardenError('ENFORCER_CONSUMER_CRASHED', `commands consumer stopped: ${errorMessage(e.payload.error)}`, { retriable: true }));
+      }
+    });
+    const timeoutMs = opts.bootstrapTimeoutMs ?? 60_000;
+    const timer = setTimeout(
+      () => failBootstrap?.(new WardenError('ENFORCER_BOOTSTRAP_TIMEOUT', `did not read "${topic}" up to its high watermarks within ${timeoutMs} ms`, { retriable: true })),
+      timeoutMs,
+    );
+    const follow = async () => {
+      await c.connect();
+      await c.subscribe({ topics: [topic], fromBeginning: true });
+      await c.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          for (const m of batch.messages) handle(m.value, batch.partition, m.offset);
+          advance(batch.partition, Number(batch.lastOffset()) + 1);
+        },
+      });
+      stats.following = true;
+      if (tracker.done) markBootstrapped();
+    };
+    try {
+      // Either side failing (connect error, crash, timeout, stop) ends start() at once.
+      await Promise.all([follow(), bootstrapped]);
+      stats.bootstrapped = true;
+      log?.info({ topic, identities: table.identities, applied: stats.applied, rejected: stats.rejected }, 'enforcer bootstrapped');
+    } catch (err) {
+      await c.disconnect().catch(() => undefined);
+      stats.following = false;
+      if (err instanceof WardenError) throw err;
+      throw new WardenError('ENFORCER_START_FAILED', `cannot follow "${topic}": ${errorMessage(err)}`, { retriable: true, cause: err });
+    } finally {
+      clearTimeout(timer);
+      failBootstrap = undefined;
+    }
+  }
+
+  async function stop(): Promise<void> {
+    if (stopped) return;
+    stopped = true;
+    stats.following = false;
+    failBootstrap?.(new WardenError('ENFORCER_STOPPED', 'enforcer stopped before bootstrap completed'));
+    await consumer?.disconnect();
+  }
+
+  return {
+    start,
+    stop,
+    check: (identity, action, chain) => table.check(identity, action, chain),
+    stats: () => ({ ...stats, rejected: { ...stats.rejected }, identities: table.identities }),
+  };
+}

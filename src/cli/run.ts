@@ -28,7 +28,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   const dir = values.config;
   const settings = settingsFromEnv();
   const config = await loadConfig(dir);
-  const service = await startService({ config, log, settings });
+  const running = await startService({ config, log, settings });
+  const service = running.service;
   const ops = await startOpsServer({ notReady: () => service.notReady(), metrics: () => service.metrics.registry.render() }, settings.http.port, settings.http.host);
   log.info({ configVersion: config.version, dir, http: `${settings.http.host}:${ops.port}` }, 'warden running');
   const unwatch = watchConfig(dir, (next) => service.setConfig(next), log, (ok) => service.metrics.reloads.inc({ result: ok ? 'applied' : 'refused' }));
@@ -37,7 +38,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     const stop = (signal: string): void => {
       log.info({ signal }, 'stopping');
       unwatch();
-      Promise.all([service.stop(), ops.close()]).then(() => resolve(), (err) => {
+      Promise.all([running.stop(), ops.close()]).then(() => resolve(), (err) => {
         log.error({ err: errorMessage(err) }, 'stop failed');
         resolve();
       });
@@ -45,5 +46,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  // Everything is committed and closed; a client library's stray timer must not keep a stopped service alive.
+  setTimeout(() => {
+    log.warn('handles still open 5 s after a clean stop; exiting');
+    process.exit(0);
+  }, 5000).unref();
   return 0;
 }

@@ -12,7 +12,7 @@ function key(labels: Labels | undefined): string {
   return parts.length ? `{${parts.join(',')}}` : '';
 }
 
-interface Metric {
+export interface Metric {
   render(): string;
 }
 

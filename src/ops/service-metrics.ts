@@ -1,3 +1,4 @@
+import type { ReceiverStats } from '../alerts/dispatcher.js';
 import { Counter, Gauge, Histogram, Registry } from './metrics.js';
 
 /** The service's metrics, named after Prometheus conventions (base units, _total for counters). */
@@ -13,6 +14,23 @@ export function serviceMetrics(collect: { openBreakers: () => number; lag: () =>
     lag: registry.register(new Gauge('warden_consumer_lag', 'Messages behind the high watermark at the last fetch, by partition.', collect.lag)),
     batchSeconds: registry.register(new Histogram('warden_batch_duration_seconds', 'Time to process one partition batch, state and outputs included.', [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5])),
     reloads: registry.register(new Counter('warden_config_reloads_total', 'Config reloads, by result.')),
+    /** Webhook figures come from the dispatcher's own counters when alerting is on. */
+    attachAlerts(stats: () => Record<string, ReceiverStats>): void {
+      const per = (name: string, help: string, type: 'counter' | 'gauge', pick: (s: ReceiverStats) => number): void => {
+        registry.register({
+          render: () => {
+            const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`];
+            for (const [receiver, s] of Object.entries(stats())) lines.push(`${name}{receiver="${receiver}"} ${pick(s)}`);
+            return lines.join('\n');
+          },
+        });
+      };
+      per('warden_webhook_deliveries_total', 'Alerts delivered, by receiver.', 'counter', (s) => s.delivered);
+      per('warden_webhook_failures_total', 'Failed delivery attempts, by receiver.', 'counter', (s) => s.failures);
+      per('warden_webhook_retries_total', 'Delivery attempts repeated after a retriable failure, by receiver.', 'counter', (s) => s.retries);
+      per('warden_webhook_dead_letters_total', 'Alerts kept as dead letters by this process, by receiver.', 'counter', (s) => s.deadLettered);
+      per('warden_webhook_queue_depth', 'Decisions not yet handled plus pending follow-ups, by receiver.', 'gauge', (s) => s.queueDepth);
+    },
   };
 }
 

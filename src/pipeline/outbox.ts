@@ -31,7 +31,10 @@ export class OutboxEncoder {
       if (item.kind === 'detection') {
         out.push({ topic: this.topics.decisions, key: item.detection.identity, value: encoder.encode(JSON.stringify(decisionRecord(item.detection, item.commandId))) });
       } else if (item.kind === 'command') {
-        out.push({ topic: this.topics.commands, key: item.command.identity, value: encoder.encode(JSON.stringify(commandRecord(this.keyring ? signCommand(item.command, this.keyring) : item.command))) });
+        const value = encoder.encode(JSON.stringify(commandRecord(this.keyring ? signCommand(item.command, this.keyring) : item.command)));
+        out.push({ topic: this.topics.commands, key: item.command.identity, value });
+        // The audit trail holds every breaker state change beside the detections that caused it.
+        out.push({ topic: this.topics.decisions, key: item.command.identity, value });
       } else {
         const dl = item.deadLetter;
         out.push({ topic: this.topics.deadLetter, key: null, value: dl.raw ?? new Uint8Array(0), headers: deadLetterHeaders(dl, this.sourceTopic, partition) });

@@ -1,7 +1,10 @@
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import { verifyWebhook } from '../../src/alerts/sign.js';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyringFromEnv } from '../../src/commands/keyring.js';
@@ -173,7 +176,20 @@ describe('warden run against the real broker and Redis', () => {
     const dir = await mkdtemp(join(tmpdir(), 'warden-cfg-'));
     try {
       await cp('config', dir, { recursive: true });
-      const warden = startWarden(run.env, dir);
+      // A real on-call receiver on loopback.
+      const received: Array<{ headers: Record<string, string | string[] | undefined>; body: string }> = [];
+      const receiver = createServer((req, res) => {
+        let body = '';
+        req.on('data', (c) => (body += c));
+        req.on('end', () => {
+          received.push({ headers: req.headers, body });
+          res.writeHead(204).end();
+        });
+      });
+      await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+      const port = (receiver.address() as AddressInfo).port;
+      await writeFile(join(dir, 'alerts.yaml'), `receivers:\n  - name: oncall\n    url: http://127.0.0.1:${port}/hook\n    format: generic\n    secretEnv: ONCALL_SECRET\n`);
+      const warden = startWarden({ ...run.env, ONCALL_SECRET: 'on-call-test-secret' }, dir);
       const started = JSON.parse(await warden.waitForLog(/"msg":"warden running"/));
       const base = `http://${started.http}`;
       expect((await fetch(`${base}/healthz`)).status).toBe(200);
@@ -205,7 +221,16 @@ describe('warden run against the real broker and Redis', () => {
       const after = await (await fetch(`${base}/metrics`)).text();
       expect(after).toMatch(/^warden_config_reloads_total\{result="refused"\} 1$/m);
       expect(after).toMatch(/^warden_config_reloads_total\{result="applied"\} 1$/m);
+      // On-call was paged for the suspension, with a signature the receiver can verify.
+      for (let i = 0; i < 100 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(received).toHaveLength(1);
+      const alert = JSON.parse(received[0]!.body);
+      expect(alert).toMatchObject({ receiver: 'oncall', detection: { identity: 'a', rule: 'outside-manifest', decision: 'suspend' } });
+      expect(verifyWebhook('on-call-test-secret', received[0]!.headers, received[0]!.body, Math.floor(Date.now() / 1000))).toMatchObject({ ok: true });
+      expect(verifyWebhook('forged', received[0]!.headers, received[0]!.body, Math.floor(Date.now() / 1000))).toMatchObject({ ok: false });
+      expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^warden_webhook_deliveries_total\{receiver="oncall"\} 1$/m);
       expect(await stopWarden(warden)).toBe(0);
+      receiver.close();
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -19,14 +19,22 @@ export function advance(state: BreakerState, identity: string, ts: number, cfg: 
   const out: BreakerCommand[] = [];
   for (const scope of Object.keys(state)) {
     const s = state[scope]!;
-    if (s.phase === 'open' && ts >= s.until) s.phase = 'half-open';
-    if (s.phase === 'half-open' && ts >= s.probationUntil) {
+    if (s.phase === 'open' && ts >= s.until) {
+      s.phase = 'half-open';
+      s.probationSeen = 0;
+    }
+    // Each event of the identity in half-open is one action let through on probation.
+    if (s.phase === 'half-open') s.probationSeen = (s.probationSeen ?? 0) + 1;
+    const served = cfg.probationActions > 0 && (s.probationSeen ?? 0) > cfg.probationActions;
+    if (s.phase === 'half-open' && (ts >= s.probationUntil || served)) {
       s.phase = 'closed';
       s.closedAt = ts;
       out.push({
         v: 1, type: 'resume', commandId: commandId(identity, scope, 'resume', ts, String(s.probationUntil)),
         identity, scope, until: null, probationUntil: null,
-        reason: `probation ended without a new offence (strike ${s.strikes})`,
+        reason: served
+          ? `${cfg.probationActions} actions on probation without a new offence (strike ${s.strikes})`
+          : `probation ended without a new offence (strike ${s.strikes})`,
         detector: s.detector, issuedAt: ts, eventId: null, strike: s.strikes, cascade: scope === WHOLE_IDENTITY, active: [],
       });
     }

@@ -56,6 +56,8 @@ export interface ScopeState {
   detector: DetectorName | null;
   /** The suspend command that opened it. */
   commandId: string;
+  /** Actions let through since probation began. */
+  probationSeen?: number;
 }
 
 /** Per identity: one breaker per scope ('*' or an action). */

@@ -52,7 +52,7 @@ export const DEFAULT_DETECTORS_FILE = {
       cycles: true,
     },
   },
-  breaker: { ttl: '15m', maxTtl: '24h', probation: '10m', forgiveAfter: '24h' },
+  breaker: { ttl: '15m', maxTtl: '24h', probation: '10m', probationActions: 20, forgiveAfter: '24h' },
   overrides: [],
 } as const;
 

@@ -104,6 +104,8 @@ export interface BreakerConfig {
   ttlMs: number;
   maxTtlMs: number;
   probationMs: number;
+  /** Half-open closes early after this many actions without a new offence (0: time only). */
+  probationActions: number;
   /** Offence count resets after this long closed. */
   forgiveAfterMs: number;
 }

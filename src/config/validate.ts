@@ -72,6 +72,7 @@ const breaker: Schema<BreakerConfig> = object({
   ttlMs: duration({ min: SECOND }).from('ttl'),
   maxTtlMs: duration({ min: SECOND }).from('maxTtl'),
   probationMs: duration().from('probation'),
+  probationActions: integer({ min: 0, max: 1_000_000 }),
   forgiveAfterMs: duration().from('forgiveAfter'),
 }).check((b, report) => {
   if (b.maxTtlMs < b.ttlMs) report(['maxTtl'], 'must be >= ttl');

@@ -5,7 +5,7 @@ import type { BreakerConfig } from '../../src/config/types.js';
 import type { Detection } from '../../src/detector.js';
 
 const MIN = 60_000;
-const cfg: BreakerConfig = { ttlMs: 15 * MIN, maxTtlMs: 60 * MIN, probationMs: 10 * MIN, forgiveAfterMs: 24 * 60 * MIN };
+const cfg: BreakerConfig = { ttlMs: 15 * MIN, maxTtlMs: 60 * MIN, probationMs: 10 * MIN, probationActions: 0, forgiveAfterMs: 24 * 60 * MIN };
 
 function detection(ts: number, over: Partial<Detection> = {}): Detection {
   return {
@@ -83,14 +83,41 @@ describe('circuit breaker', () => {
   });
 });
 
+describe('half-open probation', () => {
+  it('closes early once probationActions actions pass without a new offence', () => {
+    const c3 = { ...cfg, probationActions: 3 };
+    const s: BreakerState = {};
+    offend(s, detection(0), c3);
+    expect(advance(s, 'agent-1', 15 * MIN, c3)).toEqual([]);
+    expect(advance(s, 'agent-1', 15 * MIN + 1, c3)).toEqual([]);
+    expect(advance(s, 'agent-1', 15 * MIN + 2, c3)).toEqual([]);
+    expect(s['email.send']!.phase).toBe('half-open');
+    const [resume] = advance(s, 'agent-1', 15 * MIN + 3, c3);
+    expect(resume).toMatchObject({ type: 'resume', issuedAt: 15 * MIN + 3 });
+    expect(resume!.reason).toMatch(/^3 actions on probation without a new offence/);
+    expect(s['email.send']!.phase).toBe('closed');
+  });
+
+  it('an offence during probation re-opens with a doubled TTL', () => {
+    const c3 = { ...cfg, probationActions: 3 };
+    const s: BreakerState = {};
+    offend(s, detection(0), c3);
+    advance(s, 'agent-1', 15 * MIN, c3);
+    const again = offend(s, detection(15 * MIN + 1), c3)!;
+    expect(again.strike).toBe(2);
+    expect(again.until! - again.issuedAt).toBe(30 * MIN);
+    expect(s['email.send']!.phase).toBe('open');
+  });
+});
+
 describe('commands carry the whole state', () => {
   it('lists every suspension in force, so the latest record per identity is complete after compaction', () => {
     const s: BreakerState = {};
     const a = offend(s, detection(0, { scope: 'email.send' }), cfg)!;
     expect(a.active.map((x) => x.scope)).toEqual(['email.send']);
-    const b = offend(s, detection(60_000, { scope: '*', detector: 'scope', reason: 'read-only write' }), cfg)!;
+    const b = offend(s, detection(12 * MIN, { scope: '*', detector: 'scope', reason: 'read-only write' }), cfg)!;
     expect(b.active.map((x) => [x.scope, x.until, x.cascade, x.commandId])).toEqual([
-      ['*', 60_000 + 15 * MIN, true, b.commandId],
+      ['*', 27 * MIN, true, b.commandId],
       ['email.send', 15 * MIN, false, a.commandId],
     ]);
     // email.send's probation ends first: its resume still carries the whole-identity suspension.

@@ -65,9 +65,9 @@ const byKey = (r: Record<string, unknown>): string => `${r.eventId}|${r.detector
 
 /** Output records of a run, each once; a republished record must be byte-identical to the first. */
 async function outputs(run: Run): Promise<{ decisions: string[]; commands: string[]; duplicates: number }> {
-  const seen = new Map<string, string>();
   let duplicates = 0;
   const collect = (payloads: Array<string | null>): string[] => {
+    const seen = new Map<string, string>();
     const out: string[] = [];
     for (const p of payloads) {
       const rec = JSON.parse(p!) as Record<string, unknown>;
@@ -83,7 +83,10 @@ async function outputs(run: Run): Promise<{ decisions: string[]; commands: strin
     }
     return out.sort();
   };
-  const decisions = collect((await kcatConsumeAll(run.decisions)).map((r) => r.payload));
+  // The audit topic holds the detections and, beside them, every command.
+  const audit = collect((await kcatConsumeAll(run.decisions)).map((r) => r.payload));
+  const decisions = audit.filter((p) => JSON.parse(p).kind === 'detection');
+  const auditCommands = audit.filter((p) => JSON.parse(p).kind === 'command');
   // Replay output is unsigned; the service's commands must verify, and then compare without kid/sig.
   const keyring = keyringFromEnv({ WARDEN_COMMAND_KEYS: TEST_COMMAND_KEYS });
   if (!keyring.ok) throw new Error(keyring.reason);
@@ -92,6 +95,10 @@ async function outputs(run: Run): Promise<{ decisions: string[]; commands: strin
     const { kid: _kid, sig: _sig, ...rest } = JSON.parse(p) as Record<string, unknown>;
     return JSON.stringify(rest);
   }).sort();
+  expect(auditCommands.map((p) => {
+    const { kid: _kid, sig: _sig, ...rest } = JSON.parse(p) as Record<string, unknown>;
+    return JSON.stringify(rest);
+  }).sort()).toEqual(commands);
   return { decisions, commands, duplicates };
 }
 
@@ -155,7 +162,9 @@ describe('warden run against the real broker and Redis', () => {
     ]));
     expect(suspended.some((s) => s[1] === reader)).toBe(false);
 
-    const decisions = (await kcatConsumeAll(run.decisions)).map((r) => JSON.parse(r.payload!));
+    const audit = (await kcatConsumeAll(run.decisions)).map((r) => JSON.parse(r.payload!));
+    expect(audit.filter((d) => d.kind === 'command').length).toBe(commands.length);
+    const decisions = audit.filter((d) => d.kind === 'detection');
     expect(decisions.filter((d) => d.identity === rogue).map((d) => d.rule).sort()).toEqual(['outside-manifest', 'read-only-write']);
     expect(decisions.find((d) => d.identity === jsonEvent.identity)?.rule).toBe('outside-manifest');
 

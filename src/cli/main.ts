@@ -8,6 +8,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   eval: { summary: 'score replay decisions against labelled incidents', load: async () => (await import('./eval.js')).evalCommand },
   simulate: { summary: 'write a labelled simulated recording (events + incidents)', load: async () => (await import('./simulate.js')).simulateCommand },
   'validate-config': { summary: 'check a config directory and print every problem', load: async () => (await import('./validate-config.js')).validateConfigCommand },
+  breaker: { summary: 'list the breakers, or show one identity, from Redis', load: async () => (await import('./breaker.js')).breakerCommand },
   run: { summary: 'run the service against Kafka and Redis', load: async () => (await import('./run.js')).runCommand },
 };
 

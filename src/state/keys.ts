@@ -39,3 +39,8 @@ export const distinctKey = (base: string, identity: string, track: string): stri
 
 /** SCAN MATCH pattern for every key under a prefix (the prefix has no glob characters). */
 export const prefixPattern = (prefix: string): string => `${prefix}:{p:*`;
+
+/** SCAN MATCH pattern for one identity's hash in every partition. */
+export const identityPattern = (prefix: string, identity: string): string => `${prefix}:{p:*}:i:${sha1hex(identity)}`;
+/** SCAN MATCH pattern for every identity hash under a prefix. */
+export const identitiesPattern = (prefix: string): string => `${prefix}:{p:*}:i:*`;

@@ -1,6 +1,8 @@
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
@@ -19,6 +21,7 @@ import {
   requireKafka, requireRedis, startWarden, stopWarden, TEST_COMMAND_KEYS, uniqueName, waitForGroupCaughtUp,
 } from './helpers.js';
 
+const execFileP = promisify(execFile);
 let redis: Redis;
 const prefixes: string[] = [];
 
@@ -167,6 +170,16 @@ describe('warden run against the real broker and Redis', () => {
     const decisions = audit.filter((d) => d.kind === 'detection');
     expect(decisions.filter((d) => d.identity === rogue).map((d) => d.rule).sort()).toEqual(['outside-manifest', 'read-only-write']);
     expect(decisions.find((d) => d.identity === jsonEvent.identity)?.rule).toBe('outside-manifest');
+
+    // Operators see the same state with `warden breaker`.
+    const cli = (args: string[]) => execFileP(process.execPath, ['bin/warden.js', 'breaker', ...args], { env: { ...process.env, WARDEN_REDIS_PREFIX: run.prefix } });
+    const listed = (await cli(['list', '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(listed.map((b) => b.identity).sort()).toEqual([rogue, jsonEvent.identity].sort());
+    expect(listed.find((b) => b.identity === rogue).breaker['*']).toMatchObject({ phase: 'open', strikes: 1, detector: 'scope' });
+    const shown = (await cli(['show', rogue])).stdout;
+    expect(shown).toContain('whole identity');
+    expect(shown).toMatch(/open\s+1\s+2026-11-20 03:15:01/);
+    await expect(cli(['show', 'spiffe://nobody'])).rejects.toMatchObject({ code: 1 });
 
     const dlq = await kcatConsumeAll(run.dlq);
     expect(dlq.map((r) => r.payload).sort()).toEqual([JSON.stringify({ id: 'x', identity: 'a', action: 'b', resource: 'c' }), 'this is not an event'].sort());

@@ -1,0 +1,61 @@
+import { createRedis } from '../state/redis-connection.js';
+import { scanBreakers, type IdentityBreaker } from '../state/breaker-view.js';
+import { validatePrefix } from '../state/keys.js';
+import { WardenError } from '../errors.js';
+import { parse } from './args.js';
+
+const USAGE = `usage: warden breaker list [--json]
+       warden breaker show IDENTITY [--json]
+
+Shows the circuit breakers as the service keeps them in Redis (REDIS_URL,
+WARDEN_REDIS_PREFIX): every identity with a suspension, probation or strikes,
+or one identity's whole state. Times are event time.`;
+
+const when = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+
+function rows(b: IdentityBreaker): string[][] {
+  return Object.entries(b.breaker).map(([scope, s]) => [
+    b.identity, scope === '*' ? 'whole identity' : scope, s.phase, String(s.strikes),
+    s.phase === 'closed' ? '-' : when(s.until), s.phase === 'closed' ? '-' : when(s.probationUntil), s.detector ?? 'operator', s.reason,
+  ]);
+}
+
+function table(all: string[][]): string {
+  const head = ['identity', 'scope', 'phase', 'strikes', 'until', 'probation until', 'detector', 'reason'];
+  const lines = [head, ...all];
+  const widths = head.map((_, i) => Math.max(...lines.map((r) => (r[i] ?? '').length)));
+  return lines.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+}
+
+export async function breakerCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } }, USAGE);
+  const [sub, identity] = positionals;
+  if (values.help || sub === undefined) {
+    process.stdout.write(USAGE + '\n');
+    return values.help ? 0 : 2;
+  }
+  if (sub !== 'list' && sub !== 'show') throw new WardenError('CLI_USAGE', `unknown breaker command "${sub}" (list or show; suspend and resume are not built yet)\n\n${USAGE}`);
+  if (sub === 'show' && !identity) throw new WardenError('CLI_USAGE', `breaker show needs an IDENTITY\n\n${USAGE}`);
+  const prefix = validatePrefix(process.env.WARDEN_REDIS_PREFIX ?? 'warden');
+  const redis = createRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  try {
+    const found: IdentityBreaker[] = [];
+    for await (const b of scanBreakers(redis, prefix, sub === 'show' ? identity : undefined)) found.push(b);
+    found.sort((a, b) => (a.identity < b.identity ? -1 : a.identity > b.identity ? 1 : 0));
+    if (values.json) {
+      for (const b of found) process.stdout.write(JSON.stringify(b) + '\n');
+    } else if (sub === 'show' && found.length === 0) {
+      process.stdout.write(`${identity}: not seen (or expired after its idle TTL)\n`);
+    } else if (sub === 'show') {
+      for (const b of found) {
+        process.stdout.write(`${b.identity}\n  partition ${b.partition}, first seen ${when(b.firstSeen)}, ${b.events} events\n`);
+        process.stdout.write(Object.keys(b.breaker).length === 0 ? '  breaker closed, no strikes\n' : table(rows(b)) + '\n');
+      }
+    } else {
+      process.stdout.write(found.length === 0 ? 'no breakers open, on probation or with strikes\n' : table(found.flatMap(rows)) + '\n');
+    }
+    return sub === 'show' && found.length === 0 ? 1 : 0;
+  } finally {
+    redis.disconnect();
+  }
+}

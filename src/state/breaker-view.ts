@@ -1,0 +1,29 @@
+import type { Redis } from 'ioredis';
+import { parseBreaker } from '../breaker/breaker.js';
+import type { BreakerState } from '../breaker/types.js';
+import { identitiesPattern, identityPattern } from './keys.js';
+
+export interface IdentityBreaker {
+  identity: string;
+  partition: string;
+  firstSeen: number;
+  events: number;
+  breaker: BreakerState;
+}
+
+/** Reads breaker state as the service stored it, for operators. Read-only. */
+export async function* scanBreakers(redis: Redis, prefix: string, identity?: string): AsyncGenerator<IdentityBreaker> {
+  const pattern = identity === undefined ? identitiesPattern(prefix) : identityPattern(prefix, identity);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    for (const key of keys) {
+      const [id, f, e, b] = await redis.hmget(key, '_id', '_f', '_e', '_b');
+      if (id == null || (identity !== undefined && id !== identity)) continue;
+      if (identity === undefined && !b) continue;
+      const partition = /\{p:([^}]*)\}/.exec(key)?.[1] ?? '';
+      yield { identity: id, partition, firstSeen: Number(f), events: Number(e), breaker: parseBreaker(b ?? null) };
+    }
+  } while (cursor !== '0');
+}

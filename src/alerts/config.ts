@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
+import { lineIn } from '../config/load.js';
 import type { ConfigIssue } from '../config/errors.js';
 import {
   array, deepFreeze, duration, formatPath, integer, object, oneOf, run, Schema, string, type Issues, type Path,
@@ -100,23 +101,6 @@ const alertsFile = object({
   grouping: object({ windowMs: duration().from('window') }),
 });
 
-function lineIn(doc: Document, lc: LineCounter, at: Path): number | undefined {
-  const start = (n: unknown) => (n as { range?: [number, number, number] } | null)?.range?.[0];
-  let node: unknown = doc.contents;
-  let pos = start(node);
-  for (const seg of at) {
-    if (isMap(node)) {
-      const pair = node.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === seg);
-      if (pair === undefined) break;
-      pos = start(pair.key) ?? pos;
-      node = pair.value;
-    } else if (isSeq(node) && typeof seg === 'number') {
-      node = node.items[seg];
-      pos = start(node) ?? pos;
-    } else break;
-  }
-  return pos === undefined ? undefined : lc.linePos(pos).line;
-}
 
 /** Validates the parsed YAML of alerts.yaml and resolves secrets from `env`. */
 export function validateAlertsFile(raw: unknown, file: string, issues: Issues, env: NodeJS.ProcessEnv): AlertsConfig | undefined {

@@ -55,7 +55,7 @@ function start(node: unknown): number | undefined {
 }
 
 /** The line of the deepest node along `at` that exists: the key itself when the path ends on a map key. */
-function lineIn(doc: Document, lc: LineCounter, at: Path): number | undefined {
+export function lineIn(doc: Document, lc: LineCounter, at: Path): number | undefined {
   let node: unknown = doc.contents;
   let pos = start(node);
   for (const seg of at) {

@@ -1,3 +1,9 @@
+/** mulberry32 as a bare function, for tests that need a seeded uniform source. */
+export function mulberry32(seed: number): () => number {
+  const p = new Prng(seed);
+  return () => p.float();
+}
+
 /** Seeded PRNG (mulberry32): the same seed gives the same sequence on every run and platform. */
 export class Prng {
   private state: number;

@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../src/sim/prng.js';
 import { describe, expect, it } from 'vitest';
 import { MAX_EMPTY_FOLD, foldBucket } from '../../src/state/baseline.js';
 import { MemoryWindowStore } from '../../src/state/memory-store.js';
@@ -35,16 +36,6 @@ function rec(topic: string, key: string | null, bytes: number[], headers?: Recor
   return r;
 }
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function windowStoreContract(name: string, make: MakeStore): void {
   const withStore = (fn: (store: WindowStore) => Promise<void>) => async () => {

@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../../src/sim/prng.js';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,19 +14,9 @@ export const MIN = 60_000;
 export const HOUR = 60 * MIN;
 export const DAY = 24 * HOUR;
 /** Monday 2024-01-01 00:00 UTC. */
+export { mulberry32 };
 export const T0 = Date.UTC(2024, 0, 1);
 
-/** Deterministic PRNG so a failing fleet replays exactly. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function poisson(rng: () => number, lambda: number): number {
   if (lambda <= 0) return 0;

@@ -34,7 +34,6 @@ export function sha1hex(s: string): string {
 }
 
 export const identityKey = (base: string, identity: string): string => `${base}:i:${sha1hex(identity)}`;
-export const seenKey = (base: string, identity: string, track: string): string => `${base}:s:${sha1hex(identity)}:${sha1hex(track)}`;
 export const distinctKey = (base: string, identity: string, track: string): string => `${base}:d:${sha1hex(identity)}:${sha1hex(track)}`;
 
 /** SCAN MATCH pattern for every key under a prefix (the prefix has no glob characters). */

@@ -143,12 +143,16 @@ function toBuffer(u: Uint8Array): Buffer {
   return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
-/** The batch as apply-1.lua reads it: track keys and baseline params interned, tracks flattened. */
+/** The batch as apply-1.lua reads it: track keys, baseline params, identities and members interned, tracks flattened. */
 function encodeApply(updates: readonly StateUpdate[]): Buffer {
   const keys: string[] = [];
   const keyIndex = new Map<string, number>();
   const params: number[] = [];
   const paramIndex = new Map<BaselineParams, number>();
+  const ids: string[] = [];
+  const idIndex = new Map<string, number>();
+  const members: string[] = [];
+  const memberIndex = new Map<string, number>();
   const flat: Array<string | number> = [];
   const keyOf = (k: string): number => {
     let i = keyIndex.get(k);
@@ -158,8 +162,21 @@ function encodeApply(updates: readonly StateUpdate[]): Buffer {
     }
     return i;
   };
+  const memberOf = (m: string): number => {
+    let i = memberIndex.get(m);
+    if (i === undefined) {
+      i = members.push(m);
+      memberIndex.set(m, i);
+    }
+    return i;
+  };
   for (const u of updates) {
-    flat.push(offsetString(u.offset), u.identity, u.ts, 0);
+    let id = idIndex.get(u.identity);
+    if (id === undefined) {
+      id = ids.push(u.identity);
+      idIndex.set(u.identity, id);
+    }
+    flat.push(offsetString(u.offset), id, u.ts, 0);
     const slots = flat.length - 1;
     for (const t of u.tracks) {
       if (t.kind === 'counter') {
@@ -174,55 +191,72 @@ function encodeApply(updates: readonly StateUpdate[]): Buffer {
         }
         flat.push(1, keyOf(t.key), t.windowMs, p);
       } else if (t.kind === 'seen') {
-        flat.push(2, keyOf(t.key), t.member, t.cap);
+        flat.push(2, keyOf(t.key), memberOf(t.member), t.cap);
       } else {
-        flat.push(3, keyOf(t.key), t.windowMs, t.member, t.cap);
+        flat.push(3, keyOf(t.key), t.windowMs, memberOf(t.member), t.cap);
       }
     }
     flat[slots] = flat.length - slots - 1;
   }
-  return toBuffer(encoder.encode([keys, params, flat]));
+  return toBuffer(encoder.encode([keys, params, ids, members, flat]));
 }
 
+/** The reply's outcomes are flat: 0 (done), or a view's length then the view. */
 function decodeApply(reply: Buffer): ApplyResult {
-  const [committed, raw] = decoder.decode(reply) as [string | false, Array<0 | unknown[]>];
-  const outcomes = raw.map((o): ApplyOutcome => (o === 0 ? { status: 'done' } : decodeView(o)));
+  const [committed, flat] = decoder.decode(reply) as [string | false, Array<string | number | boolean>];
+  const outcomes: ApplyOutcome[] = [];
+  let i = 0;
+  while (i < flat.length) {
+    const len = flat[i] as number;
+    if (len === 0) {
+      outcomes.push({ status: 'done' });
+      i += 1;
+    } else {
+      outcomes.push(decodeView(flat, i + 1, i + 1 + len));
+      i += 1 + len;
+    }
+  }
   return { outcomes, committed: committed === false ? null : BigInt(committed) };
 }
 
-function decodeView(a: unknown[]): ApplyOutcome {
-  const v = a as Array<string | number | boolean>;
-  const view: IdentityView = { identity: v[0] as string, firstSeen: v[1] as number, events: v[2] as number, counters: {}, seen: {}, distinct: {} };
-  let i = 4;
-  while (i < v.length) {
+/** A view as apply-1.lua flattens it: each track starts with an integer giving its kind (mod 4) and small values. */
+function decodeView(v: Array<string | number | boolean>, from: number, end: number): ApplyOutcome {
+  const view: IdentityView = { identity: v[from] as string, firstSeen: v[from + 1] as number, events: v[from + 2] as number, counters: {}, seen: {}, distinct: {} };
+  let i = from + 4;
+  while (i < end) {
+    const code = v[i] as number;
     const key = v[i + 1] as string;
-    switch (v[i]) {
+    switch (code % 4) {
       case 1:
-        view.counters[key] = { windowMs: v[i + 2] as number, bucketStart: v[i + 3] as number, count: v[i + 4] as number, prev: v[i + 5] as number };
-        i += 6;
+        view.counters[key] = { windowMs: v[i + 2] as number, bucketStart: v[i + 3] as number, count: (code - 1) / 4, prev: v[i + 4] as number };
+        i += 5;
         break;
       case 2:
         view.counters[key] = {
-          windowMs: v[i + 2] as number, bucketStart: v[i + 3] as number, count: v[i + 4] as number, prev: v[i + 5] as number,
-          baseline: { n: v[i + 6] as number, mean: v[i + 7] as number, variance: v[i + 8] as number, peak: v[i + 9] as number },
+          windowMs: v[i + 2] as number, bucketStart: v[i + 3] as number, count: (code - 2) / 4, prev: v[i + 4] as number,
+          baseline: { n: v[i + 5] as number, mean: v[i + 6] as number, variance: v[i + 7] as number, peak: v[i + 8] as number },
         };
-        i += 10;
+        i += 9;
         break;
-      case 3:
-        view.seen[key] = { added: v[i + 2] as boolean, size: v[i + 3] as number, full: v[i + 4] as boolean };
+      case 3: {
+        const flags = (code - 3) / 4;
+        view.seen[key] = { added: Math.floor(flags / 2) % 2 === 1, size: Math.floor(flags / 4), full: flags % 2 === 1 };
+        i += 2;
+        break;
+      }
+      case 0: {
+        const flags = code / 4;
+        view.distinct[key] = {
+          added: flags % 2 === 1, count: Math.floor(flags / 2), prev: v[i + 2] as number, bucketStart: v[i + 3] as number, windowMs: v[i + 4] as number,
+        };
         i += 5;
         break;
-      case 4:
-        view.distinct[key] = {
-          added: v[i + 2] as boolean, count: v[i + 3] as number, prev: v[i + 4] as number, bucketStart: v[i + 5] as number, windowMs: v[i + 6] as number,
-        };
-        i += 7;
-        break;
+      }
       default:
-        throw new WardenError('STATE_INCONSISTENT', `unexpected track kind ${String(v[i])} in a Redis view`);
+        throw new WardenError('STATE_INCONSISTENT', `unexpected track code ${String(code)} in a Redis view`);
     }
   }
-  const breaker = v[3];
+  const breaker = v[from + 3];
   return { status: 'view', view, breaker: typeof breaker === 'string' ? breaker : null };
 }
 

@@ -192,8 +192,9 @@ export async function dumpState(redis: Redis, prefix: string): Promise<Record<st
       const type = await redis.type(key);
       const name = key.slice(prefix.length);
       if (type === 'hash') {
-        const h = await redis.hgetall(key);
-        out[name] = Object.fromEntries(Object.keys(h).sort().map((f) => [f, h[f]]));
+        // Some fields hold packed binary numbers: compare bytes, not a lossy UTF-8 reading.
+        const h = await redis.hgetallBuffer(key);
+        out[name] = Object.fromEntries(Object.keys(h).sort().map((f) => [f, h[f]!.toString('hex')]));
       }
       else if (type === 'set') out[name] = (await redis.smembers(key)).sort();
       else if (type === 'list') out[name] = await redis.lrange(key, 0, -1);

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { errorMessage } from '../../src/errors.js';
-import { distinctKey, identityKey, partitionKey, seenKey } from '../../src/state/keys.js';
+import { mulberry32 } from '../../src/sim/prng.js';
+import { distinctKey, identityKey, partitionKey } from '../../src/state/keys.js';
+import { MemoryWindowStore } from '../../src/state/memory-store.js';
 import { RedisWindowStore } from '../../src/state/redis-store.js';
 import { loadScripts } from '../../src/state/script-loader.js';
 import type { StateUpdate, Track } from '../../src/state/types.js';
@@ -75,11 +77,13 @@ describe('RedisWindowStore', () => {
         await store.commit({ partition, offset: 1n, breakers: new Map([['a', 's']]), outbox: [{ topic: 't', key: null, value: new Uint8Array([1]) }] });
         const base = partitionKey(prefix, partition);
         for (const id of ['a', 'b:{x}', 'c\n']) {
-          expect(await admin.exists(identityKey(base, id), seenKey(base, id, 'act'), seenKey(base, id, 'p1'), distinctKey(base, id, 'kids'))).toBe(4);
+          expect(await admin.exists(identityKey(base, id), distinctKey(base, id, 'kids'))).toBe(2);
+          // Seen members are fields of the identity hash: <track>|=<member>|<byte length of track>.
+          expect(await admin.hmget(identityKey(base, id), 'act|S', 'act|=m|3', 'p1|S', 'p1|=m:x|2')).toStrictEqual(['1', '1', '1', '1']);
         }
       }
       const keys = await keysUnder(prefix);
-      expect(keys.length).toBe(2 * (3 * 4 + 3));
+      expect(keys.length).toBe(2 * (3 * 2 + 3));
       for (const key of keys) {
         const tag = key.slice(key.indexOf('{') + 1, key.indexOf('}'));
         expect(['p:agent.actions:0', 'p:agent.actions:1']).toContain(tag);
@@ -97,7 +101,7 @@ describe('RedisWindowStore', () => {
       const partition = 'p';
       const base = partitionKey(prefix, partition);
       await store.apply({ partition, updates: [{ offset: 0n, identity: 'a', ts: T0, tracks: tracks('m') }] });
-      const idKeys = [identityKey(base, 'a'), seenKey(base, 'a', 'act'), seenKey(base, 'a', 'p1'), distinctKey(base, 'a', 'kids')];
+      const idKeys = [identityKey(base, 'a'), distinctKey(base, 'a', 'kids')];
       const expiry = async () => Promise.all(idKeys.map((k) => admin.pexpiretime(k)));
       const first = await expiry();
       expect(new Set(first).size).toBe(1);
@@ -114,6 +118,73 @@ describe('RedisWindowStore', () => {
       const after = await expiry();
       expect(new Set(after).size).toBe(1);
       expect(after[0]! - Date.now()).toBeGreaterThan(ttl - 60_000);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('keeps seen members apart from each other and from every other field, whatever the characters', async () => {
+    const { store, prefix, cleanup } = await makeRedis();
+    try {
+      // Keys and members that would collide under a naive <track>|=<member> or
+      // be read as <track>|<letter> by a suffix parse.
+      const keys = ['x', 'x|=b', 'x|=b|1', 'x|', '', 'x|=', 'ü', 'x|S', 'x|B'];
+      const members = ['b|=c', 'c', 'b', '', '|1', '=b|=c', '1', 'c|B', 'c|S', 'ü|3'];
+      const tracksOf = (ts: number): Track[] => [
+        ...keys.flatMap((key) => members.map((member): Track => ({ kind: 'seen', key, member, cap: 100 }))),
+        ...keys.map((key): Track => ({ kind: 'counter', key, windowMs: 1000 })),
+        { kind: 'distinct', key: 'x', windowMs: 1000, member: String(ts), cap: 10 },
+      ];
+      const oracle = new MemoryWindowStore();
+      for (const ts of [1, 2]) {
+        // Per key: the first pass adds every member, the second finds them all.
+        const batch = { partition: 'p', updates: [{ offset: BigInt(ts), identity: 'a', ts, tracks: tracksOf(ts) }] };
+        const got = await store.apply(batch);
+        expect(got).toStrictEqual(await oracle.apply(batch));
+        const o = got.outcomes[0];
+        if (o?.status !== 'view') throw new Error('expected a view');
+        for (const key of keys) expect(o.view.seen[key]).toStrictEqual({ added: ts === 1, size: members.length, full: false });
+      }
+      const fields = await admin.hkeys(identityKey(partitionKey(prefix, 'p'), 'a'));
+      // _id _s, per key its seen set's |S and members and its counter's |C, the distinct track's |B|P|N.
+      expect(fields.length).toBe(2 + keys.length * (1 + members.length + 1) + 3);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('matches the memory store when a key changes window, cap or baseline, and past 4000 fields per identity', async () => {
+    const { store, cleanup } = await makeRedis();
+    try {
+      const oracle = new MemoryWindowStore();
+      const rnd = mulberry32(7);
+      const int = (n: number) => Math.floor(rnd() * n);
+      const p = { alpha: 0.3, peakDecay: 0.9, learningPeriodMs: 0, minBuckets: 2, minEvents: 1, multiplier: 1.2, zScore: 2 };
+      let offset = 0n;
+      let ts = T0;
+      for (let b = 0; b < 40; b++) {
+        const updates: StateUpdate[] = [];
+        for (let i = 0; i < 50; i++) {
+          ts += int(200_000);
+          // Windows that do not divide each other give fractional bucket gaps.
+          const tracks: Track[] = [
+            { kind: 'counter', key: 'c', windowMs: [1000, 1500, 60_000, 7000][int(4)]!, ...(rnd() < 0.7 ? { baseline: p } : {}) },
+            { kind: 'seen', key: 's', member: `m${int(12)}`, cap: 1 + int(8) },
+            { kind: 'distinct', key: 'd', windowMs: [1000, 2500][int(2)]!, member: `x${int(5)}`, cap: int(4) },
+          ];
+          updates.push({ offset: offset++, identity: `id${int(3)}`, ts: ts - int(300_000), tracks });
+        }
+        if (b === 20) {
+          // One identity needing more fields than one HMGET/HSET takes.
+          const tracks = Array.from({ length: 4500 }, (_, j): Track => ({ kind: 'seen', key: `k${j % 3}`, member: `big${j}`, cap: 2000 }));
+          updates.push({ offset: offset++, identity: 'big', ts, tracks }, { offset: offset++, identity: 'big', ts, tracks: tracks.slice(0, 10) });
+        }
+        const batch = { partition: 'p', updates };
+        expect(await store.apply(batch), `batch ${b}`).toStrictEqual(await oracle.apply(batch));
+        const commit = { partition: 'p', offset: offset - 1n - BigInt(int(5)), breakers: new Map([[`id${int(3)}`, `b${b}`]]), outbox: [] };
+        await store.commit(commit);
+        await oracle.commit(commit);
+      }
     } finally {
       await cleanup();
     }

@@ -77,21 +77,28 @@ if not oldApplied or le(oldApplied, committed) then
 else
   local raw = redis.call('GET', pendKey)
   if raw then
-    local index, views, pos = {}, {}, 0
+    -- Each chunk is {offset, start, ...} then a reply whose flat outcomes hold
+    -- at `start` the length of that offset's view, then the view.
+    local index, flat, ni, no, pos = {}, {}, 0, 0, 0
     while pos >= 0 do
       local chunk, reply
       pos, chunk = cmsgpack.unpack_one(raw, pos)
       pos, reply = cmsgpack.unpack_one(raw, pos)
+      local src = reply[2]
       for j = 1, #chunk, 2 do
         if not le(chunk[j], committed) then
-          views[#views + 1] = reply[2][chunk[j + 1]]
-          index[#index + 1] = chunk[j]
-          index[#index + 1] = #views
+          local s0 = chunk[j + 1]
+          index[ni + 1], index[ni + 2] = chunk[j], no + 1
+          ni = ni + 2
+          for q = s0, s0 + src[s0] do
+            no = no + 1
+            flat[no] = src[q]
+          end
         end
       end
     end
-    if #views > 0 then
-      redis.call('SET', pendKey, cmsgpack.pack(index) .. cmsgpack.pack({ false, views }))
+    if no > 0 then
+      redis.call('SET', pendKey, cmsgpack.pack(index) .. cmsgpack.pack({ false, flat }))
     else
       redis.call('DEL', pendKey)
     end

@@ -5,6 +5,8 @@ import type { DeepPartial, DetectorsConfig, Manifest, Override, WardenConfig } f
 export interface ResolveInput {
   identity: string;
   agentClass?: string | null | undefined;
+  /** Event time: overrides stop applying at their `expires`. */
+  ts?: number;
 }
 export type Resolver = (event: ResolveInput) => DetectorContext;
 
@@ -46,15 +48,21 @@ export function createResolver(config: WardenConfig): Resolver {
 
   const byIdentity = new Map<string, DetectorContext>();
   const byCombo = new Map<string, DetectorContext>();
+  // Between two consecutive expiry times the same overrides are live, so that index is part of the cache key.
+  const expiries = [...new Set(overrides.flatMap((o) => (o.expiresAt === undefined ? [] : [o.expiresAt])))].sort((a, b) => a - b);
 
   return (ev) => {
     const cls = ev.agentClass ?? '';
-    const key = `${ev.identity}\u0000${cls}`;
+    const ts = ev.ts ?? -Infinity;
+    let epoch = 0;
+    while (epoch < expiries.length && expiries[epoch]! <= ts) epoch++;
+    const key = `${ev.identity}\u0000${cls}\u0000${epoch}`;
     const hit = byIdentity.get(key);
     if (hit !== undefined) return hit;
 
     let combo = '';
     overrides.forEach((o, i) => {
+      if (o.expiresAt !== undefined && ts >= o.expiresAt) return;
       const { agentClass, identity } = o.match;
       if (agentClass !== undefined && (cls === '' || !agentClass.test(cls))) return;
       if (identity !== undefined && !identity.test(ev.identity)) return;

@@ -118,6 +118,19 @@ export function oneOf<const V extends readonly string[]>(values: V): Schema<V[nu
   });
 }
 
+/** A point in time: ms since the epoch, or ISO 8601 with a time zone (`2026-11-22T14:00:00Z`). Comes out as ms. */
+export function timestamp(): Schema<number> {
+  return new Schema<number>((v, at, cx) => {
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
+    if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(v)) {
+      const ms = Date.parse(v);
+      if (Number.isFinite(ms)) return ms;
+    }
+    cx.issues.add(at, `expected a time: ms since the epoch or ISO 8601 with a zone like 2026-11-22T14:00:00Z, got ${describe(v)}`);
+    return INVALID;
+  });
+}
+
 /** Durations come out as ms. */
 export function duration(o: { min?: number } = {}): Schema<number> {
   return new Schema<number>((v, at, cx) => {

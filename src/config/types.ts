@@ -117,6 +117,10 @@ export interface Override {
   source: string;
   match: { agentClass?: Glob; identity?: Glob };
   detectors: DeepPartial<DetectorsConfig>;
+  owner?: string;
+  reason?: string;
+  /** Event time (ms) from which the override no longer applies. */
+  expiresAt?: number;
 }
 
 export interface WardenConfig {

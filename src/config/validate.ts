@@ -1,7 +1,7 @@
 import { DEFAULT_DETECTORS_FILE, DEFAULT_MANIFEST } from './defaults.js';
 import { mergeDetectors } from './resolve.js';
 import {
-  array, boolean, duration, glob, integer, number, object, oneOf, partial, run, string,
+  array, boolean, duration, glob, integer, number, object, oneOf, partial, run, string, timestamp,
   type Issues, type Schema,
 } from './schema.js';
 import type { BreakerConfig, ChainConfig, DetectorsConfig, Manifest, Override, RateConfig, ScopeConfig } from './types.js';
@@ -83,6 +83,13 @@ const override = object({
     if (m.agentClass === undefined && m.identity === undefined) report([], 'needs at least one of agentClass, identity');
   }),
   detectors: partial(detectors),
+  owner: string({ nonEmpty: true }).optional(),
+  reason: string({ nonEmpty: true }).optional(),
+  expiresAt: timestamp().from('expires').optional(),
+}).check((o, report) => {
+  // A temporary exception must say whose it is and why.
+  if (o.expiresAt !== undefined && o.owner === undefined) report(['owner'], 'an override that expires needs an owner');
+  if (o.expiresAt !== undefined && o.reason === undefined) report(['reason'], 'an override that expires needs a reason');
 });
 
 const detectorsFile = object({

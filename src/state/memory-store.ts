@@ -71,7 +71,11 @@ export class MemoryWindowStore implements WindowStore {
 
   commitSync(batch: CommitBatch): void {
     const part = this.partition(batch.partition);
-    for (const [identity, snap] of batch.breakers) this.breakers.set(identity, snap);
+    // '' means no breaker state left: delete it, as the Redis store deletes the field.
+    for (const [identity, snap] of batch.breakers) {
+      if (snap === '') this.breakers.delete(identity);
+      else this.breakers.set(identity, snap);
+    }
     for (const record of batch.outbox) part.outbox.push({ seq: part.nextSeq++, record });
     if (batch.offset > part.committed) part.committed = batch.offset;
     if (part.applied < part.committed) part.applied = part.committed;

@@ -34,10 +34,17 @@ export interface ReplaySummary {
 
 const PARTITION = 'replay';
 
-/** Runs a recording through the same engine as the service, with the in-memory store. Output depends only on the input and config. */
-export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
-  const engine = new Engine({ config: opts.config, store: new MemoryWindowStore() });
-  const batchSize = opts.batchSize ?? 2000;
+/**
+ * Runs records through a fresh engine with the in-memory store, batch by
+ * batch, and tallies them. Both `warden replay` and the demo drive it.
+ */
+export async function runRecords(
+  records: AsyncIterable<StreamRecord> | Iterable<StreamRecord>,
+  config: WardenConfig,
+  onBatch: (out: BatchOutput, recordsSoFar: number) => Promise<void> | void,
+  batchSize = 2000,
+): Promise<ReplaySummary> {
+  const engine = new Engine({ config, store: new MemoryWindowStore() });
   const spans = new Map<string, [number, number]>();
   const summary: ReplaySummary = {
     kind: 'summary', records: 0, events: 0, invalid: 0, identities: 0, identityHours: 0,
@@ -50,11 +57,10 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
     const out = await engine.process(PARTITION, batch);
     batch = [];
     tally(summary, out);
-    await write(opts.output, render(out));
-    opts.onProgress?.(summary.records);
+    await onBatch(out, summary.records);
   };
 
-  for await (const rec of opts.records) {
+  for await (const rec of records) {
     summary.records++;
     const offset = BigInt(rec.index);
     if (rec.result.ok) {
@@ -79,6 +85,15 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
   let ms = 0;
   for (const [a, b] of spans.values()) ms += b - a;
   summary.identityHours = Math.round((ms / 3_600_000) * 1000) / 1000;
+  return summary;
+}
+
+/** Runs a recording through the same engine as the service, with the in-memory store. Output depends only on the input and config. */
+export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
+  const summary = await runRecords(opts.records, opts.config, async (out, n) => {
+    await write(opts.output, render(out));
+    opts.onProgress?.(n);
+  }, opts.batchSize);
   await write(opts.output, JSON.stringify(summary) + '\n');
   return summary;
 }

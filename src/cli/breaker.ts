@@ -3,6 +3,7 @@ import { scanBreakers, type IdentityBreaker } from '../state/breaker-view.js';
 import { validatePrefix } from '../state/keys.js';
 import { WardenError } from '../errors.js';
 import { parse } from './args.js';
+import { TIME } from './render-demo.js';
 
 const USAGE = `usage: warden breaker list [--json]
        warden breaker show IDENTITY [--json]
@@ -11,12 +12,11 @@ Shows the circuit breakers as the service keeps them in Redis (REDIS_URL,
 WARDEN_REDIS_PREFIX): every identity with a suspension, probation or strikes,
 or one identity's whole state. Times are event time.`;
 
-const when = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
 
 function rows(b: IdentityBreaker): string[][] {
   return Object.entries(b.breaker).map(([scope, s]) => [
     b.identity, scope === '*' ? 'whole identity' : scope, s.phase, String(s.strikes),
-    s.phase === 'closed' ? '-' : when(s.until), s.phase === 'closed' ? '-' : when(s.probationUntil), s.detector ?? 'operator', s.reason,
+    s.phase === 'closed' ? '-' : TIME(s.until), s.phase === 'closed' ? '-' : TIME(s.probationUntil), s.detector ?? 'operator', s.reason,
   ]);
 }
 
@@ -48,7 +48,7 @@ export async function breakerCommand(argv: string[]): Promise<number> {
       process.stdout.write(`${identity}: not seen (or expired after its idle TTL)\n`);
     } else if (sub === 'show') {
       for (const b of found) {
-        process.stdout.write(`${b.identity}\n  partition ${b.partition}, first seen ${when(b.firstSeen)}, ${b.events} events\n`);
+        process.stdout.write(`${b.identity}\n  partition ${b.partition}, first seen ${TIME(b.firstSeen)}, ${b.events} events\n`);
         process.stdout.write(Object.keys(b.breaker).length === 0 ? '  breaker closed, no strikes\n' : table(rows(b)) + '\n');
       }
     } else {

@@ -1,4 +1,5 @@
 import { WardenError } from '../errors.js';
+import { isValidPrefix } from '../state/keys.js';
 import { DEFAULT_TOPICS, type Topics } from '../pipeline/outbox.js';
 import type { KafkaSettings } from '../transport/kafka-client.js';
 import { keyringFromEnv } from '../commands/keyring.js';
@@ -57,7 +58,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceSe
     }
   }
   const prefix = env.WARDEN_REDIS_PREFIX ?? 'warden';
-  if (!/^[A-Za-z0-9:_-]{1,64}$/.test(prefix)) problems.push(`WARDEN_REDIS_PREFIX must match [A-Za-z0-9:_-]{1,64}, got "${prefix}"`);
+  if (!isValidPrefix(prefix)) problems.push(`WARDEN_REDIS_PREFIX must match [A-Za-z0-9:_-]{1,64}, got "${prefix}"`);
   const keys = keyringFromEnv(env);
   if (!keys.ok) problems.push(`WARDEN_COMMAND_KEYS: ${keys.reason} (commands must be signed: set kid=<base64 secret of 32+ bytes>[,...], e.g. from \`openssl rand -base64 32\`)`);
   const settings: ServiceSettings = {

@@ -10,8 +10,12 @@ export const DEFAULT_PREFIX = 'warden';
 
 const PREFIX = /^[A-Za-z0-9:_-]{1,64}$/;
 
+export function isValidPrefix(prefix: string): boolean {
+  return PREFIX.test(prefix);
+}
+
 export function validatePrefix(prefix: string): string {
-  if (!PREFIX.test(prefix)) throw new WardenError('SETTINGS_INVALID', `Redis key prefix must match [A-Za-z0-9:_-]{1,64}, got "${prefix}"`);
+  if (!isValidPrefix(prefix)) throw new WardenError('SETTINGS_INVALID', `Redis key prefix must match [A-Za-z0-9:_-]{1,64}, got "${prefix}"`);
   return prefix;
 }
 

@@ -14,8 +14,11 @@ export function commandId(identity: string, scope: string, type: string, issuedA
   return createHash('sha256').update(`${identity}\n${scope}\n${type}\n${issuedAt}\n${cause}`).digest('hex').slice(0, 32);
 }
 
-/** Time-driven transitions, run on each event of the identity before its detections. */
-export function advance(state: BreakerState, identity: string, ts: number, cfg: BreakerConfig): BreakerCommand[] {
+/**
+ * Time-driven transitions, run on each event of the identity before its
+ * detections. `action` is false for an operator control, which is not an action let through.
+ */
+export function advance(state: BreakerState, identity: string, ts: number, cfg: BreakerConfig, action = true): BreakerCommand[] {
   const out: BreakerCommand[] = [];
   for (const scope of Object.keys(state)) {
     const s = state[scope]!;
@@ -24,7 +27,7 @@ export function advance(state: BreakerState, identity: string, ts: number, cfg: 
       s.probationSeen = 0;
     }
     // Each event of the identity in half-open is one action let through on probation.
-    if (s.phase === 'half-open') s.probationSeen = (s.probationSeen ?? 0) + 1;
+    if (s.phase === 'half-open' && action) s.probationSeen = (s.probationSeen ?? 0) + 1;
     const served = cfg.probationActions > 0 && (s.probationSeen ?? 0) > cfg.probationActions;
     if (s.phase === 'half-open' && (ts >= s.probationUntil || served)) {
       s.phase = 'closed';
@@ -83,6 +86,7 @@ export function offend(state: BreakerState, d: Detection, cfg: BreakerConfig): B
     reason: d.reason,
     detector: d.detector,
     commandId: id,
+    openedAt: d.ts,
   };
   state[scope] = next;
   return {

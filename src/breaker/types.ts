@@ -56,6 +56,8 @@ export interface ScopeState {
   detector: DetectorName | null;
   /** The suspend command that opened it. */
   commandId: string;
+  /** Event time it last opened (absent in state written before operator controls). */
+  openedAt?: number;
   /** Actions let through since probation began. */
   probationSeen?: number;
 }

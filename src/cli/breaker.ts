@@ -3,14 +3,18 @@ import { scanBreakers, type IdentityBreaker } from '../state/breaker-view.js';
 import { validatePrefix } from '../state/keys.js';
 import { WardenError } from '../errors.js';
 import { parse } from './args.js';
+import { breakerControl } from './breaker-control.js';
 import { TIME } from './render-demo.js';
 
 const USAGE = `usage: warden breaker list [--json]
        warden breaker show IDENTITY [--json]
+       warden breaker suspend IDENTITY --reason TEXT [--ttl 2h] [--scope ACTION]
+       warden breaker resume IDENTITY --reason TEXT [--scope ACTION]
 
-Shows the circuit breakers as the service keeps them in Redis (REDIS_URL,
-WARDEN_REDIS_PREFIX): every identity with a suspension, probation or strikes,
-or one identity's whole state. Times are event time.`;
+list and show read the circuit breakers as the service keeps them in Redis
+(REDIS_URL, WARDEN_REDIS_PREFIX): every identity with a suspension, probation
+or strikes, or one identity's whole state. Times are event time.
+suspend and resume: warden breaker suspend --help.`;
 
 
 function rows(b: IdentityBreaker): string[][] {
@@ -28,13 +32,14 @@ function table(all: string[][]): string {
 }
 
 export async function breakerCommand(argv: string[]): Promise<number> {
+  if (argv[0] === 'suspend' || argv[0] === 'resume') return breakerControl(argv[0], argv.slice(1));
   const { values, positionals } = parse(argv, { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } }, USAGE);
   const [sub, identity] = positionals;
   if (values.help || sub === undefined) {
     process.stdout.write(USAGE + '\n');
     return values.help ? 0 : 2;
   }
-  if (sub !== 'list' && sub !== 'show') throw new WardenError('CLI_USAGE', `unknown breaker command "${sub}" (list or show; suspend and resume are not built yet)\n\n${USAGE}`);
+  if (sub !== 'list' && sub !== 'show') throw new WardenError('CLI_USAGE', `unknown breaker command "${sub}" (list, show, suspend or resume)\n\n${USAGE}`);
   if (sub === 'show' && !identity) throw new WardenError('CLI_USAGE', `breaker show needs an IDENTITY\n\n${USAGE}`);
   const prefix = validatePrefix(process.env.WARDEN_REDIS_PREFIX ?? 'warden');
   const redis = createRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');

@@ -1,6 +1,8 @@
 import { createWriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
+import { operatorKeyringFromEnv } from '../commands/keyring.js';
 import { loadConfig } from '../config/load.js';
+import { WardenError } from '../errors.js';
 import { openInput, readEventStream } from '../event/read-stream.js';
 import { replay } from '../pipeline/replay.js';
 import { parse, required } from './args.js';
@@ -9,7 +11,11 @@ const USAGE = `usage: warden replay --input FILE|- [--config DIR] [--output FILE
 
 Replays a recording (JSON Lines or msgpack stream, gzip ok; - for stdin) through
 the detectors and breaker, and writes detections, breaker commands and invalid
-records as JSON Lines, then one summary line. Same input and config, same bytes.`;
+records as JSON Lines, then one summary line. Same input and config, same bytes.
+
+Operator controls in the recording are verified with WARDEN_OPERATOR_KEYS (else
+WARDEN_COMMAND_KEYS), as the service does; without keys they are reported
+invalid (CONTROL_UNVERIFIABLE) and change nothing.`;
 
 export async function replayCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
@@ -25,6 +31,8 @@ export async function replayCommand(argv: string[]): Promise<number> {
   }
   const input = required(values.input, 'input', USAGE);
   const config = await loadConfig(values.config);
+  const keys = operatorKeyringFromEnv();
+  if (!keys.ok && (process.env.WARDEN_OPERATOR_KEYS || process.env.WARDEN_COMMAND_KEYS)) throw new WardenError('SETTINGS_INVALID', keys.reason);
   const toStdout = values.output === '-';
   const output = toStdout ? process.stdout : createWriteStream(values.output);
   const started = Date.now();
@@ -33,6 +41,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     records: readEventStream(openInput(input)),
     config,
     output,
+    ...(keys.ok ? { operatorKeys: keys.keyring } : {}),
     onProgress: values.quiet ? undefined : (n) => {
       const now = Date.now();
       if (now - lastReport < 1000) return;

@@ -48,9 +48,19 @@ export function parseKeyring(spec: string, activeKid?: string): KeyringResult {
 }
 
 /** WARDEN_COMMAND_KEYS (the spec) and optional WARDEN_COMMAND_KEY_ID (the active kid). */
-export function keyringFromEnv(env: Record<string, string | undefined> = process.env): KeyringResult {
-  const spec = env.WARDEN_COMMAND_KEYS;
-  if (spec === undefined || spec.trim() === '') return { ok: false, reason: 'WARDEN_COMMAND_KEYS is not set' };
-  const r = parseKeyring(spec, env.WARDEN_COMMAND_KEY_ID);
-  return r.ok ? r : { ok: false, reason: `WARDEN_COMMAND_KEYS: ${r.reason}` };
+export function keyringFromEnv(env: Record<string, string | undefined> = process.env, name = 'WARDEN_COMMAND'): KeyringResult {
+  const spec = env[`${name}_KEYS`];
+  if (spec === undefined || spec.trim() === '') return { ok: false, reason: `${name}_KEYS is not set` };
+  const r = parseKeyring(spec, env[`${name}_KEY_ID`]);
+  return r.ok ? r : { ok: false, reason: `${name}_KEYS: ${r.reason}` };
+}
+
+/**
+ * Keys for operator controls: WARDEN_OPERATOR_KEYS (+ WARDEN_OPERATOR_KEY_ID),
+ * else the command keys. Separate keys keep whoever can verify commands (every
+ * gateway) from issuing operator suspends and resumes.
+ */
+export function operatorKeyringFromEnv(env: Record<string, string | undefined> = process.env): KeyringResult {
+  const own = env.WARDEN_OPERATOR_KEYS;
+  return own !== undefined && own.trim() !== '' ? keyringFromEnv(env, 'WARDEN_OPERATOR') : keyringFromEnv(env);
 }

@@ -1,8 +1,14 @@
 import { Decoder, Encoder } from '@msgpack/msgpack';
+import { validateControl } from '../control/validate.js';
+import type { OperatorControl } from '../control/types.js';
 import { EVENT_LIMITS, type AgentEvent, type Encoding } from './types.js';
 import { isPlainMap, kindOf, validateEvent, type EventError } from './validate.js';
 
-export type DecodeResult = { ok: true; event: AgentEvent; encoding: Encoding } | { ok: false; error: EventError };
+export type DecodeResult =
+  | { ok: true; event: AgentEvent; encoding: Encoding; control?: undefined }
+  /** An operator control (shape checked, signature not yet): see src/control. */
+  | { ok: true; control: OperatorControl; encoding: Encoding; event?: undefined }
+  | { ok: false; error: EventError };
 
 const LIMIT = EVENT_LIMITS.eventBytes;
 // Nothing in a valid event is longer than the event, so cap every length up front.
@@ -40,6 +46,10 @@ function validated(value: unknown, encoding: Encoding): DecodeResult {
   if (!isPlainMap(value)) {
     const what = encoding === 'json' ? 'a JSON object' : 'a msgpack map';
     return failed('EVENT_NOT_MAP', `event must be ${what}, got ${kindOf(value)}`);
+  }
+  if (value.control !== undefined) {
+    const c = validateControl(value);
+    return c.ok ? { ok: true, control: c.control, encoding } : c;
   }
   const r = validateEvent(value);
   return r.ok ? { ok: true, event: r.event, encoding } : r;

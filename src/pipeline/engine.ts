@@ -1,5 +1,9 @@
 import { advance, offend, parseBreaker, serializeBreaker } from '../breaker/breaker.js';
+import { applyControl } from '../breaker/operator.js';
 import type { BreakerState } from '../breaker/types.js';
+import type { Keyring } from '../commands/keyring.js';
+import { verifyControl } from '../control/sign.js';
+import type { OperatorControl } from '../control/types.js';
 import { WHOLE_IDENTITY } from '../breaker/types.js';
 import { createResolver } from '../config/resolve.js';
 import type { WardenConfig } from '../config/types.js';
@@ -11,7 +15,9 @@ import type { BatchOutput, DeadLetter, OutputItem } from './outputs.js';
 import type { OutboxEncoder } from './outbox.js';
 
 export type InputRecord =
-  | { offset: bigint; ok: true; event: AgentEvent }
+  | { offset: bigint; ok: true; event: AgentEvent; control?: undefined }
+  /** An operator control, shape-checked; the engine verifies its signature. */
+  | { offset: bigint; ok: true; control: OperatorControl; event?: undefined }
   | { offset: bigint; ok: false; error: { code: string; field?: string; message: string }; raw?: Uint8Array; headers?: Record<string, string> };
 
 export interface EngineOptions {
@@ -20,6 +26,8 @@ export interface EngineOptions {
   detectors?: readonly Detector[];
   /** When set, outputs are written to the store's outbox atomically with the state (the service). */
   outbox?: OutboxEncoder;
+  /** Verifies operator controls; without it every control is invalid (CONTROL_UNVERIFIABLE). */
+  operatorKeys?: Keyring;
 }
 
 /**
@@ -33,8 +41,10 @@ export class Engine {
   private readonly store: WindowStore;
   private readonly detectors: readonly Detector[];
   private readonly outbox: OutboxEncoder | undefined;
+  private readonly operatorKeys: Keyring | undefined;
 
   constructor(opts: EngineOptions) {
+    this.operatorKeys = opts.operatorKeys;
     this.config = opts.config;
     this.resolve = createResolver(opts.config);
     this.store = opts.store;
@@ -52,13 +62,20 @@ export class Engine {
     this.resolve = createResolver(config);
   }
 
-  async process(partition: string, records: readonly InputRecord[]): Promise<BatchOutput> {
+  async process(partition: string, input: readonly InputRecord[]): Promise<BatchOutput> {
     const config = this.config;
     const resolve = this.resolve;
+    const records = this.verifyControls(input);
     const updates: StateUpdate[] = [];
-    const contexts: DetectorContext[] = [];
+    const contexts: Array<DetectorContext | undefined> = [];
     for (const r of records) {
       if (!r.ok) continue;
+      if (r.control) {
+        // No tracks: a control changes only the breaker, but it takes its place in the identity's order.
+        contexts.push(undefined);
+        updates.push({ offset: r.offset, identity: r.control.identity, ts: r.control.ts, tracks: [] });
+        continue;
+      }
       const ctx = resolve(r.event);
       contexts.push(ctx);
       updates.push({ offset: r.offset, identity: r.event.identity, ts: r.event.ts, tracks: this.tracks(r.event, ctx) });
@@ -87,26 +104,33 @@ export class Engine {
         continue;
       }
       const outcome = outcomes[u]!;
-      const ctx = contexts[u]!;
+      const ctx = contexts[u];
       u++;
       if (outcome.status === 'done') {
         skipped++;
         continue;
       }
       processed++;
-      const event = r.event;
-      let state = breakers.get(event.identity);
+      const identity = r.control ? r.control.identity : r.event.identity;
+      let state = breakers.get(identity);
       if (!state) {
         state = parseBreaker(outcome.breaker);
-        breakers.set(event.identity, state);
-        if (outcome.breaker) touched.add(event.identity);
+        breakers.set(identity, state);
+        if (outcome.breaker) touched.add(identity);
       }
+      if (r.control) {
+        touched.add(identity);
+        this.control(state, r.control, items);
+        continue;
+      }
+      const event = r.event;
+      const dctx = ctx as DetectorContext;
       for (const command of advance(state, event.identity, event.ts, config.breaker)) items.push({ kind: 'command', command });
       for (const d of this.detectors) {
-        if (!ctx.config[d.name].enabled) continue;
-        const findings = d.detect(event, outcome.view, ctx);
+        if (!dctx.config[d.name].enabled) continue;
+        const findings = d.detect(event, outcome.view, dctx);
         for (const f of findings) {
-          const detection = this.toDetection(d, f, event, ctx);
+          const detection = this.toDetection(d, f, event, dctx);
           const command = offend(state, detection, config.breaker);
           items.push({ kind: 'detection', detection, commandId: command ? command.commandId : null });
           if (command) {
@@ -129,6 +153,35 @@ export class Engine {
       });
     }
     return { items, processed, skipped, invalid, lastOffset };
+  }
+
+  /** Controls whose signature does not verify become invalid records, for the dead-letter topic. */
+  private verifyControls(records: readonly InputRecord[]): readonly InputRecord[] {
+    let out: InputRecord[] | undefined;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      if (!r.ok || !r.control) continue;
+      const v = verifyControl(r.control, this.operatorKeys);
+      if (v.ok) continue;
+      out ??= records.slice();
+      out[i] = { offset: r.offset, ok: false, error: { code: v.code, message: v.reason } };
+    }
+    return out ?? records;
+  }
+
+  private control(state: BreakerState, c: OperatorControl, items: OutputItem[]): void {
+    const cfg = this.config.breaker;
+    const commands = advance(state, c.identity, c.ts, cfg, false);
+    const effect = applyControl(state, c, cfg);
+    commands.push(...effect.commands);
+    for (const command of commands) items.push({ kind: 'command', command });
+    items.push({
+      kind: 'control',
+      control: {
+        controlId: c.id, op: c.op, identity: c.identity, scope: c.scope, operator: c.operator, reason: c.reason,
+        ts: c.ts, kid: c.kid, result: effect.result, detail: effect.detail, commandIds: effect.commands.map((x) => x.commandId),
+      },
+    });
   }
 
   private tracks(event: AgentEvent, ctx: DetectorContext): Track[] {

@@ -2,7 +2,7 @@ import { signCommand } from '../commands/sign.js';
 import type { Keyring } from '../commands/keyring.js';
 import type { OutboxRecord } from '../state/types.js';
 import type { OutputItem } from './outputs.js';
-import { commandRecord, decisionRecord, deadLetterHeaders } from './records.js';
+import { commandRecord, controlRecord, decisionRecord, deadLetterHeaders } from './records.js';
 
 export interface Topics {
   actions: string;
@@ -35,6 +35,8 @@ export class OutboxEncoder {
         out.push({ topic: this.topics.commands, key: item.command.identity, value });
         // The audit trail holds every breaker state change beside the detections that caused it.
         out.push({ topic: this.topics.decisions, key: item.command.identity, value });
+      } else if (item.kind === 'control') {
+        out.push({ topic: this.topics.decisions, key: item.control.identity, value: encoder.encode(JSON.stringify(controlRecord(item.control))) });
       } else {
         const dl = item.deadLetter;
         out.push({ topic: this.topics.deadLetter, key: null, value: dl.raw ?? new Uint8Array(0), headers: deadLetterHeaders(dl, this.sourceTopic, partition) });

@@ -1,4 +1,5 @@
 import type { BreakerCommand } from '../breaker/types.js';
+import type { ControlOutcome } from '../control/types.js';
 import type { Detection } from '../detector.js';
 
 /** A record that could not be decoded or validated; it goes to the dead-letter topic with its reason. */
@@ -14,11 +15,13 @@ export interface DeadLetter {
 export type OutputItem =
   | { kind: 'detection'; detection: Detection; commandId: string | null }
   | { kind: 'command'; command: BreakerCommand }
-  | { kind: 'dead-letter'; deadLetter: DeadLetter };
+  | { kind: 'dead-letter'; deadLetter: DeadLetter }
+  /** What an operator control did, for the audit trail. */
+  | { kind: 'control'; control: ControlOutcome };
 
 export interface BatchOutput {
   items: OutputItem[];
-  /** Events run through the detectors in this batch. */
+  /** Events run through the detectors, and operator controls applied, in this batch. */
   processed: number;
   /** Records skipped because an earlier run already committed them. */
   skipped: number;

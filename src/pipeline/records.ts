@@ -1,4 +1,5 @@
 import type { BreakerCommand } from '../breaker/types.js';
+import type { ControlOutcome } from '../control/types.js';
 import type { Detection } from '../detector.js';
 import type { DeadLetter, OutputItem } from './outputs.js';
 
@@ -11,6 +12,10 @@ export function commandRecord(c: BreakerCommand): Record<string, unknown> {
   return { kind: 'command', ...c };
 }
 
+export function controlRecord(c: ControlOutcome): Record<string, unknown> {
+  return { kind: 'control', ...c };
+}
+
 export function deadLetterRecord(dl: DeadLetter, index?: number): Record<string, unknown> {
   return { kind: 'invalid', offset: index ?? Number(dl.offset), code: dl.code, field: dl.field ?? null, message: dl.message };
 }
@@ -18,6 +23,7 @@ export function deadLetterRecord(dl: DeadLetter, index?: number): Record<string,
 export function outputRecord(item: OutputItem): Record<string, unknown> {
   if (item.kind === 'detection') return decisionRecord(item.detection, item.commandId);
   if (item.kind === 'command') return commandRecord(item.command);
+  if (item.kind === 'control') return controlRecord(item.control);
   return deadLetterRecord(item.deadLetter);
 }
 

@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream';
+import type { Keyring } from '../commands/keyring.js';
 import type { WardenConfig } from '../config/types.js';
 import type { StreamRecord } from '../event/read-stream.js';
 import { MemoryWindowStore } from '../state/memory-store.js';
@@ -9,8 +10,10 @@ import { outputRecord } from './records.js';
 export interface ReplayOptions {
   records: AsyncIterable<StreamRecord>;
   config: WardenConfig;
-  /** Receives JSON Lines: detections, commands, invalid records, then one summary. */
+  /** Receives JSON Lines: detections, commands, operator controls, invalid records, then one summary. */
   output: Writable;
+  /** Verifies operator controls in the recording; without it they are reported invalid. */
+  operatorKeys?: Keyring;
   batchSize?: number;
   /** Called after each batch with the number of records read so far. */
   onProgress?: (records: number) => void;
@@ -43,8 +46,9 @@ export async function runRecords(
   config: WardenConfig,
   onBatch: (out: BatchOutput, recordsSoFar: number) => Promise<void> | void,
   batchSize = 2000,
+  operatorKeys?: Keyring,
 ): Promise<ReplaySummary> {
-  const engine = new Engine({ config, store: new MemoryWindowStore() });
+  const engine = new Engine({ config, store: new MemoryWindowStore(), ...(operatorKeys ? { operatorKeys } : {}) });
   const spans = new Map<string, [number, number]>();
   const summary: ReplaySummary = {
     kind: 'summary', records: 0, events: 0, invalid: 0, identities: 0, identityHours: 0,
@@ -63,7 +67,9 @@ export async function runRecords(
   for await (const rec of records) {
     summary.records++;
     const offset = BigInt(rec.index);
-    if (rec.result.ok) {
+    if (rec.result.ok && rec.result.control) {
+      batch.push({ offset, ok: true, control: rec.result.control });
+    } else if (rec.result.ok) {
       const e = rec.result.event;
       const span = spans.get(e.identity);
       if (!span) spans.set(e.identity, [e.ts, e.ts]);
@@ -93,7 +99,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
   const summary = await runRecords(opts.records, opts.config, async (out, n) => {
     await write(opts.output, render(out));
     opts.onProgress?.(n);
-  }, opts.batchSize);
+  }, opts.batchSize, opts.operatorKeys);
   await write(opts.output, JSON.stringify(summary) + '\n');
   return summary;
 }

@@ -9,7 +9,7 @@ export function toRecord(message: KafkaMessage): InputRecord {
   const offset = BigInt(message.offset);
   const value = message.value ?? EMPTY;
   const result = decodeEvent(value);
-  if (result.ok) return { offset, ok: true, event: result.event };
+  if (result.ok) return result.control ? { offset, ok: true, control: result.control } : { offset, ok: true, event: result.event };
   const rec: InputRecord = { offset, ok: false, error: result.error, raw: value };
   if (message.headers) {
     const headers: Record<string, string> = {};

@@ -75,7 +75,10 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       retry: { retries: 10 },
     });
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
-    this.engine = new Engine({ config: opts.config, store: opts.store, outbox: new OutboxEncoder(topics, topics.actions, opts.settings.keyring) });
+    this.engine = new Engine({
+      config: opts.config, store: opts.store, outbox: new OutboxEncoder(topics, topics.actions, opts.settings.keyring),
+      operatorKeys: opts.settings.operatorKeyring,
+    });
     this.publisher = new OutboxPublisher(opts.store, this.producer);
     this.metrics = serviceMetrics({
       openBreakers: () => {
@@ -164,6 +167,8 @@ export class WardenService extends EventEmitter<ServiceEvents> {
         const d = item.detection;
         m.detections.inc({ detector: d.detector, rule: d.rule, decision: d.decision });
         if (d.ts > this.watermark) this.watermark = d.ts;
+      } else if (item.kind === 'control') {
+        m.controls.inc({ op: item.control.op, result: item.control.result });
       } else {
         const c = item.command;
         m.commands.inc({ type: c.type });

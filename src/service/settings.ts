@@ -2,7 +2,7 @@ import { WardenError } from '../errors.js';
 import { isValidPrefix } from '../state/keys.js';
 import { DEFAULT_TOPICS, type Topics } from '../pipeline/outbox.js';
 import type { KafkaSettings } from '../transport/kafka-client.js';
-import { keyringFromEnv } from '../commands/keyring.js';
+import { keyringFromEnv, operatorKeyringFromEnv } from '../commands/keyring.js';
 import type { Keyring } from '../commands/keyring.js';
 
 /** Where Warden's service connects. Secrets come only from the environment, never from files or logs. */
@@ -13,6 +13,8 @@ export interface ServiceSettings {
   http: { port: number; host: string };
   /** Signs every command; gateways verify with the same keys. */
   keyring: Keyring;
+  /** Verifies operator controls: WARDEN_OPERATOR_KEYS, else the command keys. */
+  operatorKeyring: Keyring;
 }
 
 const DAY = 86_400_000;
@@ -20,12 +22,13 @@ const DAY = 86_400_000;
 /** Every environment variable the service reads, documented in the README. */
 export const ENVIRONMENT = [
   'KAFKA_BROKERS', 'KAFKA_CLIENT_ID', 'KAFKA_GROUP_ID', 'KAFKA_SESSION_TIMEOUT_MS', 'KAFKA_SSL', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD',
-  'WARDEN_COMMAND_KEYS', 'WARDEN_COMMAND_KEY_ID', 'WARDEN_TOPIC_ACTIONS', 'WARDEN_TOPIC_DLQ', 'WARDEN_TOPIC_COMMANDS', 'WARDEN_TOPIC_DECISIONS',
+  'WARDEN_COMMAND_KEYS', 'WARDEN_COMMAND_KEY_ID', 'WARDEN_OPERATOR_KEYS', 'WARDEN_OPERATOR_KEY_ID', 'WARDEN_TOPIC_ACTIONS', 'WARDEN_TOPIC_DLQ', 'WARDEN_TOPIC_COMMANDS', 'WARDEN_TOPIC_DECISIONS',
   'WARDEN_CONCURRENCY', 'WARDEN_MAX_BATCH', 'WARDEN_FROM_BEGINNING',
   'REDIS_URL', 'WARDEN_REDIS_PREFIX', 'WARDEN_IDLE_TTL_DAYS', 'WARDEN_HTTP_PORT', 'WARDEN_HTTP_HOST', 'LOG_LEVEL',
 ] as const;
 
-export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceSettings {
+/** `operator`: for operator tools, which sign controls and need no command keys of their own. */
+export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env, opts: { operator?: boolean } = {}): ServiceSettings {
   const problems: string[] = [];
   const int = (name: string, fallback: number, min: number, max: number): number => {
     const raw = env[name];
@@ -60,7 +63,11 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceSe
   const prefix = env.WARDEN_REDIS_PREFIX ?? 'warden';
   if (!isValidPrefix(prefix)) problems.push(`WARDEN_REDIS_PREFIX must match [A-Za-z0-9:_-]{1,64}, got "${prefix}"`);
   const keys = keyringFromEnv(env);
-  if (!keys.ok) problems.push(`WARDEN_COMMAND_KEYS: ${keys.reason} (commands must be signed: set kid=<base64 secret of 32+ bytes>[,...], e.g. from \`openssl rand -base64 32\`)`);
+  if (!keys.ok && !opts.operator) problems.push(`WARDEN_COMMAND_KEYS: ${keys.reason} (commands must be signed: set kid=<base64 secret of 32+ bytes>[,...], e.g. from \`openssl rand -base64 32\`)`);
+  const opKeys = operatorKeyringFromEnv(env);
+  if (!opKeys.ok && (env.WARDEN_OPERATOR_KEYS || opts.operator)) {
+    problems.push(`${opKeys.reason} (operator controls must be signed: set WARDEN_OPERATOR_KEYS, or WARDEN_COMMAND_KEYS, as the service has them)`);
+  }
   const settings: ServiceSettings = {
     kafka: {
       brokers,
@@ -86,6 +93,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceSe
     },
     http: { port: int('WARDEN_HTTP_PORT', 9400, 0, 65535), host: env.WARDEN_HTTP_HOST ?? '0.0.0.0' },
     keyring: keys.ok ? keys.keyring : { activeKid: '', keys: new Map() },
+    operatorKeyring: opKeys.ok ? opKeys.keyring : { activeKid: '', keys: new Map() },
   };
   if (problems.length > 0) throw new WardenError('SETTINGS_INVALID', `invalid environment: ${problems.join('; ')}`);
   return settings;

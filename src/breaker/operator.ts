@@ -40,9 +40,11 @@ export function applyControl(state: BreakerState, c: OperatorControl, cfg: Break
     }
     // Operators cannot exceed the breaker's maxTtl: a forgotten suspension still ends.
     const ttl = Math.min(c.ttlMs ?? cfg.maxTtlMs, cfg.maxTtlMs);
+    // Nor can a suspend end one in force sooner: lifting a suspension is a resume's job.
+    const until = prior && prior.phase === 'open' && prior.until > c.ts + ttl ? prior.until : c.ts + ttl;
     const id = controlCommandId(c, scope, 'suspend');
     const next: ScopeState = {
-      phase: 'open', until: c.ts + ttl, probationUntil: c.ts + ttl + cfg.probationMs,
+      phase: 'open', until, probationUntil: until + cfg.probationMs,
       strikes: prior?.strikes ?? 0, closedAt: prior?.closedAt ?? 0, reason: who, detector: null, commandId: id, openedAt: c.ts,
     };
     state[scope] = next;

@@ -26,8 +26,9 @@ command for the identity keeps the operator's suspension in force.
 Signs with WARDEN_OPERATOR_KEYS (else WARDEN_COMMAND_KEYS), as the service has
 them. Kafka and Redis settings as for \`warden run\`. Exit status: 0 applied,
 1 ignored (the breaker changed after the control was issued, or nothing to
-resume; the reason is in the audit record on the decisions topic), 3 not yet
-applied within --wait (is \`warden run\` running?).`;
+resume; the reason is in the audit record on the decisions topic) or refused
+(Warden does not hold the signing key: the control is on the dead-letter topic),
+3 not yet applied within --wait (is \`warden run\` running?).`;
 
 export async function breakerControl(op: 'suspend' | 'resume', argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -67,7 +68,9 @@ export async function breakerControl(op: 'suspend' | 'resume', argv: string[]): 
       process.stdout.write(`not applied within ${values.wait}: is \`warden run\` consuming ${at.topic}? It will apply the control when it gets to it.\n`);
       return 3;
     }
-    process.stdout.write(seen.status === 'applied' ? 'applied\n' : `ignored: see control ${control.id} on ${settings.topics.decisions} for why\n`);
+    process.stdout.write(seen.status === 'applied' ? 'applied\n'
+      // Redis cannot tell an ignored control from a refused one: name both places to look.
+      : `ignored or refused: see control ${control.id} on ${settings.topics.decisions} for why it was ignored, or on ${settings.topics.deadLetter} if its signature was refused (key id ${control.kid})\n`);
     for (const b of seen.breakers) {
       for (const [scope, s] of Object.entries(b.breaker)) {
         const until = s.phase === 'closed' ? '' : ` until ${TIME(s.until)}`;

@@ -7,6 +7,11 @@ export type ControlShape = { ok: true; control: OperatorControl } | Extract<Even
 
 const SIG_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 const MAX_TTL_MS = 366 * 24 * 3_600_000;
+/**
+ * 9999-12-31T23:59:59.999Z. Beyond it the breaker's times stop being dates
+ * (a control in µs, say, would suspend for ever and outlast every resume).
+ */
+const MAX_TS = 253_402_300_799_999;
 const FIELDS = new Set(['control', 'v', 'id', 'ts', 'op', 'identity', 'scope', 'ttlMs', 'reason', 'operator', 'kid', 'sig']);
 
 function bad(field: string, message: string): ControlShape {
@@ -32,7 +37,7 @@ export function validateControl(o: Record<string, unknown>): ControlShape {
   const id = text(o, 'id', 128);
   if (typeof id !== 'string') return id;
   const ts = int(o.ts);
-  if (ts === undefined || ts < 0) return bad('ts', 'field "ts" must be a non-negative integer of ms since the epoch');
+  if (ts === undefined || ts < 0 || ts > MAX_TS) return bad('ts', 'field "ts" must be a non-negative integer of ms since the epoch, before the year 10000');
   if (o.op !== 'suspend' && o.op !== 'resume') return bad('op', 'field "op" must be "suspend" or "resume"');
   const identity = text(o, 'identity', identityBytes);
   if (typeof identity !== 'string') return identity;

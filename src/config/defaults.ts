@@ -52,7 +52,10 @@ export const DEFAULT_DETECTORS_FILE = {
       cycles: true,
     },
   },
-  breaker: { ttl: '15m', maxTtl: '24h', probation: '10m', probationActions: 20, forgiveAfter: '24h' },
+  breaker: {
+    ttl: '15m', maxTtl: '24h', probation: '10m', probationActions: 20, forgiveAfter: '24h',
+    fleetGuard: { enabled: true, maxPercent: 25, alwaysAllow: 2, activeWindow: '1h' },
+  },
   overrides: [],
 } as const;
 

@@ -1,6 +1,7 @@
 /**
  * Validated, defaulted and frozen configuration. All durations are ms.
- * Files: config/detectors.yaml (DetectorsFile) and config/agents/*.yaml (Manifest).
+ * Files: config/detectors.yaml (DetectorsFile), config/agents/*.yaml (Manifest)
+ * and config/overrides/*.yaml (one Override each).
  */
 export type Mode = 'shadow' | 'alert' | 'enforce';
 export type Severity = 'low' | 'medium' | 'high' | 'critical';
@@ -108,12 +109,26 @@ export interface BreakerConfig {
   probationActions: number;
   /** Offence count resets after this long closed. */
   forgiveAfterMs: number;
+  fleetGuard: FleetGuardConfig;
+}
+
+/**
+ * A cap on identities of one agent class suspended at once, so a bad detector
+ * or config cannot take a fleet down: beyond it Warden alerts instead.
+ */
+export interface FleetGuardConfig {
+  enabled: boolean;
+  /** Of the class's identities active within activeWindowMs... */
+  maxPercent: number;
+  /** ...but this many may always be suspended, so small classes are still protected. */
+  alwaysAllow: number;
+  activeWindowMs: number;
 }
 
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends Glob[] | number[] ? T[K] : DeepPartial<T[K]>) : T[K] };
 
 export interface Override {
-  /** Where it came from: file and index, for evidence. */
+  /** Where it came from, for evidence: `<dir>/detectors.yaml overrides[<i>]`, or the path of its file in `<dir>/overrides/`. */
   source: string;
   match: { agentClass?: Glob; identity?: Glob };
   detectors: DeepPartial<DetectorsConfig>;

@@ -74,6 +74,12 @@ const breaker: Schema<BreakerConfig> = object({
   probationMs: duration().from('probation'),
   probationActions: integer({ min: 0, max: 1_000_000 }),
   forgiveAfterMs: duration().from('forgiveAfter'),
+  fleetGuard: object({
+    enabled: boolean(),
+    maxPercent: number({ gt: 0, max: 100 }),
+    alwaysAllow: integer({ min: 0 }),
+    activeWindowMs: duration({ min: SECOND }).from('activeWindow'),
+  }),
 }).check((b, report) => {
   if (b.maxTtlMs < b.ttlMs) report(['maxTtl'], 'must be >= ttl');
 });
@@ -141,4 +147,24 @@ const manifest = object({
 export function validateManifest(raw: unknown, file: string, issues: Issues): Manifest | undefined {
   const out = run(manifest, raw, issues, DEFAULT_MANIFEST);
   return out === undefined ? undefined : { ...out, file };
+}
+
+/**
+ * One file of DIR/overrides/: the same schema as one item of detectors.yaml's
+ * `overrides`, and the same check of prefixScores against the merged result
+ * (skipped when detectors.yaml itself is invalid: `base` undefined).
+ */
+export function validateOverride(raw: unknown, file: string, issues: Issues, base: DetectorsConfig | undefined): Override | undefined {
+  if (Array.isArray(raw)) return issues.add([], 'expected one override (a mapping), got a list: put each override in a file of its own'), undefined;
+  const out = run(override, raw ?? {}, issues);
+  if (out === undefined) return undefined;
+  const l = out.detectors.scope?.learned;
+  if (base !== undefined && l !== undefined && (l.prefixDepth === undefined) !== (l.prefixScores === undefined)) {
+    const m = prefixScoresMismatch(mergeDetectors(base, out.detectors).scope.learned);
+    if (m !== undefined) {
+      issues.add(['detectors', 'scope', 'learned', l.prefixDepth === undefined ? 'prefixScores' : 'prefixDepth'], `after this override, prefixScores ${m}`);
+      return undefined;
+    }
+  }
+  return { source: file, ...out };
 }

@@ -10,6 +10,7 @@ export function serviceMetrics(collect: { openBreakers: () => number; lag: () =>
     invalid: registry.register(new Counter('warden_events_invalid_total', 'Events sent to the dead-letter topic, by error code.')),
     detections: registry.register(new Counter('warden_detections_total', 'Detections by detector, rule and decision.')),
     commands: registry.register(new Counter('warden_breaker_commands_total', 'Breaker commands published, by type.')),
+    guardTrips: registry.register(new Counter('warden_fleet_guard_trips_total', 'Suspensions the fleet guard turned into alerts, by agent class.')),
     controls: registry.register(new Counter('warden_operator_controls_total', 'Operator controls handled, by op and result (applied or ignored).')),
     openBreakers: registry.register(new Gauge('warden_breakers_open', 'Suspensions in force on the partitions this process owns.', () => [[undefined, collect.openBreakers()]])),
     lag: registry.register(new Gauge('warden_consumer_lag', 'Messages behind the high watermark at the last fetch, by partition.', collect.lag)),

@@ -5,6 +5,7 @@ import type { WardenConfig } from '../config/types.js';
 import { Engine } from '../pipeline/engine.js';
 import type { BatchOutput } from '../pipeline/outputs.js';
 import { OutboxEncoder } from '../pipeline/outbox.js';
+import type { FleetStore } from '../state/fleet.js';
 import type { WindowStore } from '../state/types.js';
 import { createKafka } from '../transport/kafka-client.js';
 import { toRecord } from './decode.js';
@@ -36,6 +37,8 @@ export interface ServiceOptions {
   config: WardenConfig;
   settings: ServiceSettings;
   store: WindowStore;
+  /** Class counts for the fleet guard, shared by every Warden process. */
+  fleet?: FleetStore;
   log: Logger;
   recordLatency?: boolean;
 }
@@ -78,6 +81,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     this.engine = new Engine({
       config: opts.config, store: opts.store, outbox: new OutboxEncoder(topics, topics.actions, opts.settings.keyring),
       operatorKeys: opts.settings.operatorKeyring,
+      ...(opts.fleet ? { fleet: opts.fleet } : {}),
     });
     this.publisher = new OutboxPublisher(opts.store, this.producer);
     this.metrics = serviceMetrics({
@@ -166,6 +170,8 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       else if (item.kind === 'detection') {
         const d = item.detection;
         m.detections.inc({ detector: d.detector, rule: d.rule, decision: d.decision });
+        const trip = d.evidence.fleetGuard as { agentClass?: string } | undefined;
+        if (trip) m.guardTrips.inc({ agent_class: String(trip.agentClass) });
         if (d.ts > this.watermark) this.watermark = d.ts;
       } else if (item.kind === 'control') {
         m.controls.inc({ op: item.control.op, result: item.control.result });

@@ -4,6 +4,7 @@ import { createDispatcher, loadAlertsConfig, type Dispatcher } from '../alerts/i
 import { ConfigError } from '../config/errors.js';
 import type { WardenConfig } from '../config/types.js';
 import { createRedis } from '../state/redis-connection.js';
+import { RedisFleetStore } from '../state/redis-fleet.js';
 import { RedisWindowStore } from '../state/redis-store.js';
 import { WardenService } from './service.js';
 import { settingsFromEnv, type ServiceSettings } from './settings.js';
@@ -28,7 +29,8 @@ export async function startService(opts: {
   if (!alertsConfig.ok) throw new ConfigError(alertsConfig.issues);
   const redis = opts.redis ?? createRedis(settings.redis.url);
   const store = new RedisWindowStore({ redis, prefix: settings.redis.prefix, idleTtlMs: settings.redis.idleTtlMs });
-  const service = new WardenService({ config: opts.config, settings, store, log: opts.log, recordLatency: opts.recordLatency ?? false });
+  const fleet = new RedisFleetStore(redis, settings.redis.prefix);
+  const service = new WardenService({ config: opts.config, settings, store, fleet, log: opts.log, recordLatency: opts.recordLatency ?? false });
   await service.start();
   let alerts: Dispatcher | null = null;
   let alertsRedis: Redis | null = null;

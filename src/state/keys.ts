@@ -47,3 +47,10 @@ export const prefixPattern = (prefix: string): string => `${prefix}:{p:*`;
 export const identityPattern = (prefix: string, identity: string): string => `${prefix}:{p:*}:i:${sha1hex(identity)}`;
 /** SCAN MATCH pattern for every identity hash under a prefix. */
 export const identitiesPattern = (prefix: string): string => `${prefix}:{p:*}:i:*`;
+
+/**
+ * Fleet-guard sets, one pair per agent class, all under one hash tag (`{f}`
+ * cannot be a partition's `{p:...}`). Class names are event input: hashed.
+ */
+export const fleetActiveKey = (prefix: string, agentClass: string): string => `${prefix}:{f}:a:${sha1hex(agentClass)}`;
+export const fleetOpenKey = (prefix: string, agentClass: string): string => `${prefix}:{f}:s:${sha1hex(agentClass)}`;

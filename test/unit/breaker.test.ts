@@ -5,7 +5,10 @@ import type { BreakerConfig } from '../../src/config/types.js';
 import type { Detection } from '../../src/detector.js';
 
 const MIN = 60_000;
-const cfg: BreakerConfig = { ttlMs: 15 * MIN, maxTtlMs: 60 * MIN, probationMs: 10 * MIN, probationActions: 0, forgiveAfterMs: 24 * 60 * MIN };
+const cfg: BreakerConfig = {
+  ttlMs: 15 * MIN, maxTtlMs: 60 * MIN, probationMs: 10 * MIN, probationActions: 0, forgiveAfterMs: 24 * 60 * MIN,
+  fleetGuard: { enabled: false, maxPercent: 25, alwaysAllow: 2, activeWindowMs: 60 * MIN },
+};
 
 function detection(ts: number, over: Partial<Detection> = {}): Detection {
   return {

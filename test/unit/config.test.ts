@@ -73,7 +73,10 @@ describe('loadConfig', () => {
     ]);
     expect(c.detectors.rate.baseline.bucketMs).toBe(300_000);
     expect(c.detectors.scope.learned.prefixScores).toEqual([1, 0.6]);
-    expect(c.breaker).toEqual({ ttlMs: 900_000, maxTtlMs: 86_400_000, probationMs: 600_000, probationActions: 20, forgiveAfterMs: 86_400_000 });
+    expect(c.breaker).toEqual({
+      ttlMs: 900_000, maxTtlMs: 86_400_000, probationMs: 600_000, probationActions: 20, forgiveAfterMs: 86_400_000,
+      fleetGuard: { enabled: true, maxPercent: 25, alwaysAllow: 2, activeWindowMs: 3_600_000 },
+    });
     const support = c.manifests.get('support-bot');
     expect(support?.limits[0]).toMatchObject({ max: 500, windowMs: 3_600_000 });
     expect(support?.delegation).toEqual({ maxDepth: 1, maxChildren: null, windowMs: null });

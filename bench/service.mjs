@@ -71,13 +71,27 @@ async function bareConsumer() {
 }
 
 let roundTrips = 0;
-/** The store's connection, counting every command it sends: each is one round trip (EVALSHA counts once, whatever it runs). */
+/**
+ * The store's connection, counting round trips: each command sent alone is one
+ * (EVALSHA counts once, whatever it runs), and so is each pipeline, however
+ * many commands it carries (ioredis hands those to sendCommand with a stream).
+ */
 function countingRedis() {
   const r = new Redis(REDIS_URL, { enableAutoPipelining: false, maxRetriesPerRequest: 3 });
   const send = r.sendCommand.bind(r);
-  r.sendCommand = (cmd, stream) => {
-    roundTrips++;
-    return send(cmd, stream);
+  r.sendCommand = (cmd, stream, ...rest) => {
+    if (stream === undefined) roundTrips++;
+    return send(cmd, stream, ...rest);
+  };
+  const pipeline = r.pipeline.bind(r);
+  r.pipeline = (...args) => {
+    const p = pipeline(...args);
+    const exec = p.exec.bind(p);
+    p.exec = (...a) => {
+      roundTrips++;
+      return exec(...a);
+    };
+    return p;
   };
   return r;
 }
@@ -99,7 +113,7 @@ async function warden() {
     WARDEN_TOPIC_DECISIONS: `bench-decisions-${id}`, WARDEN_TOPIC_COMMANDS: `bench-commands-${id}`, WARDEN_TOPIC_DLQ: `bench-dlq-${id}`,
     WARDEN_REDIS_PREFIX: `bench-${id}`, WARDEN_COMMAND_KEYS: process.env.WARDEN_COMMAND_KEYS ?? `bench=${Buffer.alloc(32, 1).toString('base64')}`,
   });
-  const config = await loadConfig('config');
+  const config = await loadConfig(process.env.BENCH_CONFIG ?? 'config');
   const log = pino({ level: 'warn' }, pino.destination(2));
   const mem0 = await usedMemory();
   const calls0 = await commandCalls();

@@ -172,6 +172,9 @@ export class Engine {
               const until = Math.max(command.until!, view.open.get(event.identity) ?? -Infinity);
               view.open.set(event.identity, until);
               fleetSuspensions.push({ agentClass: classOf(dctx), identity: event.identity, until });
+            } else if (this.fleet) {
+              // Recorded with the guard off too, so turning it on by reload starts from the true count.
+              fleetSuspensions.push({ agentClass: classOf(dctx), identity: event.identity, until: command.until! });
             }
           }
         }

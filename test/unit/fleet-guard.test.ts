@@ -314,6 +314,22 @@ describe('fleet guard in the engine', () => {
     }
   });
 
+  it('suspensions made with the guard off are counted once a reload turns it on', async () => {
+    const engine = new Engine({ config: offConfig, store: new MemoryWindowStore(), fleet: new MemoryFleetStore() });
+    const ids = Array.from({ length: N }, (_, i) => mailer(i));
+    await engine.process('p', ids.map((id, i) => ev(event(`warm-${i}`, T + i * SEC, id))));
+    expect(suspendsOf(await engine.process('p', offend(ids.slice(0, 3), T + 30 * SEC)))).toHaveLength(3);
+    engine.setConfig(config);
+    // Active identities are counted from the reload on (observing them is the guard's per-batch cost).
+    await engine.process('p', ids.map((id, i) => ev(event(`again-${i}`, T + 90 * SEC + i, id, 'crm.read'))));
+    const out = await engine.process('p', offend(ids.slice(3, 5), T + 3 * MIN));
+    expect(suspendsOf(out)).toEqual([]);
+    expect(tripsOf(out).map((d) => d.evidence.fleetGuard)).toEqual([
+      { agentClass: 'mailer', suspended: 3, active: N, allowed: 3, maxPercent: 25 },
+      { agentClass: 'mailer', suspended: 3, active: N, allowed: 3, maxPercent: 25 },
+    ]);
+  });
+
   it('operator suspensions are neither capped nor counted', async () => {
     const engine = new Engine({ config, store: new MemoryWindowStore(), fleet: new MemoryFleetStore(), operatorKeys: OPS });
     const ids = Array.from({ length: N }, (_, i) => mailer(i));

@@ -7,8 +7,9 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   replay: { summary: 'replay a recording (JSONL or msgpack, gzip ok) and write decisions as JSON Lines', load: async () => (await import('./replay.js')).replayCommand },
   eval: { summary: 'score replay decisions against labelled incidents', load: async () => (await import('./eval.js')).evalCommand },
   simulate: { summary: 'write a labelled simulated recording (events + incidents)', load: async () => (await import('./simulate.js')).simulateCommand },
+  override: { summary: 'add, list or remove temporary detector overrides (files in DIR/overrides/)', load: async () => (await import('./override.js')).overrideCommand },
   'validate-config': { summary: 'check a config directory and print every problem', load: async () => (await import('./validate-config.js')).validateConfigCommand },
-  breaker: { summary: 'list the breakers, or show one identity, from Redis', load: async () => (await import('./breaker.js')).breakerCommand },
+  breaker: { summary: 'list or show breakers; suspend or resume an identity as an operator', load: async () => (await import('./breaker.js')).breakerCommand },
   run: { summary: 'run the service against Kafka and Redis', load: async () => (await import('./run.js')).runCommand },
 };
 

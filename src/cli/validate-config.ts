@@ -4,8 +4,9 @@ import { parse, required } from './args.js';
 
 const USAGE = `usage: warden validate-config DIR
 
-Checks detectors.yaml and agents/*.yaml in DIR. Prints every problem with the
-file, the line, the path inside the file and the reason; exits 1 if there is any.`;
+Checks detectors.yaml, agents/*.yaml and overrides/*.yaml in DIR. Prints every
+problem with the file, the line, the path inside the file and the reason; exits
+1 if there is any.`;
 
 export async function validateConfigCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { help: { type: 'boolean', short: 'h' } }, USAGE);

@@ -34,3 +34,15 @@ export function parseDuration(v: unknown): DurationResult {
   if (!Number.isSafeInteger(ms)) return { ok: false, reason: `duration "${v}" is too large` };
   return { ok: true, ms };
 }
+
+/** The inverse of parseDuration: 5400000 → "1h30m", 0 → "0". */
+export function formatDuration(ms: number): string {
+  let out = '';
+  let rest = ms;
+  for (const unit of ORDER) {
+    const n = Math.floor(rest / UNIT_MS[unit]);
+    if (n > 0) out += `${n}${unit}`;
+    rest -= n * UNIT_MS[unit];
+  }
+  return out === '' ? '0' : out;
+}

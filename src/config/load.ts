@@ -4,10 +4,20 @@ import { join } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { deepFreeze, formatPath, type Issues, type Path } from './schema.js';
-import type { Manifest, WardenConfig } from './types.js';
-import { validateDetectorsFile, validateManifest } from './validate.js';
+import type { Manifest, Override, WardenConfig } from './types.js';
+import { validateDetectorsFile, validateManifest, validateOverride } from './validate.js';
 
 export type ValidateResult = { ok: true; config: WardenConfig } | { ok: false; issues: ConfigIssue[] };
+
+export interface ExtraFile {
+  /** Relative to the config dir: `detectors.yaml`, `agents/<x>.yaml` or `overrides/<x>.yaml`. */
+  name: string;
+  text: string;
+}
+export interface ValidateOptions {
+  /** Validated as if it were in the directory (replacing a file of that name), so a tool can check a file before writing it. */
+  extra?: ExtraFile;
+}
 
 interface SourceFile {
   /** Relative to the config dir, for the version hash. */
@@ -27,8 +37,9 @@ function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
 }
 
-async function readOptional(dir: string, name: string): Promise<SourceFile | undefined> {
+async function readOptional(dir: string, name: string, extra?: ExtraFile): Promise<SourceFile | undefined> {
   const file = join(dir, name);
+  if (extra?.name === name) return { name, file, text: extra.text };
   try {
     return { name, file, text: await readFile(file, 'utf8') };
   } catch (err) {
@@ -37,17 +48,25 @@ async function readOptional(dir: string, name: string): Promise<SourceFile | und
   }
 }
 
-async function listManifests(dir: string): Promise<string[]> {
+const YAML_FILE = /^[^./][^/]*\.ya?ml$/;
+
+/** Sorted `sub/<name>` for the YAML files in DIR/sub (dotfiles skipped: editors' and `override add`'s temp files). */
+async function listYaml(dir: string, sub: string): Promise<string[]> {
   try {
-    const entries = await readdir(join(dir, 'agents'), { withFileTypes: true });
-    return entries
-      .filter((e) => e.isFile() && !e.name.startsWith('.') && /\.ya?ml$/.test(e.name))
-      .map((e) => `agents/${e.name}`)
-      .sort();
+    const entries = await readdir(join(dir, sub), { withFileTypes: true });
+    // Kubernetes mounts each ConfigMap key as a symlink.
+    return entries.filter((e) => (e.isFile() || e.isSymbolicLink()) && YAML_FILE.test(e.name)).map((e) => `${sub}/${e.name}`).sort();
   } catch (err) {
     if (isNotFound(err)) return [];
     throw err;
   }
+}
+
+/** The files of DIR/sub, with `extra` in place of (or beside) the file of its name. */
+async function readAll(dir: string, sub: string, extra: ExtraFile | undefined): Promise<(SourceFile | undefined)[]> {
+  const names = await listYaml(dir, sub);
+  if (extra !== undefined && extra.name.startsWith(`${sub}/`) && !names.includes(extra.name)) names.push(extra.name);
+  return Promise.all(names.sort().map((n) => readOptional(dir, n, extra)));
 }
 
 function start(node: unknown): number | undefined {
@@ -93,16 +112,40 @@ function parse(src: SourceFile, out: ConfigIssue[]): Parsed | undefined {
   }
 }
 
-function versionHash(files: SourceFile[]): string {
+function digest(files: SourceFile[]): string {
   const h = createHash('sha256');
   for (const f of [...files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     h.update(f.name).update('\u0000').update(f.text).update('\u0000');
   }
-  return `sha256:${h.digest('hex').slice(0, 12)}`;
+  return h.digest('hex').slice(0, 12);
 }
 
-/** Reads DIR/detectors.yaml (optional) and DIR/agents/*.y{a,}ml; collects every issue instead of stopping at the first. */
-export async function validateConfigDir(dir: string): Promise<ValidateResult> {
+/**
+ * A pinned `version` names the reviewed detectors.yaml; override files are not
+ * reviewed, so they still show in it (decisions' evidence says they were in
+ * force, and the reloader, which skips an unchanged version, sees them come and go).
+ */
+function versionOf(pinned: string | undefined, all: SourceFile[], overrideFiles: SourceFile[]): string {
+  if (pinned === undefined) return `sha256:${digest(all)}`;
+  return overrideFiles.length === 0 ? pinned : `${pinned}+overrides:${digest(overrideFiles)}`;
+}
+
+function checkExtra(extra: ExtraFile | undefined): void {
+  if (extra === undefined || extra.name === 'detectors.yaml') return;
+  const [sub, base, more] = extra.name.split('/');
+  if ((sub !== 'agents' && sub !== 'overrides') || more !== undefined || base === undefined || !YAML_FILE.test(base)) {
+    throw new TypeError(`extra config file "${extra.name}" must be detectors.yaml, agents/<name>.yaml or overrides/<name>.yaml`);
+  }
+}
+
+/**
+ * Reads DIR/detectors.yaml (optional), DIR/agents/*.y{a,}ml and DIR/overrides/*.y{a,}ml
+ * (one override each, applied after detectors.yaml's, in file-name order);
+ * collects every issue instead of stopping at the first.
+ */
+export async function validateConfigDir(dir: string, opts: ValidateOptions = {}): Promise<ValidateResult> {
+  const { extra } = opts;
+  checkExtra(extra);
   const issues: ConfigIssue[] = [];
   try {
     if (!(await stat(dir)).isDirectory()) issues.push({ file: dir, path: '', message: 'config path is not a directory' });
@@ -112,9 +155,10 @@ export async function validateConfigDir(dir: string): Promise<ValidateResult> {
   }
   if (issues.length > 0) return { ok: false, issues };
 
-  const [detectorsSrc, manifestSrcs] = await Promise.all([
-    readOptional(dir, 'detectors.yaml'),
-    listManifests(dir).then((names) => Promise.all(names.map((n) => readOptional(dir, n)))),
+  const [detectorsSrc, manifestSrcs, overrideSrcs] = await Promise.all([
+    readOptional(dir, 'detectors.yaml', extra),
+    readAll(dir, 'agents', extra),
+    readAll(dir, 'overrides', extra),
   ]);
 
   const detectorsFile = join(dir, 'detectors.yaml');
@@ -137,13 +181,23 @@ export async function validateConfigDir(dir: string): Promise<ValidateResult> {
     manifests.set(m.agentClass, m);
   }
 
+  const overrideFiles: SourceFile[] = [];
+  const fileOverrides: Override[] = [];
+  for (const src of overrideSrcs) {
+    if (src === undefined) continue;
+    overrideFiles.push(src);
+    const parsed = parse(src, issues);
+    const o = parsed && validateOverride(parsed.raw, src.file, parsed.issues, settings?.detectors);
+    if (o) fileOverrides.push(o);
+  }
+
   if (issues.length > 0 || !settings) return { ok: false, issues };
   const config: WardenConfig = {
-    version: settings.version ?? versionHash(sources),
+    version: versionOf(settings.version, [...sources, ...overrideFiles], overrideFiles),
     dir,
     detectors: settings.detectors,
     breaker: settings.breaker,
-    overrides: settings.overrides,
+    overrides: [...settings.overrides, ...fileOverrides],
     manifests,
   };
   return { ok: true, config: deepFreeze(config) };
@@ -154,8 +208,8 @@ function fileIssues(file: string, out: ConfigIssue[]): Issues {
 }
 
 /** Throws ConfigError listing every issue. */
-export async function loadConfig(dir: string): Promise<WardenConfig> {
-  const r = await validateConfigDir(dir);
+export async function loadConfig(dir: string, opts: ValidateOptions = {}): Promise<WardenConfig> {
+  const r = await validateConfigDir(dir, opts);
   if (!r.ok) throw new ConfigError(r.issues);
   return r.config;
 }

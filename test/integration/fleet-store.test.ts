@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fleetActiveKey, fleetOpenKey, prefixPattern } from '../../src/state/keys.js';
 import { RedisFleetStore } from '../../src/state/redis-fleet.js';
 import { fleetStoreContract } from '../contract/fleet-store.contract.js';
-import { deletePrefix, REDIS_URL, requireRedis } from './helpers.js';
+import { deletePrefix, keysUnder as keysUnderPrefix, REDIS_URL, requireRedis } from './helpers.js';
 
 let admin: Redis;
 const clients: Redis[] = [];
@@ -17,16 +17,7 @@ afterAll(async () => {
   admin?.disconnect();
 });
 
-async function keysUnder(prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    out.push(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  return out.sort();
-}
+const keysUnder = (prefix: string): Promise<string[]> => keysUnderPrefix(admin, prefix);
 
 async function makeRedis() {
   // Fails (never skips) when Redis is down.

@@ -9,6 +9,7 @@ import { RedisWindowStore } from '../../src/state/redis-store.js';
 import { loadScripts } from '../../src/state/script-loader.js';
 import type { StateUpdate, Track } from '../../src/state/types.js';
 import { windowStoreContract } from '../contract/window-store.contract.js';
+import { keysUnder as keysUnderPrefix } from './helpers.js';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const admin = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000 });
@@ -28,16 +29,7 @@ afterAll(async () => {
   else admin.disconnect();
 });
 
-async function keysUnder(prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    out.push(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  return out;
-}
+const keysUnder = (prefix: string): Promise<string[]> => keysUnderPrefix(admin, prefix);
 
 async function makeRedis(idleTtlMs?: number) {
   await redisUp();

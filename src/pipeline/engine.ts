@@ -1,5 +1,4 @@
-import { activeOf, advance, isSuspended, offend, parseBreaker, serializeBreaker } from '../breaker/breaker.js';
-import { checkGuard, guarded, UNKNOWN_CLASS } from '../breaker/fleet-guard.js';
+import { advance, offend, parseBreaker, serializeBreaker } from '../breaker/breaker.js';
 import { applyControl } from '../breaker/operator.js';
 import type { BreakerState } from '../breaker/types.js';
 import type { Keyring } from '../commands/keyring.js';
@@ -10,10 +9,11 @@ import { createResolver } from '../config/resolve.js';
 import type { WardenConfig } from '../config/types.js';
 import type { Decision, Detection, Detector, DetectorContext, Finding } from '../detector.js';
 import type { AgentEvent } from '../event/types.js';
-import type { FleetStore, FleetSuspension } from '../state/fleet.js';
+import type { FleetStore } from '../state/fleet.js';
 import type { StateUpdate, Track, WindowStore } from '../state/types.js';
 import { builtinDetectors } from '../../detectors/index.js';
 import type { BatchOutput, DeadLetter, OutputItem } from './outputs.js';
+import { classOf, FleetBatch } from './fleet-batch.js';
 import type { OutboxEncoder } from './outbox.js';
 
 export type InputRecord =
@@ -21,12 +21,6 @@ export type InputRecord =
   /** An operator control, shape-checked; the engine verifies its signature. */
   | { offset: bigint; ok: true; control: OperatorControl; event?: undefined; raw?: Uint8Array; headers?: Record<string, string> }
   | { offset: bigint; ok: false; error: { code: string; field?: string; message: string }; raw?: Uint8Array; headers?: Record<string, string> };
-
-const classOf = (ctx: DetectorContext): string => ctx.manifest?.agentClass ?? UNKNOWN_CLASS;
-
-/** A detection that would open a breaker (offend's own test, before it runs). */
-const wouldOpen = (state: BreakerState, d: Detection): boolean =>
-  d.decision === 'suspend' && d.mode === 'enforce' && !isSuspended(state, d.scope, d.ts);
 
 export interface EngineOptions {
   config: WardenConfig;
@@ -80,9 +74,7 @@ export class Engine {
     const records = this.verifyControls(input);
     const updates: StateUpdate[] = [];
     const contexts: Array<DetectorContext | undefined> = [];
-    const guard = config.breaker.fleetGuard;
-    const seen = guard.enabled && this.fleet ? new Map<string, Map<string, number>>() : undefined;
-    let at = -Infinity;
+    const fleet = this.fleet ? new FleetBatch(this.fleet, config.breaker.fleetGuard) : undefined;
     for (const r of records) {
       if (!r.ok) continue;
       if (r.control) {
@@ -94,19 +86,9 @@ export class Engine {
       const ctx = resolve(r.event);
       contexts.push(ctx);
       updates.push({ offset: r.offset, identity: r.event.identity, ts: r.event.ts, tracks: this.tracks(r.event, ctx) });
-      if (seen) {
-        const cls = classOf(ctx);
-        let ids = seen.get(cls);
-        if (!ids) seen.set(cls, (ids = new Map()));
-        if (r.event.ts > (ids.get(r.event.identity) ?? -Infinity)) ids.set(r.event.identity, r.event.ts);
-        if (r.event.ts > at) at = r.event.ts;
-      }
+      fleet?.note(classOf(ctx), r.event.identity, r.event.ts);
     }
-    const [{ outcomes, committed }, fleet] = await Promise.all([
-      this.store.apply({ partition, updates }),
-      seen && seen.size > 0 ? this.fleet!.observe({ active: seen, at, activeWindowMs: guard.activeWindowMs }) : undefined,
-    ]);
-    const fleetSuspensions: FleetSuspension[] = [];
+    const [{ outcomes, committed }] = await Promise.all([this.store.apply({ partition, updates }), fleet?.observe()]);
 
     const items: OutputItem[] = [];
     const breakers = new Map<string, BreakerState>();
@@ -157,25 +139,13 @@ export class Engine {
         const findings = d.detect(event, outcome.view, dctx);
         for (const f of findings) {
           let detection = this.toDetection(d, f, event, dctx);
-          const view = fleet?.get(classOf(dctx));
-          // An identity with a suspension in force is already counted: only a newly suspended one can trip the guard.
-          if (view && wouldOpen(state, detection) && activeOf(state, event.ts).length === 0) {
-            const trip = checkGuard(view, classOf(dctx), event.ts, guard, event.identity);
-            if (trip) detection = guarded(detection, trip);
-          }
+          if (fleet) detection = fleet.check(state, detection, classOf(dctx));
           const command = offend(state, detection, config.breaker);
           items.push({ kind: 'detection', detection, commandId: command ? command.commandId : null });
           if (command) {
             touched.add(event.identity);
             items.push({ kind: 'command', command });
-            if (view) {
-              const until = Math.max(command.until!, view.open.get(event.identity) ?? -Infinity);
-              view.open.set(event.identity, until);
-              fleetSuspensions.push({ agentClass: classOf(dctx), identity: event.identity, until });
-            } else if (this.fleet) {
-              // Recorded with the guard off too, so turning it on by reload starts from the true count.
-              fleetSuspensions.push({ agentClass: classOf(dctx), identity: event.identity, until: command.until! });
-            }
+            fleet?.suspended(classOf(dctx), event.identity, command.until!);
           }
         }
       }
@@ -185,8 +155,7 @@ export class Engine {
     if (lastOffset !== null && (processed > 0 || invalid > 0)) {
       const snapshots = new Map<string, string>();
       for (const id of touched) snapshots.set(id, serializeBreaker(breakers.get(id)!));
-      // Before the commit: a crash in between re-records the same suspensions on redelivery, harmlessly.
-      if (fleetSuspensions.length > 0) await this.fleet!.suspended(fleetSuspensions);
+      await fleet?.record();
       await this.store.commit({
         partition,
         offset: lastOffset,

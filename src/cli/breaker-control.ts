@@ -1,7 +1,7 @@
 import { parseDuration } from '../config/duration.js';
 import { createControl } from '../control/create.js';
 import { WardenError } from '../errors.js';
-import { awaitControl, publishControl } from '../service/operator.js';
+import { awaitControl, publishControl, watchAudit } from '../service/operator.js';
 import { settingsFromEnv } from '../service/settings.js';
 import { createRedis } from '../state/redis-connection.js';
 import { parse, required } from './args.js';
@@ -26,7 +26,7 @@ command for the identity keeps the operator's suspension in force.
 Signs with WARDEN_OPERATOR_KEYS (else WARDEN_COMMAND_KEYS), as the service has
 them. Kafka and Redis settings as for \`warden run\`. Exit status: 0 applied,
 1 ignored (the breaker changed after the control was issued, or nothing to
-resume; the reason is in the audit record on the decisions topic) or refused
+resume: the reason, from the control's audit record, is printed) or refused
 (Warden does not hold the signing key: the control is on the dead-letter topic),
 3 not yet applied within --wait (is \`warden run\` running?).`;
 
@@ -57,29 +57,37 @@ export async function breakerControl(op: 'suspend' | 'resume', argv: string[]): 
   const control = createControl({
     op, identity, scope: values.scope ?? (op === 'suspend' ? '*' : null), ttlMs, reason, operator,
   }, settings.operatorKeyring);
-  const at = await publishControl(settings, control);
-  process.stdout.write(`published ${op} ${control.id} for ${identity} to ${at.topic}[${at.partition}] at offset ${at.offset} (key id ${control.kid})\n`);
-  if (waitMs === 0) return 0;
-
-  const redis = createRedis(settings.redis.url);
+  // Follow the audit trail before publishing, so the control's record cannot slip past.
+  const audit = waitMs === 0 ? undefined : await watchAudit(settings, control.id);
   try {
-    const seen = await awaitControl(redis, settings.redis.prefix, at, control, waitMs);
-    if (seen.status === 'pending') {
-      process.stdout.write(`not applied within ${values.wait}: is \`warden run\` consuming ${at.topic}? It will apply the control when it gets to it.\n`);
-      return 3;
-    }
-    process.stdout.write(seen.status === 'applied' ? 'applied\n'
-      // Redis cannot tell an ignored control from a refused one: name both places to look.
-      : `ignored or refused: see control ${control.id} on ${settings.topics.decisions} for why it was ignored, or on ${settings.topics.deadLetter} if its signature was refused (key id ${control.kid})\n`);
-    for (const b of seen.breakers) {
-      for (const [scope, s] of Object.entries(b.breaker)) {
-        const until = s.phase === 'closed' ? '' : ` until ${TIME(s.until)}`;
-        process.stdout.write(`  ${scope === '*' ? 'whole identity' : scope}: ${s.phase}${until} (${s.reason})\n`);
+    const at = await publishControl(settings, control);
+    process.stdout.write(`published ${op} ${control.id} for ${identity} to ${at.topic}[${at.partition}] at offset ${at.offset} (key id ${control.kid})\n`);
+    if (!audit) return 0;
+    const redis = createRedis(settings.redis.url);
+    try {
+      const seen = await awaitControl(redis, settings.redis.prefix, at, control, audit, waitMs);
+      if (seen.status === 'pending') {
+        process.stdout.write(`not applied within ${values.wait}: is \`warden run\` consuming ${at.topic}? It will apply the control when it gets to it.\n`);
+        return 3;
       }
+      if (seen.status === 'refused') {
+        process.stdout.write(`refused: Warden processed it but wrote no audit record; see ${settings.topics.deadLetter} for why ` +
+          `(usually a key Warden does not have: this control was signed with key id ${control.kid})\n`);
+      } else {
+        process.stdout.write(seen.status === 'applied' ? `applied\n  ${seen.outcome.detail}\n` : `ignored: ${seen.outcome.detail}\n`);
+      }
+      for (const b of seen.breakers) {
+        for (const [scope, s] of Object.entries(b.breaker)) {
+          const until = s.phase === 'closed' ? '' : ` until ${TIME(s.until)}`;
+          process.stdout.write(`  ${scope === '*' ? 'whole identity' : scope}: ${s.phase}${until} (${s.reason})\n`);
+        }
+      }
+      return seen.status === 'applied' ? 0 : 1;
+    } finally {
+      redis.disconnect();
     }
-    return seen.status === 'applied' ? 0 : 1;
   } finally {
-    redis.disconnect();
+    await audit?.close();
   }
 }
 

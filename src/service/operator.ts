@@ -1,9 +1,7 @@
 import { pino } from 'pino';
 import type { Redis } from 'ioredis';
-import { controlCommandId, operatorReason } from '../breaker/operator.js';
-import { WHOLE_IDENTITY } from '../breaker/types.js';
 import { encodeControl } from '../control/create.js';
-import type { OperatorControl } from '../control/types.js';
+import type { ControlOutcome, OperatorControl } from '../control/types.js';
 import { WardenError, errorMessage } from '../errors.js';
 import { scanBreakers, type IdentityBreaker } from '../state/breaker-view.js';
 import { metaKey, partitionKey } from '../state/keys.js';
@@ -35,37 +33,91 @@ export async function publishControl(settings: ServiceSettings, control: Operato
 }
 
 export type ControlSeen =
-  | { status: 'applied'; breakers: IdentityBreaker[] }
-  | { status: 'ignored'; breakers: IdentityBreaker[] }
+  /** Its audit record: applied or ignored, and why. */
+  | { status: 'applied' | 'ignored'; outcome: ControlOutcome; breakers: IdentityBreaker[] }
+  /** Committed with no audit record: Warden refused it (dead-lettered), or its record is still on the way. */
+  | { status: 'refused'; breakers: IdentityBreaker[] }
   | { status: 'pending' };
 
-/**
- * Waits until Warden has committed the control's offset (from its Redis state),
- * then tells from the breaker whether it took effect. The reason for an ignored
- * control is in its audit record on the decisions topic.
- */
-export async function awaitControl(redis: Redis, prefix: string, at: Published, control: OperatorControl, waitMs: number): Promise<ControlSeen> {
-  const key = metaKey(partitionKey(prefix, `${at.topic}:${at.partition}`));
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    const committed = await redis.hget(key, 'committed');
-    if (committed !== null && BigInt(committed) >= at.offset) break;
-    if (Date.now() >= deadline) return { status: 'pending' };
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const breakers: IdentityBreaker[] = [];
-  for await (const b of scanBreakers(redis, prefix, control.identity)) breakers.push(b);
-  return { status: tookEffect(breakers, control) ? 'applied' : 'ignored', breakers };
+export interface AuditWatch {
+  /** Resolves with the control's audit record from the decisions topic. */
+  outcome: Promise<ControlOutcome>;
+  close(): Promise<void>;
 }
 
-function tookEffect(found: IdentityBreaker[], c: OperatorControl): boolean {
-  if (c.op === 'suspend') {
-    const scope = c.scope ?? WHOLE_IDENTITY;
-    const id = controlCommandId(c, scope, 'suspend');
-    return found.some((b) => b.breaker[scope]?.commandId === id);
+/**
+ * Follows the decisions topic from its current end for one control's audit
+ * record. Started before publishing, so the record cannot be missed; its
+ * consumer group is throwaway and deleted on close.
+ */
+export async function watchAudit(settings: ServiceSettings, controlId: string): Promise<AuditWatch> {
+  const kafka = createKafka({ ...settings.kafka, clientId: `${settings.kafka.clientId}-operator` }, pino({ level: 'error' }, pino.destination(2)));
+  const topic = settings.topics.decisions;
+  const groupId = `${settings.kafka.groupId}-operator-${controlId}`;
+  const admin = kafka.admin();
+  let ends: Array<{ partition: number; high: string }>;
+  try {
+    await admin.connect();
+    ends = await admin.fetchTopicOffsets(topic);
+  } catch (err) {
+    await admin.disconnect().catch(() => undefined);
+    throw new WardenError('KAFKA_READ', `cannot read the decisions topic ${topic} at ${settings.kafka.brokers.join(',')} to follow the control: ${errorMessage(err)}`, { cause: err });
   }
-  // Resumed: some scope in reach was closed by this very control.
-  const by = operatorReason(c);
-  return found.some((b) => Object.entries(b.breaker).some(([scope, s]) =>
-    (c.scope === null || c.scope === scope) && s.phase === 'closed' && s.closedAt === c.ts && s.reason === by));
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
+  let found!: (o: ControlOutcome) => void;
+  const outcome = new Promise<ControlOutcome>((resolve) => (found = resolve));
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: false });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      if (!message.value || !message.value.includes(controlId)) return;
+      try {
+        const rec = JSON.parse(message.value.toString('utf8')) as { kind?: string } & ControlOutcome;
+        if (rec.kind === 'control' && rec.controlId === controlId) found(rec);
+      } catch {
+        // Not ours to judge: only the control's own record matters here.
+      }
+    },
+  });
+  for (const e of ends) consumer.seek({ topic, partition: e.partition, offset: e.high });
+  return {
+    outcome,
+    async close() {
+      await consumer.disconnect().catch(() => undefined);
+      await admin.deleteGroups([groupId]).catch(() => undefined);
+      await admin.disconnect().catch(() => undefined);
+    },
+  };
 }
+
+/**
+ * Waits for the control's audit record; Warden's Redis state tells a control
+ * it refused (committed, but no record follows) from one not yet reached.
+ */
+export async function awaitControl(redis: Redis, prefix: string, at: Published, control: OperatorControl, audit: AuditWatch, waitMs: number): Promise<ControlSeen> {
+  const key = metaKey(partitionKey(prefix, `${at.topic}:${at.partition}`));
+  const deadline = Date.now() + waitMs;
+  let committedAt: number | null = null;
+  let outcome: ControlOutcome | undefined;
+  void audit.outcome.then((o) => (outcome = o));
+  for (;;) {
+    if (outcome) break;
+    const now = Date.now();
+    if (committedAt === null) {
+      const committed = await redis.hget(key, 'committed');
+      if (committed !== null && BigInt(committed) >= at.offset) committedAt = now;
+    }
+    // The record is published from the outbox just after the commit: a few seconds' grace.
+    if (committedAt !== null && now - committedAt > 5000) return { status: 'refused', breakers: await breakersOf(redis, prefix, control.identity) };
+    if (committedAt === null && now >= deadline) return { status: 'pending' };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { status: outcome.result, outcome, breakers: await breakersOf(redis, prefix, control.identity) };
+}
+
+async function breakersOf(redis: Redis, prefix: string, identity: string): Promise<IdentityBreaker[]> {
+  const out: IdentityBreaker[] = [];
+  for await (const b of scanBreakers(redis, prefix, identity)) out.push(b);
+  return out;
+}
+

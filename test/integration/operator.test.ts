@@ -193,7 +193,7 @@ describe('warden breaker suspend|resume against a running Warden, the real broke
     // Nothing left to resume: the CLI says so with exit 1, and the audit record says why.
     const again = await breaker(run, ['resume', alice, '--reason', 'twice', '--wait', '20s']);
     expect(again.code, again.stdout + again.stderr).toBe(1);
-    expect(again.stdout).toMatch(/^ignored/m);
+    expect(again.stdout).toMatch(/^ignored: nothing to resume/m);
     const audit = await until(run.decisions, (rs) => ofIdentity(rs, alice).filter((d) => d.kind === 'control').length >= 3);
     expect(ofIdentity(audit, alice).filter((d) => d.kind === 'control').map((d) => [d.op, d.result, d.operator])).toEqual([
       ['suspend', 'applied', 'carol'], ['resume', 'applied', 'carol'], ['resume', 'ignored', 'ci'],
@@ -243,7 +243,8 @@ describe('with separate operator keys', () => {
     expect(refused.code, refused.stdout + refused.stderr).toBe(1);
     expect(refused.stdout).toMatch(/\(key id test-1\)/);
     expect(refused.stdout).not.toMatch(/^applied$/m);
-    expect(refused.stdout).toContain(`or on ${run.dlq} if its signature was refused (key id test-1)`);
+    expect(refused.stdout).toMatch(/^refused: /m);
+    expect(refused.stdout).toContain(`see ${run.dlq} for why (usually a key Warden does not have: this control was signed with key id test-1)`);
     const dlq = await until(run.dlq, (rs) => rs.length > 0);
     expect(dlq.map((x) => headerMap(x)['warden-error-code'])).toEqual(['CONTROL_UNKNOWN_KEY']);
     expect(ofIdentity(await kcatConsumeAll(run.commands), erin)).toEqual([]);

@@ -1,5 +1,5 @@
 import { createRedis } from '../state/redis-connection.js';
-import { scanBreakers, type IdentityBreaker } from '../state/breaker-view.js';
+import { collectBreakers, type IdentityBreaker } from '../state/breaker-view.js';
 import { validatePrefix } from '../state/keys.js';
 import { WardenError } from '../errors.js';
 import { parse } from './args.js';
@@ -44,9 +44,7 @@ export async function breakerCommand(argv: string[]): Promise<number> {
   const prefix = validatePrefix(process.env.WARDEN_REDIS_PREFIX ?? 'warden');
   const redis = createRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
   try {
-    const found: IdentityBreaker[] = [];
-    for await (const b of scanBreakers(redis, prefix, sub === 'show' ? identity : undefined)) found.push(b);
-    found.sort((a, b) => (a.identity < b.identity ? -1 : a.identity > b.identity ? 1 : 0));
+    const found = await collectBreakers(redis, prefix, sub === 'show' ? identity : undefined);
     if (values.json) {
       for (const b of found) process.stdout.write(JSON.stringify(b) + '\n');
     } else if (sub === 'show' && found.length === 0) {

@@ -1,12 +1,18 @@
 import { pino } from 'pino';
 import type { Redis } from 'ioredis';
+import type { Kafka } from 'kafkajs';
 import { encodeControl } from '../control/create.js';
 import type { ControlOutcome, OperatorControl } from '../control/types.js';
 import { WardenError, errorMessage } from '../errors.js';
-import { scanBreakers, type IdentityBreaker } from '../state/breaker-view.js';
+import { collectBreakers, type IdentityBreaker } from '../state/breaker-view.js';
 import { metaKey, partitionKey } from '../state/keys.js';
 import { createKafka } from '../transport/kafka-client.js';
 import type { ServiceSettings } from './settings.js';
+
+/** The operator tools' client: its own client id, and only kafkajs errors on stderr. */
+function operatorKafka(settings: ServiceSettings): Kafka {
+  return createKafka({ ...settings.kafka, clientId: `${settings.kafka.clientId}-operator` }, pino({ level: 'error' }, pino.destination(2)));
+}
 
 export interface Published {
   topic: string;
@@ -16,7 +22,7 @@ export interface Published {
 
 /** Publishes a control to the actions topic keyed by its identity, so it lands in order with the identity's events. */
 export async function publishControl(settings: ServiceSettings, control: OperatorControl): Promise<Published> {
-  const kafka = createKafka({ ...settings.kafka, clientId: `${settings.kafka.clientId}-operator` }, pino({ level: 'error' }, pino.destination(2)));
+  const kafka = operatorKafka(settings);
   const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
   const topic = settings.topics.actions;
   try {
@@ -51,7 +57,7 @@ export interface AuditWatch {
  * consumer group is throwaway and deleted on close.
  */
 export async function watchAudit(settings: ServiceSettings, controlId: string): Promise<AuditWatch> {
-  const kafka = createKafka({ ...settings.kafka, clientId: `${settings.kafka.clientId}-operator` }, pino({ level: 'error' }, pino.destination(2)));
+  const kafka = operatorKafka(settings);
   const topic = settings.topics.decisions;
   const groupId = `${settings.kafka.groupId}-operator-${controlId}`;
   const admin = kafka.admin();
@@ -108,16 +114,9 @@ export async function awaitControl(redis: Redis, prefix: string, at: Published, 
       if (committed !== null && BigInt(committed) >= at.offset) committedAt = now;
     }
     // The record is published from the outbox just after the commit: a few seconds' grace.
-    if (committedAt !== null && now - committedAt > 5000) return { status: 'refused', breakers: await breakersOf(redis, prefix, control.identity) };
+    if (committedAt !== null && now - committedAt > 5000) return { status: 'refused', breakers: await collectBreakers(redis, prefix, control.identity) };
     if (committedAt === null && now >= deadline) return { status: 'pending' };
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { status: outcome.result, outcome, breakers: await breakersOf(redis, prefix, control.identity) };
+  return { status: outcome.result, outcome, breakers: await collectBreakers(redis, prefix, control.identity) };
 }
-
-async function breakersOf(redis: Redis, prefix: string, identity: string): Promise<IdentityBreaker[]> {
-  const out: IdentityBreaker[] = [];
-  for await (const b of scanBreakers(redis, prefix, identity)) out.push(b);
-  return out;
-}
-

@@ -27,3 +27,10 @@ export async function* scanBreakers(redis: Redis, prefix: string, identity?: str
     }
   } while (cursor !== '0');
 }
+
+/** Every breaker `scanBreakers` yields, by identity. */
+export async function collectBreakers(redis: Redis, prefix: string, identity?: string): Promise<IdentityBreaker[]> {
+  const found: IdentityBreaker[] = [];
+  for await (const b of scanBreakers(redis, prefix, identity)) found.push(b);
+  return found.sort((a, b) => (a.identity < b.identity ? -1 : a.identity > b.identity ? 1 : 0));
+}

@@ -1,8 +1,43 @@
-import type { Detector, DetectorContext, Finding } from '../src/detector.js';
+import { defineDetector, type DetectorCommon, type DetectorContext, type Finding } from '../src/detector.js';
+import type { Glob } from '../src/config/types.js';
+import { detectorSchema } from '../src/config/detector-schema.js';
+import { array, boolean, duration, glob, integer } from '../src/config/schema.js';
 import type { AgentEvent } from '../src/event/types.js';
 import { slidingCount, type IdentityView, type Track } from '../src/state/types.js';
 import { matchesAction } from './match.js';
 import { atLeast, crosses, formatDuration, NO_FINDINGS, NO_TRACKS, round } from './format.js';
+
+export interface ChainConfig extends DetectorCommon {
+  maxDepth: number;
+  maxFanOut: number;
+  fanOutWindowMs: number;
+  /** Actions by which an agent spawns a sub-agent; the resource names the child. */
+  spawnActions: Glob[];
+  cycles: boolean;
+}
+
+const RULES = ['depth', 'cycle', 'fan-out'] as const;
+
+const schema = detectorSchema(RULES, {
+  maxDepth: integer({ min: 1 }),
+  maxFanOut: integer({ min: 1 }),
+  fanOutWindowMs: duration({ min: 1000 }).from('fanOutWindow'),
+  spawnActions: array(glob()),
+  cycles: boolean(),
+});
+
+const defaults = {
+  enabled: true,
+  mode: 'enforce',
+  severity: 'high',
+  scope: 'identity',
+  rules: {},
+  maxDepth: 4,
+  maxFanOut: 100,
+  fanOutWindow: '1h',
+  spawnActions: ['agent.spawn'],
+  cycles: true,
+};
 
 const CHILDREN = 'chain:children';
 
@@ -32,14 +67,13 @@ function repeated(chain: readonly string[], identity: string): string | undefine
 
 function track(event: AgentEvent, ctx: DetectorContext): Track[] {
   const cfg = ctx.config.chain;
-  if (!cfg.enabled || !matchesAction(cfg.spawnActions, event.action)) return NO_TRACKS;
+  if (!matchesAction(cfg.spawnActions, event.action)) return NO_TRACKS;
   const { limit, windowMs } = fanOutLimits(ctx);
   return [{ kind: 'distinct', key: CHILDREN, windowMs, member: event.resource, cap: limit + 1 }];
 }
 
 function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Finding[] {
   const cfg = ctx.config.chain;
-  if (!cfg.enabled) return NO_FINDINGS;
   let out: Finding[] | undefined;
   const chain = event.chain;
   if (chain && chain.length > 0) {
@@ -86,4 +120,4 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
   return out ?? NO_FINDINGS;
 }
 
-export const chain: Detector = { name: 'chain', track, detect };
+export const chain = defineDetector({ name: 'chain', rules: RULES, schema, defaults, track, detect });

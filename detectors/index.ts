@@ -1,4 +1,4 @@
-import type { Detector } from '../src/detector.js';
+import type { AnyDetector } from '../src/detector.js';
 import { chain } from './chain.js';
 import { rate } from './rate.js';
 import { scope } from './scope.js';
@@ -7,4 +7,11 @@ export { chain, rate, scope };
 export { resourcePrefixes } from './resource.js';
 export { formatDuration } from './format.js';
 
-export const builtinDetectors: readonly Detector[] = [rate, scope, chain];
+/**
+ * The one list of built-in detectors. A detector is one file exporting
+ * `defineDetector({...})` and one line here: its config type, schema,
+ * defaults and alert filter all derive from this list.
+ */
+export const registry = [rate, scope, chain] as const;
+
+export const builtinDetectors: readonly AnyDetector[] = registry;

@@ -1,9 +1,70 @@
-import type { Detector, DetectorContext, Finding } from '../src/detector.js';
+import { defineDetector, type DetectorCommon, type DetectorContext, type Finding } from '../src/detector.js';
 import type { AgentEvent } from '../src/event/types.js';
-import type { Manifest, RateConfig } from '../src/config/types.js';
+import type { Manifest } from '../src/config/types.js';
+import { detectorSchema } from '../src/config/detector-schema.js';
+import { boolean, duration, integer, number, object } from '../src/config/schema.js';
 import { baselineThreshold } from '../src/state/baseline.js';
 import { slidingCount, type BaselineParams, type IdentityView, type Track } from '../src/state/types.js';
-import { crosses, formatDuration, NO_FINDINGS, NO_TRACKS, round } from './format.js';
+import { crosses, formatDuration, NO_FINDINGS, round } from './format.js';
+
+export interface RateConfig extends DetectorCommon {
+  /** Enforce the manifests' hard limits. */
+  limits: boolean;
+  baseline: {
+    enabled: boolean;
+    bucketMs: number;
+    learningPeriodMs: number;
+    /** EWMA weight per closed bucket. */
+    alpha: number;
+    /** Half-life of the peak envelope, in ms of event time. */
+    peakHalfLifeMs: number;
+    /** Fire above multiplier x the identity's own decayed peak... */
+    multiplier: number;
+    /** ...and above mean + zScore x sd... */
+    zScore: number;
+    /** ...and never below this many events in the sliding bucket. */
+    minEvents: number;
+    /** Closed buckets needed before the baseline speaks. */
+    minBuckets: number;
+  };
+}
+
+const RULES = ['hard-limit', 'baseline'] as const;
+
+const schema = detectorSchema(RULES, {
+  limits: boolean(),
+  baseline: object({
+    enabled: boolean(),
+    bucketMs: duration({ min: 1000 }).from('bucket'),
+    learningPeriodMs: duration().from('learningPeriod'),
+    alpha: number({ gt: 0, max: 1 }),
+    peakHalfLifeMs: duration({ min: 1 }).from('peakHalfLife'),
+    multiplier: number({ min: 1 }),
+    zScore: number({ min: 0 }),
+    minEvents: integer({ min: 0 }),
+    minBuckets: integer({ min: 0 }),
+  }),
+});
+
+const defaults = {
+  enabled: true,
+  mode: 'enforce',
+  severity: 'high',
+  scope: 'action',
+  rules: {},
+  limits: true,
+  baseline: {
+    enabled: true,
+    bucket: '5m',
+    learningPeriod: '24h',
+    alpha: 0.05,
+    peakHalfLife: '7d',
+    multiplier: 4,
+    zScore: 6,
+    minEvents: 20,
+    minBuckets: 12,
+  },
+};
 
 const limitKeys = new WeakMap<Manifest, string[]>();
 const baselineParams = new WeakMap<RateConfig['baseline'], BaselineParams>();
@@ -41,7 +102,6 @@ function actionKey(action: string): string {
 
 function track(event: AgentEvent, ctx: DetectorContext): Track[] {
   const cfg = ctx.config.rate;
-  if (!cfg.enabled) return NO_TRACKS;
   const tracks: Track[] = [];
   const m = ctx.manifest;
   if (cfg.limits && m && m.limits.length > 0) {
@@ -58,7 +118,6 @@ function track(event: AgentEvent, ctx: DetectorContext): Track[] {
 
 function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Finding[] {
   const cfg = ctx.config.rate;
-  if (!cfg.enabled) return NO_FINDINGS;
   let out: Finding[] | undefined;
   const m = ctx.manifest;
   if (cfg.limits && m && m.limits.length > 0) {
@@ -113,4 +172,4 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
   return out ?? NO_FINDINGS;
 }
 
-export const rate: Detector = { name: 'rate', track, detect };
+export const rate = defineDetector({ name: 'rate', rules: RULES, schema, defaults, track, detect });

@@ -1,9 +1,90 @@
-import type { Detector, DetectorContext, Finding } from '../src/detector.js';
+import { defineDetector, type DetectorCommon, type DetectorContext, type MergedIssue, type Finding } from '../src/detector.js';
+import type { DeepPartial, Glob } from '../src/config/types.js';
+import { detectorSchema } from '../src/config/detector-schema.js';
+import { array, boolean, duration, glob, integer, number, object, oneOf } from '../src/config/schema.js';
 import type { AgentEvent } from '../src/event/types.js';
 import type { IdentityView, Track } from '../src/state/types.js';
 import { atLeast, NO_FINDINGS, NO_TRACKS } from './format.js';
 import { allowed, matchesAction } from './match.js';
 import { nextSep, resourcePrefixes } from './resource.js';
+
+export interface ScopeConfig extends DetectorCommon {
+  /** Flag actions/resources outside the agent's manifest. */
+  manifest: boolean;
+  /** What to do for events with no agentClass or an unknown class: ignore | alert. */
+  unknownClass: 'ignore' | 'alert';
+  /** Actions that count as writes for read-only agents. */
+  writeActions: Glob[];
+  learned: {
+    enabled: boolean;
+    learningPeriodMs: number;
+    /** Resource prefixes are learned down to this many segments (split on ':', '/', '.'). */
+    prefixDepth: number;
+    /** Score of a first-seen action. */
+    actionScore: number;
+    /** Score of a first-seen prefix at depth 1, 2, ... (same length as prefixDepth). */
+    prefixScores: number[];
+    /** Fire when the score reaches this. */
+    threshold: number;
+    /** Members kept per learned set. */
+    maxSeen: number;
+  };
+}
+
+const RULES = ['outside-manifest', 'read-only-write', 'unknown-class', 'first-seen'] as const;
+
+function prefixScoresMismatch(l: Partial<ScopeConfig['learned']>): string | undefined {
+  if (l.prefixScores === undefined || l.prefixDepth === undefined || l.prefixScores.length === l.prefixDepth) return undefined;
+  return `has ${l.prefixScores.length} entries but prefixDepth is ${l.prefixDepth}; give one score per depth`;
+}
+
+const schema = detectorSchema(RULES, {
+  manifest: boolean(),
+  unknownClass: oneOf(['ignore', 'alert']),
+  writeActions: array(glob()),
+  learned: object({
+    enabled: boolean(),
+    learningPeriodMs: duration().from('learningPeriod'),
+    prefixDepth: integer({ min: 1, max: 16 }),
+    actionScore: number({ min: 0 }),
+    prefixScores: array(number({ min: 0 })),
+    threshold: number({ gt: 0 }),
+    maxSeen: integer({ min: 1 }),
+  }).check((l, report) => {
+    const m = prefixScoresMismatch(l);
+    if (m !== undefined) report(['prefixScores'], m);
+  }),
+});
+
+/** An override may change only one of prefixDepth/prefixScores: check the merged result. */
+function checkMerged(merged: ScopeConfig, patch: DeepPartial<ScopeConfig>): MergedIssue[] {
+  const l = patch.learned;
+  if (l === undefined || (l.prefixDepth === undefined) === (l.prefixScores === undefined)) return [];
+  const m = prefixScoresMismatch(merged.learned);
+  if (m === undefined) return [];
+  return [[['learned', l.prefixDepth === undefined ? 'prefixScores' : 'prefixDepth'], `after this override, prefixScores ${m}`]];
+}
+
+const defaults = {
+  enabled: true,
+  mode: 'enforce',
+  severity: 'high',
+  scope: 'identity',
+  // Learned scope is a guess about normal; the manifest is a declaration: only the latter suspends by default.
+  rules: { 'first-seen': { mode: 'alert' } },
+  manifest: true,
+  unknownClass: 'ignore',
+  writeActions: ['*.write', '*.delete', '*.update', '*.create', '*.send', '*.exec', '*.deploy', '*.restart'],
+  learned: {
+    enabled: true,
+    learningPeriod: '24h',
+    prefixDepth: 2,
+    actionScore: 1,
+    prefixScores: [1, 0.6],
+    threshold: 0.5,
+    maxSeen: 256,
+  },
+};
 
 const ACT = 'scope:act';
 const prefixKeys: string[] = [];
@@ -15,7 +96,7 @@ function prefixKey(depth: number): string {
 
 function track(event: AgentEvent, ctx: DetectorContext): Track[] {
   const cfg = ctx.config.scope;
-  if (!cfg.enabled || !cfg.learned.enabled) return NO_TRACKS;
+  if (!cfg.learned.enabled) return NO_TRACKS;
   const tracks: Track[] = [];
   const cap = cfg.learned.maxSeen;
   tracks.push({ kind: 'seen', key: ACT, member: event.action, cap });
@@ -35,7 +116,6 @@ function track(event: AgentEvent, ctx: DetectorContext): Track[] {
 
 function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Finding[] {
   const cfg = ctx.config.scope;
-  if (!cfg.enabled) return NO_FINDINGS;
   let out: Finding[] | undefined;
   const m = ctx.manifest;
   if (m) {
@@ -125,4 +205,4 @@ function firstSeen(event: AgentEvent, view: IdentityView, cfg: DetectorContext['
   };
 }
 
-export const scope: Detector = { name: 'scope', track, detect };
+export const scope = defineDetector({ name: 'scope', rules: RULES, schema, defaults, checkMerged, track, detect });

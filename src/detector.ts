@@ -1,8 +1,25 @@
 import type { AgentEvent } from './event/types.js';
-import type { DetectorsConfig, Manifest, Severity, SuspendScope, Mode } from './config/types.js';
+import type { DeepPartial, DetectorsConfig, Manifest, Severity, SuspendScope, Mode } from './config/types.js';
+import type { Path, Schema } from './config/schema.js';
 import type { IdentityView, Track } from './state/types.js';
 
-export type DetectorName = keyof DetectorsConfig;
+export type DetectorName = keyof DetectorsConfig & string;
+
+/** Per-rule settings: a rule may alert while the rest of its detector enforces. */
+export interface RuleSettings {
+  mode?: Mode;
+  severity?: Severity;
+}
+
+/** Keys every detector's config has; the engine reads them, detectors need not. */
+export interface DetectorCommon {
+  enabled: boolean;
+  mode: Mode;
+  severity: Severity;
+  scope: SuspendScope;
+  /** By rule name (a detector's `rules`): mode and severity for that rule only. */
+  rules: Record<string, RuleSettings>;
+}
 
 /** What a detector sees besides the event and the view: everything resolved for this event's identity. */
 export interface DetectorContext {
@@ -23,7 +40,7 @@ export interface Evidence {
 
 /** A detector's raw result; the pipeline adds identity, decision and ids. */
 export interface Finding {
-  /** Stable sub-kind, e.g. `hard-limit`, `baseline`, `outside-manifest`, `depth`. */
+  /** Stable sub-kind, one of the detector's `rules`, e.g. `hard-limit`, `baseline`, `outside-manifest`. */
   rule: string;
   severity: Severity;
   reason: string;
@@ -38,7 +55,7 @@ export type Decision = 'alert' | 'suspend';
 
 export interface Detection {
   identity: string;
-  detector: DetectorName;
+  detector: string;
   rule: string;
   severity: Severity;
   decision: Decision;
@@ -56,13 +73,35 @@ export interface Detection {
   evidence: Evidence & { configVersion: string };
 }
 
+/** A problem in a config that only shows once an override is merged onto the base. */
+export type MergedIssue = [at: Path, message: string];
+
 /**
- * Detectors are pure: (event, view, context) in, findings out. No I/O, no
- * clock, no randomness: the same input gives the same output in replay and live.
+ * One file per detector: its name, its config (schema and defaults), and two
+ * pure functions. Detectors are pure: (event, view, context) in, findings out.
+ * No I/O, no clock, no randomness: the same input gives the same output in
+ * replay and live. The engine checks `enabled` and applies `mode` per rule.
  */
-export interface Detector {
-  readonly name: DetectorName;
+export interface Detector<N extends string = string, C extends DetectorCommon = DetectorCommon> {
+  readonly name: N;
+  /** Every `rule` its findings may carry, so `rules:` in the config can be checked. */
+  readonly rules: readonly string[];
+  /** Validates and converts the file's `detectors.<name>` tree (durations to ms, globs compiled). */
+  readonly schema: Schema<C>;
+  /** Defaults in the shape and units of the file, validated by `schema` like user input. */
+  readonly defaults: Readonly<Record<string, unknown>>;
+  /** After an override is merged onto the base config: issues relative to `detectors.<name>`. */
+  checkMerged?(merged: C, patch: DeepPartial<C>): MergedIssue[];
   /** The state this detector needs kept for this event. Track keys must start with `${name}:`. */
   track(event: AgentEvent, ctx: DetectorContext): Track[];
   detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Finding[];
+}
+
+/** Any registered detector, whatever its config type. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyDetector = Detector<string, any>;
+
+/** Identity function that pins a detector's name and config types. */
+export function defineDetector<const N extends string, C extends DetectorCommon>(d: Detector<N, C>): Detector<N, C> {
+  return d;
 }

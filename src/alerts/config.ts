@@ -1,3 +1,4 @@
+import { registry } from '../../detectors/index.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
@@ -12,7 +13,7 @@ import type { Decision, DetectorName } from '../detector.js';
 export const ALERTS_FILE = 'alerts.yaml';
 export const FORMATS = ['generic', 'slack', 'pagerduty'] as const;
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const satisfies readonly Severity[];
-export const DETECTORS = ['rate', 'scope', 'chain'] as const satisfies readonly DetectorName[];
+export const DETECTORS: readonly DetectorName[] = registry.map((d) => d.name);
 export const DECISIONS = ['alert', 'suspend'] as const satisfies readonly Decision[];
 
 export type AlertFormat = (typeof FORMATS)[number];
@@ -22,7 +23,7 @@ export interface AlertReceiver {
   url: string;
   format: AlertFormat;
   minSeverity: Severity;
-  detectors: DetectorName[];
+  detectors: string[];
   decisions: Decision[];
   secretEnv?: string;
   routingKeyEnv?: string;

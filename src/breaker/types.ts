@@ -1,4 +1,3 @@
-import type { DetectorName } from '../detector.js';
 
 /** Whole identity. Any other scope is one action (capability). */
 export const WHOLE_IDENTITY = '*';
@@ -18,7 +17,7 @@ export interface BreakerCommand {
   probationUntil: number | null;
   reason: string;
   /** The detector that caused it; null when an operator did. */
-  detector: DetectorName | null;
+  detector: string | null;
   /** Event time of the decision. */
   issuedAt: number;
   /** The triggering event, when there is one. */
@@ -53,7 +52,7 @@ export interface ScopeState {
   /** Event time the breaker last closed, for forgiving strikes. */
   closedAt: number;
   reason: string;
-  detector: DetectorName | null;
+  detector: string | null;
   /** The suspend command that opened it. */
   commandId: string;
   /** Event time it last opened (absent in state written before operator controls). */

@@ -1,3 +1,4 @@
+import { registry } from '../../detectors/index.js';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { formatDuration, parseDuration } from '../config/duration.js';
@@ -9,8 +10,9 @@ import { WardenError } from '../errors.js';
 import { parse } from './args.js';
 import { TIME } from './render-demo.js';
 
+const NAMES = registry.map((d) => d.name).join('|');
 const USAGE = `usage: warden override add (--identity GLOB | --agent-class GLOB)...
-           (--detector rate|scope|chain (--mode shadow|alert|enforce | --off) | --set detectors.PATH=VALUE)...
+           (--detector ${NAMES} (--mode shadow|alert|enforce | --off) | --set detectors.PATH=VALUE)...
            --owner WHO --reason WHY (--for DURATION | --until TIME) [--config DIR]
        warden override list [--json] [--config DIR]
        warden override remove NAME|--expired [--config DIR]
@@ -116,7 +118,7 @@ function detectorsTree(v: Values): Record<string, unknown> {
     if (v.mode === undefined && !v.off) throw usage(`--detector ${v.detector} needs --mode shadow|alert|enforce or --off`);
     settings.push(v.off ? { path: [v.detector, 'enabled'], value: false, flag: '--off' } : { path: [v.detector, 'mode'], value: v.mode, flag: `--mode ${v.mode}` });
   } else if (v.mode !== undefined || v.off) {
-    throw usage(`${v.off ? '--off' : '--mode'} needs --detector rate|scope|chain`);
+    throw usage(`${v.off ? '--off' : '--mode'} needs --detector ${NAMES}`);
   }
   for (const arg of v.set ?? []) settings.push(parseSet(arg));
   if (settings.length === 0) throw usage('override add needs something to change: --detector with --mode or --off, or --set detectors.PATH=VALUE');

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { deepFreeze, formatPath, type Issues, type Path } from './schema.js';
+import type { AnyDetector } from '../detector.js';
 import type { Manifest, Override, WardenConfig } from './types.js';
 import { validateDetectorsFile, validateManifest, validateOverride } from './validate.js';
 
@@ -17,6 +18,8 @@ export interface ExtraFile {
 export interface ValidateOptions {
   /** Validated as if it were in the directory (replacing a file of that name), so a tool can check a file before writing it. */
   extra?: ExtraFile;
+  /** The detectors whose config `detectors.yaml` holds; default the built-in registry. */
+  detectors?: readonly AnyDetector[];
 }
 
 interface SourceFile {
@@ -144,7 +147,7 @@ function checkExtra(extra: ExtraFile | undefined): void {
  * collects every issue instead of stopping at the first.
  */
 export async function validateConfigDir(dir: string, opts: ValidateOptions = {}): Promise<ValidateResult> {
-  const { extra } = opts;
+  const { extra, detectors } = opts;
   checkExtra(extra);
   const issues: ConfigIssue[] = [];
   try {
@@ -163,7 +166,7 @@ export async function validateConfigDir(dir: string, opts: ValidateOptions = {})
 
   const detectorsFile = join(dir, 'detectors.yaml');
   const parsedDetectors = detectorsSrc === undefined ? { raw: undefined, issues: fileIssues(detectorsFile, issues) } : parse(detectorsSrc, issues);
-  const settings = parsedDetectors && validateDetectorsFile(parsedDetectors.raw, detectorsFile, parsedDetectors.issues);
+  const settings = parsedDetectors && validateDetectorsFile(parsedDetectors.raw, detectorsFile, parsedDetectors.issues, detectors);
 
   const manifests = new Map<string, Manifest>();
   const sources: SourceFile[] = detectorsSrc === undefined ? [] : [detectorsSrc];
@@ -187,7 +190,7 @@ export async function validateConfigDir(dir: string, opts: ValidateOptions = {})
     if (src === undefined) continue;
     overrideFiles.push(src);
     const parsed = parse(src, issues);
-    const o = parsed && validateOverride(parsed.raw, src.file, parsed.issues, settings?.detectors);
+    const o = parsed && validateOverride(parsed.raw, src.file, parsed.issues, settings?.detectors, detectors);
     if (o) fileOverrides.push(o);
   }
 

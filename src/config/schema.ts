@@ -166,8 +166,8 @@ export function array<T>(item: Schema<T>): Schema<T[]> {
   });
 }
 
-type Shape = Record<string, Schema<any>>;
-type Out<S extends Shape> = { [K in keyof S]: S[K] extends Schema<infer T> ? T : never };
+export type Shape = Record<string, Schema<any>>;
+export type Out<S extends Shape> = { [K in keyof S]: S[K] extends Schema<infer T> ? T : never };
 
 /** Known keys only; a missing key takes its default (from `dflt`, the raw default tree), else per its `missing` rule. */
 export function object<S extends Shape>(shape: S): Schema<Out<S>> {

@@ -3,6 +3,9 @@
  * Files: config/detectors.yaml (DetectorsFile), config/agents/*.yaml (Manifest)
  * and config/overrides/*.yaml (one Override each).
  */
+import type { registry } from '../../detectors/index.js';
+import type { Detector } from '../detector.js';
+
 export type Mode = 'shadow' | 'alert' | 'enforce';
 export type Severity = 'low' | 'medium' | 'high' | 'critical';
 /** What a suspension covers: the whole identity, or only the action that triggered it. */
@@ -34,72 +37,13 @@ export interface Manifest {
   };
 }
 
-interface DetectorCommon {
-  enabled: boolean;
-  mode: Mode;
-  severity: Severity;
-  scope: SuspendScope;
-}
-
-export interface RateConfig extends DetectorCommon {
-  /** Enforce the manifests' hard limits. */
-  limits: boolean;
-  baseline: {
-    enabled: boolean;
-    bucketMs: number;
-    learningPeriodMs: number;
-    /** EWMA weight per closed bucket. */
-    alpha: number;
-    /** Half-life of the peak envelope, in ms of event time. */
-    peakHalfLifeMs: number;
-    /** Fire above multiplier x the identity's own decayed peak... */
-    multiplier: number;
-    /** ...and above mean + zScore x sd... */
-    zScore: number;
-    /** ...and never below this many events in the sliding bucket. */
-    minEvents: number;
-    /** Closed buckets needed before the baseline speaks. */
-    minBuckets: number;
-  };
-}
-
-export interface ScopeConfig extends DetectorCommon {
-  /** Flag actions/resources outside the agent's manifest. */
-  manifest: boolean;
-  /** What to do for events with no agentClass or an unknown class: ignore | alert. */
-  unknownClass: 'ignore' | 'alert';
-  /** Actions that count as writes for read-only agents. */
-  writeActions: Glob[];
-  learned: {
-    enabled: boolean;
-    learningPeriodMs: number;
-    /** Resource prefixes are learned down to this many segments (split on ':', '/', '.'). */
-    prefixDepth: number;
-    /** Score of a first-seen action. */
-    actionScore: number;
-    /** Score of a first-seen prefix at depth 1, 2, ... (same length as prefixDepth). */
-    prefixScores: number[];
-    /** Fire when the score reaches this. */
-    threshold: number;
-    /** Members kept per learned set. */
-    maxSeen: number;
-  };
-}
-
-export interface ChainConfig extends DetectorCommon {
-  maxDepth: number;
-  maxFanOut: number;
-  fanOutWindowMs: number;
-  /** Actions by which an agent spawns a sub-agent; the resource names the child. */
-  spawnActions: Glob[];
-  cycles: boolean;
-}
-
-export interface DetectorsConfig {
-  rate: RateConfig;
-  scope: ScopeConfig;
-  chain: ChainConfig;
-}
+/** One key per registered detector (detectors/index.ts), each that detector's own config type. */
+export type DetectorsConfig = {
+  [D in (typeof registry)[number] as D['name']]: D extends Detector<string, infer C> ? C : never;
+};
+export type { RateConfig } from '../../detectors/rate.js';
+export type { ScopeConfig } from '../../detectors/scope.js';
+export type { ChainConfig } from '../../detectors/chain.js';
 
 export interface BreakerConfig {
   ttlMs: number;

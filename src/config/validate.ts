@@ -1,72 +1,19 @@
+import { registry as builtin } from '../../detectors/index.js';
+import type { AnyDetector } from '../detector.js';
 import { DEFAULT_DETECTORS_FILE, DEFAULT_MANIFEST } from './defaults.js';
 import { mergeDetectors } from './resolve.js';
 import {
-  array, boolean, duration, glob, integer, number, object, oneOf, partial, run, string, timestamp,
+  array, boolean, duration, glob, integer, number, object, partial, run, string, timestamp,
   type Issues, type Schema,
 } from './schema.js';
-import type { BreakerConfig, ChainConfig, DetectorsConfig, Manifest, Override, RateConfig, ScopeConfig } from './types.js';
+import type { BreakerConfig, DeepPartial, DetectorsConfig, Manifest, Override } from './types.js';
 
 const SECOND = 1000;
 
-const common = {
-  enabled: boolean(),
-  mode: oneOf(['shadow', 'alert', 'enforce']),
-  severity: oneOf(['low', 'medium', 'high', 'critical']),
-  scope: oneOf(['identity', 'action']),
-};
-
-const rate: Schema<RateConfig> = object({
-  ...common,
-  limits: boolean(),
-  baseline: object({
-    enabled: boolean(),
-    bucketMs: duration({ min: SECOND }).from('bucket'),
-    learningPeriodMs: duration().from('learningPeriod'),
-    alpha: number({ gt: 0, max: 1 }),
-    peakHalfLifeMs: duration({ min: 1 }).from('peakHalfLife'),
-    multiplier: number({ min: 1 }),
-    zScore: number({ min: 0 }),
-    minEvents: integer({ min: 0 }),
-    minBuckets: integer({ min: 0 }),
-  }),
-});
-
-type Learned = ScopeConfig['learned'];
-
-function prefixScoresMismatch(l: Partial<Learned>): string | undefined {
-  if (l.prefixScores === undefined || l.prefixDepth === undefined || l.prefixScores.length === l.prefixDepth) return undefined;
-  return `has ${l.prefixScores.length} entries but prefixDepth is ${l.prefixDepth}; give one score per depth`;
+/** `detectors:` with one key per registered detector, each validated by that detector's own schema. */
+function detectorsSchema(registry: readonly AnyDetector[]): Schema<DetectorsConfig> {
+  return object(Object.fromEntries(registry.map((d) => [d.name, d.schema]))) as unknown as Schema<DetectorsConfig>;
 }
-
-const scope: Schema<ScopeConfig> = object({
-  ...common,
-  manifest: boolean(),
-  unknownClass: oneOf(['ignore', 'alert']),
-  writeActions: array(glob()),
-  learned: object({
-    enabled: boolean(),
-    learningPeriodMs: duration().from('learningPeriod'),
-    prefixDepth: integer({ min: 1, max: 16 }),
-    actionScore: number({ min: 0 }),
-    prefixScores: array(number({ min: 0 })),
-    threshold: number({ gt: 0 }),
-    maxSeen: integer({ min: 1 }),
-  }).check((l, report) => {
-    const m = prefixScoresMismatch(l);
-    if (m !== undefined) report(['prefixScores'], m);
-  }),
-});
-
-const chain: Schema<ChainConfig> = object({
-  ...common,
-  maxDepth: integer({ min: 1 }),
-  maxFanOut: integer({ min: 1 }),
-  fanOutWindowMs: duration({ min: SECOND }).from('fanOutWindow'),
-  spawnActions: array(glob()),
-  cycles: boolean(),
-});
-
-const detectors: Schema<DetectorsConfig> = object({ rate, scope, chain });
 
 const breaker: Schema<BreakerConfig> = object({
   ttlMs: duration({ min: SECOND }).from('ttl'),
@@ -84,26 +31,60 @@ const breaker: Schema<BreakerConfig> = object({
   if (b.maxTtlMs < b.ttlMs) report(['maxTtl'], 'must be >= ttl');
 });
 
-const override = object({
-  match: object({ agentClass: glob().optional(), identity: glob().optional() }).check((m, report) => {
-    if (m.agentClass === undefined && m.identity === undefined) report([], 'needs at least one of agentClass, identity');
-  }),
-  detectors: partial(detectors),
-  owner: string({ nonEmpty: true }).optional(),
-  reason: string({ nonEmpty: true }).optional(),
-  expiresAt: timestamp().from('expires').optional(),
-}).check((o, report) => {
-  // A temporary exception must say whose it is and why.
-  if (o.expiresAt !== undefined && o.owner === undefined) report(['owner'], 'an override that expires needs an owner');
-  if (o.expiresAt !== undefined && o.reason === undefined) report(['reason'], 'an override that expires needs a reason');
-});
+function overrideSchema(detectors: Schema<DetectorsConfig>) {
+  return object({
+    match: object({ agentClass: glob().optional(), identity: glob().optional() }).check((m, report) => {
+      if (m.agentClass === undefined && m.identity === undefined) report([], 'needs at least one of agentClass, identity');
+    }),
+    detectors: partial(detectors),
+    owner: string({ nonEmpty: true }).optional(),
+    reason: string({ nonEmpty: true }).optional(),
+    expiresAt: timestamp().from('expires').optional(),
+  }).check((o, report) => {
+    // A temporary exception must say whose it is and why.
+    if (o.expiresAt !== undefined && o.owner === undefined) report(['owner'], 'an override that expires needs an owner');
+    if (o.expiresAt !== undefined && o.reason === undefined) report(['reason'], 'an override that expires needs a reason');
+  });
+}
 
-const detectorsFile = object({
-  version: string({ nonEmpty: true }).optional(),
-  detectors,
-  breaker,
-  overrides: array(override),
-});
+interface Schemas {
+  override: ReturnType<typeof overrideSchema>;
+  file: Schema<{ version?: string | undefined; detectors: DetectorsConfig; breaker: BreakerConfig; overrides: Array<Omit<Override, 'source'>> }>;
+  defaults: unknown;
+}
+const schemas = new WeakMap<readonly AnyDetector[], Schemas>();
+
+function schemasFor(registry: readonly AnyDetector[]): Schemas {
+  let s = schemas.get(registry);
+  if (!s) {
+    const detectors = detectorsSchema(registry);
+    const override = overrideSchema(detectors);
+    const file = object({ version: string({ nonEmpty: true }).optional(), detectors, breaker, overrides: array(override) });
+    const defaults = registry === builtin
+      ? DEFAULT_DETECTORS_FILE
+      : { ...DEFAULT_DETECTORS_FILE, detectors: Object.fromEntries(registry.map((d) => [d.name, d.defaults])) };
+    s = { override, file: file as unknown as Schemas['file'], defaults };
+    schemas.set(registry, s);
+  }
+  return s;
+}
+
+/** Each detector's own check of what an override leaves after merging, reported under the override's path. */
+function checkMerged(
+  registry: readonly AnyDetector[], base: DetectorsConfig, patch: DeepPartial<DetectorsConfig>, at: (string | number)[], issues: Issues,
+): boolean {
+  let ok = true;
+  const merged = mergeDetectors(base, patch) as unknown as Record<string, unknown>;
+  const parts = patch as Record<string, unknown>;
+  for (const d of registry) {
+    if (d.checkMerged === undefined || parts[d.name] === undefined) continue;
+    for (const [rel, message] of d.checkMerged(merged[d.name], parts[d.name] as object)) {
+      issues.add([...at, d.name, ...rel], message);
+      ok = false;
+    }
+  }
+  return ok;
+}
 
 export interface DetectorsFile {
   version?: string;
@@ -113,20 +94,14 @@ export interface DetectorsFile {
 }
 
 /** `raw` is the parsed YAML (null or undefined for an absent or empty file). */
-export function validateDetectorsFile(raw: unknown, file: string, issues: Issues): DetectorsFile | undefined {
-  const out = run(detectorsFile, raw ?? {}, issues, DEFAULT_DETECTORS_FILE);
+export function validateDetectorsFile(raw: unknown, file: string, issues: Issues, registry: readonly AnyDetector[] = builtin): DetectorsFile | undefined {
+  const sc = schemasFor(registry);
+  const out = run(sc.file, raw ?? {}, issues, sc.defaults);
   if (out === undefined) return undefined;
   const overrides = out.overrides.map((o, i): Override => ({ source: `${file} overrides[${i}]`, ...o }));
   let ok = true;
-  // An override may change only one of prefixDepth/prefixScores; check the merged result.
   overrides.forEach((o, i) => {
-    const l = o.detectors.scope?.learned;
-    if (l === undefined || (l.prefixDepth === undefined) === (l.prefixScores === undefined)) return;
-    const m = prefixScoresMismatch(mergeDetectors(out.detectors, o.detectors).scope.learned);
-    if (m === undefined) return;
-    const key = l.prefixDepth === undefined ? 'prefixScores' : 'prefixDepth';
-    issues.add(['overrides', i, 'detectors', 'scope', 'learned', key], `after this override, prefixScores ${m}`);
-    ok = false;
+    if (!checkMerged(registry, out.detectors, o.detectors, ['overrides', i, 'detectors'], issues)) ok = false;
   });
   return ok ? { ...out, overrides } : undefined;
 }
@@ -154,17 +129,12 @@ export function validateManifest(raw: unknown, file: string, issues: Issues): Ma
  * `overrides`, and the same check of prefixScores against the merged result
  * (skipped when detectors.yaml itself is invalid: `base` undefined).
  */
-export function validateOverride(raw: unknown, file: string, issues: Issues, base: DetectorsConfig | undefined): Override | undefined {
+export function validateOverride(
+  raw: unknown, file: string, issues: Issues, base: DetectorsConfig | undefined, registry: readonly AnyDetector[] = builtin,
+): Override | undefined {
   if (Array.isArray(raw)) return issues.add([], 'expected one override (a mapping), got a list: put each override in a file of its own'), undefined;
-  const out = run(override, raw ?? {}, issues);
+  const out = run(schemasFor(registry).override, raw ?? {}, issues);
   if (out === undefined) return undefined;
-  const l = out.detectors.scope?.learned;
-  if (base !== undefined && l !== undefined && (l.prefixDepth === undefined) !== (l.prefixScores === undefined)) {
-    const m = prefixScoresMismatch(mergeDetectors(base, out.detectors).scope.learned);
-    if (m !== undefined) {
-      issues.add(['detectors', 'scope', 'learned', l.prefixDepth === undefined ? 'prefixScores' : 'prefixDepth'], `after this override, prefixScores ${m}`);
-      return undefined;
-    }
-  }
+  if (base !== undefined && !checkMerged(registry, base, out.detectors, ['detectors'], issues)) return undefined;
   return { source: file, ...out };
 }

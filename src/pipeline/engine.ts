@@ -7,7 +7,8 @@ import type { OperatorControl } from '../control/types.js';
 import { WHOLE_IDENTITY } from '../breaker/types.js';
 import { createResolver } from '../config/resolve.js';
 import type { WardenConfig } from '../config/types.js';
-import type { Decision, Detection, Detector, DetectorContext, Finding } from '../detector.js';
+import type { AnyDetector, Decision, Detection, DetectorCommon, DetectorContext, Finding } from '../detector.js';
+import { WardenError } from '../errors.js';
 import type { AgentEvent } from '../event/types.js';
 import type { FleetStore } from '../state/fleet.js';
 import type { StateUpdate, Track, WindowStore } from '../state/types.js';
@@ -25,7 +26,8 @@ export type InputRecord =
 export interface EngineOptions {
   config: WardenConfig;
   store: WindowStore;
-  detectors?: readonly Detector[];
+  /** Default: the built-in registry. Each must have its config in `config.detectors` (load the config with the same list). */
+  detectors?: readonly AnyDetector[];
   /** When set, outputs are written to the store's outbox atomically with the state (the service). */
   outbox?: OutboxEncoder;
   /** Verifies operator controls; without it every control is invalid (CONTROL_UNVERIFIABLE). */
@@ -43,7 +45,7 @@ export class Engine {
   private config: WardenConfig;
   private resolve: (e: { identity: string; agentClass?: string }) => DetectorContext;
   private readonly store: WindowStore;
-  private readonly detectors: readonly Detector[];
+  private readonly detectors: readonly AnyDetector[];
   private readonly outbox: OutboxEncoder | undefined;
   private readonly operatorKeys: Keyring | undefined;
   private readonly fleet: FleetStore | undefined;
@@ -51,10 +53,11 @@ export class Engine {
   constructor(opts: EngineOptions) {
     this.operatorKeys = opts.operatorKeys;
     this.fleet = opts.fleet;
+    this.detectors = opts.detectors ?? builtinDetectors;
+    checkConfigured(this.detectors, opts.config);
     this.config = opts.config;
     this.resolve = createResolver(opts.config);
     this.store = opts.store;
-    this.detectors = opts.detectors ?? builtinDetectors;
     this.outbox = opts.outbox;
   }
 
@@ -64,6 +67,7 @@ export class Engine {
 
   /** Swap in a validated config; the next batch uses it. */
   setConfig(config: WardenConfig): void {
+    checkConfigured(this.detectors, config);
     this.config = config;
     this.resolve = createResolver(config);
   }
@@ -135,7 +139,7 @@ export class Engine {
       const dctx = ctx as DetectorContext;
       for (const command of advance(state, event.identity, event.ts, config.breaker)) items.push({ kind: 'command', command });
       for (const d of this.detectors) {
-        if (!dctx.config[d.name].enabled) continue;
+        if (!configOf(dctx, d).enabled) continue;
         const findings = d.detect(event, outcome.view, dctx);
         for (const f of findings) {
           let detection = this.toDetection(d, f, event, dctx);
@@ -204,7 +208,7 @@ export class Engine {
     let all: Track[] | undefined;
     let owned = false;
     for (const d of this.detectors) {
-      if (!ctx.config[d.name].enabled) continue;
+      if (!configOf(ctx, d).enabled) continue;
       const t = d.track(event, ctx);
       if (t.length === 0) continue;
       if (!all) all = t;
@@ -216,17 +220,19 @@ export class Engine {
     return all ?? [];
   }
 
-  private toDetection(d: Detector, f: Finding, event: AgentEvent, ctx: DetectorContext): Detection {
-    const cfg = ctx.config[d.name];
-    const decision: Decision = f.alertOnly || cfg.mode === 'alert' ? 'alert' : 'suspend';
+  private toDetection(d: AnyDetector, f: Finding, event: AgentEvent, ctx: DetectorContext): Detection {
+    const cfg = configOf(ctx, d);
+    const rule = cfg.rules[f.rule];
+    const mode = rule?.mode ?? cfg.mode;
+    const decision: Decision = f.alertOnly || mode === 'alert' ? 'alert' : 'suspend';
     const scope = (f.scope ?? cfg.scope) === 'identity' ? WHOLE_IDENTITY : event.action;
     return {
       identity: event.identity,
       detector: d.name,
       rule: f.rule,
-      severity: f.severity,
+      severity: rule?.severity ?? f.severity,
       decision,
-      mode: cfg.mode,
+      mode,
       scope,
       ts: event.ts,
       eventId: event.id,
@@ -237,5 +243,21 @@ export class Engine {
       reason: f.reason,
       evidence: { ...f.evidence, configVersion: ctx.configVersion },
     };
+  }
+}
+
+function configOf(ctx: DetectorContext, d: AnyDetector): DetectorCommon {
+  return (ctx.config as unknown as Record<string, DetectorCommon>)[d.name]!;
+}
+
+/** A detector without config would crash on its first event: refuse it up front, naming the fix. */
+function checkConfigured(detectors: readonly AnyDetector[], config: WardenConfig): void {
+  const known = config.detectors as unknown as Record<string, unknown>;
+  const missing = detectors.filter((d) => known[d.name] === undefined).map((d) => d.name);
+  if (missing.length > 0) {
+    throw new WardenError(
+      'ENGINE_DETECTOR_UNCONFIGURED',
+      `detector${missing.length > 1 ? 's' : ''} ${missing.join(', ')} ha${missing.length > 1 ? 've' : 's'} no config: load the config with the same detectors (validateConfigDir(dir, { detectors }))`,
+    );
   }
 }

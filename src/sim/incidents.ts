@@ -248,7 +248,8 @@ function fits(f: Fleet, a: Agent, t: number, d: number, when: When): boolean {
 
 function timeFor(f: Fleet, r: Prng, a: Agent, d: number, when: When): number | null {
   for (let i = 0; i < 400; i++) {
-    const t = Math.floor((f.start + DAY + r.float() * (f.end - f.start - DAY - d)) / SEC) * SEC;
+    // Whole minutes, so rate effects (applied per minute) cover the window exactly.
+    const t = Math.floor((f.start + DAY + r.float() * (f.end - f.start - DAY - d)) / MIN) * MIN;
     if (fits(f, a, t, d, when)) return t;
   }
   return null;
@@ -277,7 +278,9 @@ export function placeIncidents(f: Fleet, r: Prng, byClass: Map<string, Agent[]>,
         placeEphemeral(f, r, byClass, x, d);
         continue;
       } else {
-        const pool = r.shuffle(spec.classes.flatMap((c) => byClass.get(c) ?? []).filter((a) => !a.taken));
+        // A declared tool's first use must be one identity's only: one class per intensity.
+        const used = kind === 'declared-first-use' ? new Set(f.labels.filter((l) => l.kind === kind).map((l) => f.agents.find((a) => a.identity === l.identity)!.cls.name)) : new Set<string>();
+        const pool = r.shuffle(spec.classes.filter((c) => !used.has(c)).flatMap((c) => byClass.get(c) ?? []).filter((a) => !a.taken));
         for (const a of pool) {
           const t = timeFor(f, r, a, d, spec.when);
           if (t !== null) {

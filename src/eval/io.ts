@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { WardenError, errorMessage } from '../errors.js';
-import type { Incident } from '../sim/fleet.js';
+import { INTENSITIES, type Incident } from '../sim/labels.js';
 import type { DecisionLike } from './score.js';
 
 export interface DecisionsFile {
@@ -66,6 +66,8 @@ function parseDecision(rec: Record<string, unknown>, file: string, lineNo: numbe
   }
   if (typeof rec.decision === 'string') d.decision = rec.decision;
   if (typeof rec.detector === 'string') d.detector = rec.detector;
+  if (typeof rec.rule === 'string') d.rule = rec.rule;
+  if (typeof rec.reason === 'string') d.reason = rec.reason;
   return d;
 }
 
@@ -91,12 +93,26 @@ export function parseIncidents(value: unknown, file: string): Incident[] {
   return value.map((item: unknown, i) => {
     const at = `incidents[${i}]`;
     if (!isRecord(item)) throw invalid(file, at, `expected an object, got ${show(item)}`);
-    const { identity, start, end, label } = item;
+    const { identity, start, end, label, kind, intensity, role, detail } = item;
     if (typeof identity !== 'string' || identity === '') throw invalid(file, `${at}.identity`, `must be a non-empty string, got ${show(identity)}`);
     if (typeof start !== 'number' || !Number.isFinite(start)) throw invalid(file, `${at}.start`, `must be a number (ms since the epoch), got ${show(start)}`);
     if (typeof end !== 'number' || !Number.isFinite(end)) throw invalid(file, `${at}.end`, `must be a number (ms since the epoch), got ${show(end)}`);
     if (end < start) throw invalid(file, `${at}.end`, `must not be before start (${start}), got ${end}`);
     if (label !== undefined && typeof label !== 'string') throw invalid(file, `${at}.label`, `must be a string, got ${show(label)}`);
-    return { identity, start, end, label: label ?? `incident-${i}` };
+    const inc: Incident = { identity, start, end, label: label ?? `incident-${i}` };
+    if (kind !== undefined) {
+      if (typeof kind !== 'string' || kind === '') throw invalid(file, `${at}.kind`, `must be a non-empty string, got ${show(kind)}`);
+      inc.kind = kind;
+    }
+    if (intensity !== undefined) {
+      if (!(INTENSITIES as readonly unknown[]).includes(intensity)) throw invalid(file, `${at}.intensity`, `must be one of ${INTENSITIES.join('|')}, got ${show(intensity)}`);
+      inc.intensity = intensity as Incident['intensity'];
+    }
+    if (role !== undefined) {
+      if (role !== 'incident' && role !== 'low' && role !== 'confounder') throw invalid(file, `${at}.role`, `must be one of incident|low|confounder, got ${show(role)}`);
+      inc.role = role;
+    }
+    if (typeof detail === 'string') inc.detail = detail;
+    return inc;
   });
 }

@@ -1,5 +1,5 @@
 import { max, median } from 'simple-statistics';
-import type { Incident } from '../sim/fleet.js';
+import type { Incident } from '../sim/labels.js';
 
 /** The fields of a detection the scorer needs; a Detection fits. */
 export interface DecisionLike {
@@ -8,6 +8,8 @@ export interface DecisionLike {
   chain?: string[];
   decision?: string;
   detector?: string;
+  rule?: string;
+  reason?: string;
 }
 
 export interface ScoreOptions {
@@ -97,7 +99,7 @@ export function scoreDecisions(decisions: DecisionLike[], incidents: Incident[],
   };
 }
 
-function duration(ms: number | null): string {
+export function duration(ms: number | null): string {
   if (ms === null) return '-';
   if (ms < 1000) return `${Math.round(ms)} ms`;
   if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
@@ -106,7 +108,7 @@ function duration(ms: number | null): string {
 
 const pct = (x: number | null): string => (x === null ? '-' : `${(x * 100).toFixed(1)}%`);
 
-function table(rows: string[][]): string[] {
+export function table(rows: string[][]): string[] {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd());

@@ -1,5 +1,6 @@
 import { WardenError } from '../errors.js';
 import type { AgentEvent } from '../event/types.js';
+import type { Incident } from './labels.js';
 import { Prng, deriveSeed } from './prng.js';
 
 const SEC = 1000;
@@ -28,12 +29,7 @@ export interface FleetOptions {
   rogues?: boolean;
 }
 
-export interface Incident {
-  identity: string;
-  start: number;
-  end: number;
-  label: string;
-}
+export type { Incident } from './labels.js';
 
 export interface SimResult {
   /** Sorted by ts, then by id. */

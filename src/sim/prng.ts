@@ -33,6 +33,16 @@ export class Prng {
     return arr[Math.floor(this.float() * arr.length)] as T;
   }
 
+  /** A shuffled copy (Fisher-Yates). */
+  shuffle<T>(xs: readonly T[]): T[] {
+    const out = [...xs];
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = this.int(0, i);
+      [out[i], out[j]] = [out[j]!, out[i]!];
+    }
+    return out;
+  }
+
   chance(p: number): boolean {
     return this.float() < p;
   }

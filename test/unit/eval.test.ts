@@ -97,7 +97,7 @@ describe('eval io', () => {
       JSON.stringify({ kind: 'summary', identityHours: 12.5 }),
     ].join('\n'));
     const out = await readDecisions(p);
-    expect(out.decisions).toEqual([{ identity: A, ts: 5, chain: [], detector: 'scope', decision: 'suspend' }]);
+    expect(out.decisions).toEqual([{ identity: A, ts: 5, chain: [], detector: 'scope', decision: 'suspend', rule: 'x' }]);
     expect(out.identityHours).toBe(12.5);
   });
 

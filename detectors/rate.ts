@@ -1,11 +1,21 @@
-import { defineDetector, type DetectorCommon, type DetectorContext, type Finding } from '../src/detector.js';
+import { defineDetector, type DetectorCommon, type DetectorContext, type Finding, type MergedIssue } from '../src/detector.js';
 import type { AgentEvent } from '../src/event/types.js';
-import type { Manifest } from '../src/config/types.js';
+import type { DeepPartial, Manifest } from '../src/config/types.js';
 import { detectorSchema } from '../src/config/detector-schema.js';
 import { boolean, duration, integer, number, object } from '../src/config/schema.js';
-import { baselineThreshold } from '../src/state/baseline.js';
-import { slidingCount, type BaselineParams, type IdentityView, type Track } from '../src/state/types.js';
+import { baselineLearned, bucketSd } from '../src/state/baseline.js';
+import { slidingCount, type BaselineParams, type BaselineView, type CounterView, type IdentityView, type Track } from '../src/state/types.js';
 import { crosses, formatDuration, NO_FINDINGS, round } from './format.js';
+
+/** When a window's count is anomalous against what the baseline expects of it. */
+export interface Bar {
+  /** Fire above ratio x expected... */
+  ratio: number;
+  /** ...and above expected + zScore x sd... */
+  zScore: number;
+  /** ...and never below this many events in the window. */
+  minEvents: number;
+}
 
 export interface RateConfig extends DetectorCommon {
   /** Enforce the manifests' hard limits. */
@@ -14,22 +24,26 @@ export interface RateConfig extends DetectorCommon {
     enabled: boolean;
     bucketMs: number;
     learningPeriodMs: number;
-    /** EWMA weight per closed bucket. */
-    alpha: number;
-    /** Half-life of the peak envelope, in ms of event time. */
-    peakHalfLifeMs: number;
-    /** Fire above multiplier x the identity's own decayed peak... */
-    multiplier: number;
-    /** ...and above mean + zScore x sd... */
-    zScore: number;
-    /** ...and never below this many events in the sliding bucket. */
-    minEvents: number;
     /** Closed buckets needed before the baseline speaks. */
     minBuckets: number;
+    /** EWMA weight per closed bucket of the flat mean and the noise. */
+    alpha: number;
+    /** Weight of a day in an hour-of-day slot of the daily profile. */
+    slotAlpha: number;
+    /** A learned baseline learns a bucket at most at expected + learnZ sd + 1. */
+    learnZ: number;
+    /** The sliding bucket: bursts. */
+    short: Bar;
+    /** A sliding longer window: sustained shifts and ramps. */
+    long: Bar & { windowMs: number };
   };
+  /** Denied outcomes per bucket against the identity's own: an agent probing for permissions. */
+  denied: Bar & { enabled: boolean; share: number };
 }
 
-const RULES = ['hard-limit', 'baseline'] as const;
+const RULES = ['hard-limit', 'baseline', 'sustained', 'denied'] as const;
+
+const bar = { ratio: number({ min: 1 }), zScore: number({ min: 0 }), minEvents: integer({ min: 1 }) };
 
 const schema = detectorSchema(RULES, {
   limits: boolean(),
@@ -37,33 +51,53 @@ const schema = detectorSchema(RULES, {
     enabled: boolean(),
     bucketMs: duration({ min: 1000 }).from('bucket'),
     learningPeriodMs: duration().from('learningPeriod'),
-    alpha: number({ gt: 0, max: 1 }),
-    peakHalfLifeMs: duration({ min: 1 }).from('peakHalfLife'),
-    multiplier: number({ min: 1 }),
-    zScore: number({ min: 0 }),
-    minEvents: integer({ min: 0 }),
     minBuckets: integer({ min: 0 }),
+    alpha: number({ gt: 0, max: 1 }),
+    slotAlpha: number({ gt: 0, max: 1 }),
+    learnZ: number({ min: 0 }),
+    short: object(bar),
+    long: object({ ...bar, windowMs: duration({ min: 1000 }).from('window') }),
+  }).check((b, report) => {
+    const m = longTooShort(b);
+    if (m !== undefined) report(['long', 'window'], m);
   }),
+  denied: object({ enabled: boolean(), ...bar, share: number({ min: 0, max: 1 }) }),
 });
+
+function longTooShort(b: Partial<RateConfig['baseline']>): string | undefined {
+  const w = b.long?.windowMs;
+  if (w !== undefined && w > 3_600_000) return 'must be at most 1h (the daily profile is hourly)';
+  if (w === undefined || b.bucketMs === undefined || w > b.bucketMs) return undefined;
+  return `must be longer than bucket (${formatDuration(b.bucketMs)})`;
+}
+
+/** An override may change only one of bucket and long.window: check the merged result. */
+function checkMerged(merged: RateConfig, patch: DeepPartial<RateConfig>): MergedIssue[] {
+  const b = patch.baseline;
+  if (b === undefined || (b.bucketMs === undefined && b.long?.windowMs === undefined)) return [];
+  const m = longTooShort(merged.baseline);
+  return m === undefined ? [] : [[['baseline', b.bucketMs === undefined ? 'long' : 'bucket'], `after this override, long.window ${m}`]];
+}
 
 const defaults = {
   enabled: true,
   mode: 'enforce',
   severity: 'high',
   scope: 'action',
-  rules: {},
+  rules: { denied: { mode: 'alert' } },
   limits: true,
   baseline: {
     enabled: true,
     bucket: '5m',
     learningPeriod: '24h',
-    alpha: 0.05,
-    peakHalfLife: '7d',
-    multiplier: 4,
-    zScore: 6,
-    minEvents: 20,
     minBuckets: 12,
+    alpha: 0.02,
+    slotAlpha: 0.2,
+    learnZ: 3,
+    short: { ratio: 3, zScore: 5, minEvents: 10 },
+    long: { window: '1h', ratio: 2, zScore: 4, minEvents: 30 },
   },
+  denied: { enabled: true, ratio: 3, zScore: 5, minEvents: 10, share: 0.3 },
 };
 
 const limitKeys = new WeakMap<Manifest, string[]>();
@@ -81,23 +115,45 @@ function keysOf(m: Manifest): string[] {
 export function baselineParamsOf(b: RateConfig['baseline']): BaselineParams {
   let p = baselineParams.get(b);
   if (!p) {
-    p = {
-      alpha: b.alpha,
-      peakDecay: 0.5 ** (b.bucketMs / b.peakHalfLifeMs),
-      learningPeriodMs: b.learningPeriodMs,
-      minBuckets: b.minBuckets,
-      minEvents: b.minEvents,
-      multiplier: b.multiplier,
-      zScore: b.zScore,
-    };
+    p = { alpha: b.alpha, slotAlpha: b.slotAlpha, learningPeriodMs: b.learningPeriodMs, minBuckets: b.minBuckets, learnZ: b.learnZ };
     baselineParams.set(b, p);
   }
   return p;
 }
 
+// Keys per action, built once: the action vocabulary is small, and a bound keeps hostile names from growing it.
+const MAX_KEYS = 4096;
+const keyCache = new Map<string, [short: string, long: string]>();
+function keysFor(action: string): [string, string] {
+  let k = keyCache.get(action);
+  if (!k) {
+    if (keyCache.size >= MAX_KEYS) keyCache.clear();
+    k = [`rate:a:${action}`, `rate:h:${action}`];
+    keyCache.set(action, k);
+  }
+  return k;
+}
+const ALL = 'rate:all';
+const DENIED = 'rate:o:denied';
 
-function actionKey(action: string): string {
-  return `rate:a:${action}`;
+/**
+ * Where a window's count is anomalous, given what the baseline expects of the
+ * window and its variance. Counts are skewed: the z-score bar gets Poisson's
+ * Cornish-Fisher term, (z² - 1) / 6, so a quiet hour's noise is not a burst.
+ */
+export function barFor(bar: Bar, expected: number, variance: number): number {
+  const z = bar.zScore;
+  return Math.max(bar.minEvents, bar.ratio * expected, expected + z * bucketSd(variance, expected) + (z * z - 1) / 6);
+}
+
+/**
+ * Expectation and variance of a sliding window of `windowMs` in buckets of
+ * `bucketMs`, from the higher of this hour and its neighbours: an hour of
+ * schedule jitter, or the older part of the window, is not an anomaly.
+ */
+function windowExpectation(base: BaselineView, windowMs: number, bucketMs: number): [number, number] {
+  const scale = windowMs / bucketMs;
+  return [scale * base.expectedHigh, scale * base.noiseHigh];
 }
 
 function track(event: AgentEvent, ctx: DetectorContext): Track[] {
@@ -112,7 +168,17 @@ function track(event: AgentEvent, ctx: DetectorContext): Track[] {
     }
   }
   const b = cfg.baseline;
-  if (b.enabled) tracks.push({ kind: 'counter', key: actionKey(event.action), windowMs: b.bucketMs, baseline: baselineParamsOf(b) });
+  const params = baselineParamsOf(b);
+  // Errors are the system failing, not the agent acting: a retry storm is not a burst of activity.
+  if (b.enabled && event.outcome !== 'error') {
+    const [short, long] = keysFor(event.action);
+    tracks.push({ kind: 'counter', key: short, windowMs: b.bucketMs, baseline: params });
+    tracks.push({ kind: 'counter', key: long, windowMs: b.long.windowMs });
+  }
+  if (cfg.denied.enabled) {
+    tracks.push({ kind: 'counter', key: ALL, windowMs: b.bucketMs });
+    if (event.outcome === 'denied') tracks.push({ kind: 'counter', key: DENIED, windowMs: b.bucketMs, baseline: params });
+  }
   return tracks;
 }
 
@@ -135,36 +201,41 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
         severity: cfg.severity,
         scope: cfg.scope,
         reason: `${event.action} exceeded the manifest limit of ${l.max} per ${formatDuration(l.windowMs)} (observed ${observed})`,
-        evidence: { observed, limit: l.max, windowMs: l.windowMs, action: event.action, pattern: l.action.source, agentClass: m.agentClass },
+        evidence: { observed, limit: l.max, windowMs: l.windowMs, action: event.action, pattern: l.action.source, agentClass: m.agentClass, key: `limit:${i}` },
       });
     }
   }
   const b = cfg.baseline;
-  if (b.enabled && event.ts - view.firstSeen >= b.learningPeriodMs) {
-    const cv = view.counters[actionKey(event.action)];
+  if (b.enabled && event.outcome !== 'error') {
+    const [short, long] = keysFor(event.action);
+    const cv = view.counters[short];
     const base = cv?.baseline;
-    if (cv && base && base.n >= b.minBuckets) {
-      const threshold = baselineThreshold(base, baselineParamsOf(b));
+    if (cv && base && baselineLearned(base.n, baselineParamsOf(b), cv.bucketStart, view.firstSeen)) {
+      const lv = view.counters[long];
+      const f = checkBar(event, cv, base, b.short, b.bucketMs, 'baseline', cfg)
+        ?? (lv ? checkBar(event, lv, base, b.long, b.bucketMs, 'sustained', cfg) : undefined);
+      if (f) (out ??= []).push(f);
+    }
+  }
+  const d = cfg.denied;
+  if (d.enabled && event.outcome === 'denied') {
+    const cv = view.counters[DENIED];
+    const all = view.counters[ALL];
+    // The counter starts at the identity's first denied action: before it there were none, so a young counter expects zero.
+    if (cv && all && event.ts - view.firstSeen >= b.learningPeriodMs) {
+      const base = cv.baseline;
+      const young = !base || base.n < b.minBuckets;
+      const expected = young ? 0 : base.expectedHigh;
       const est = slidingCount(cv, event.ts);
-      if (crosses(est, threshold, cv.count)) {
-        const observed = round(est);
-        const limit = round(threshold);
-        const window = formatDuration(cv.windowMs);
-        const vs = base.peak >= 0.01
-          ? `${round(est / base.peak, 1)}x its learned peak of ${round(base.peak)}`
-          : `its learned mean is ${round(base.mean)}`;
+      const share = est / Math.max(1, slidingCount(all, event.ts));
+      const limit = barFor(d, expected, young ? 0 : base.noiseHigh);
+      if (share >= d.share && crosses(est, limit, cv.count)) {
         (out ??= []).push({
-          rule: 'baseline',
+          rule: 'denied',
           severity: cfg.severity,
-          scope: cfg.scope,
-          reason: `${event.action} at ${observed} in ${window}, ${vs} (threshold ${limit})`,
-          evidence: {
-            observed,
-            limit,
-            baseline: { mean: round(base.mean, 3), sd: round(Math.sqrt(base.variance), 3), peak: round(base.peak, 3), n: base.n },
-            windowMs: cv.windowMs,
-            action: event.action,
-          },
+          scope: 'identity',
+          reason: `${round(est)} denied actions in ${formatDuration(cv.windowMs)} (${Math.round(share * 100)}% of its actions), against ${round(expected, 1)} expected (threshold ${round(limit)})`,
+          evidence: { observed: round(est), limit: round(limit), share: round(share, 3), expected: round(expected, 3), windowMs: cv.windowMs, key: 'denied' },
         });
       }
     }
@@ -172,4 +243,26 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
   return out ?? NO_FINDINGS;
 }
 
-export const rate = defineDetector({ name: 'rate', rules: RULES, schema, defaults, track, detect });
+function summary(base: BaselineView): Record<string, number> {
+  return { expected: round(base.expected, 3), sd: round(bucketSd(base.noise, base.expected), 3), mean: round(base.mean, 3), n: base.n, hourDays: base.slotN };
+}
+
+function checkBar(
+  event: AgentEvent, cv: CounterView, base: BaselineView, bar: Bar, bucketMs: number, rule: 'baseline' | 'sustained', cfg: RateConfig,
+): Finding | undefined {
+  const [expected, variance] = windowExpectation(base, cv.windowMs, bucketMs);
+  const limit = barFor(bar, expected, variance);
+  const est = slidingCount(cv, event.ts);
+  if (!crosses(est, limit, cv.count)) return undefined;
+  const window = formatDuration(cv.windowMs);
+  const vs = expected >= 0.01 ? `${round(est / expected, 1)}x the ${round(expected, 1)} expected around this hour` : 'where it is normally idle';
+  return {
+    rule,
+    severity: cfg.severity,
+    scope: cfg.scope,
+    reason: `${event.action} at ${round(est)} in ${window}, ${vs} (threshold ${round(limit)})`,
+    evidence: { observed: round(est), limit: round(limit), expected: round(expected, 3), baseline: summary(base), windowMs: cv.windowMs, action: event.action, key: `${rule}:${event.action}` },
+  };
+}
+
+export const rate = defineDetector({ name: 'rate', rules: RULES, schema, defaults, checkMerged, track, detect });

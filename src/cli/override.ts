@@ -96,7 +96,7 @@ function parseSet(arg: string): Setting {
   const key = eq < 0 ? arg : arg.slice(0, eq);
   const path = key.split('.');
   if (eq < 0 || path[0] !== 'detectors' || path.length < 2 || path.includes('')) {
-    throw usage(`--set ${arg}: expected detectors.PATH=VALUE, e.g. --set detectors.rate.baseline.multiplier=10 (match, owner, reason and expiry have options of their own)`);
+    throw usage(`--set ${arg}: expected detectors.PATH=VALUE, e.g. --set detectors.rate.baseline.short.ratio=10 (match, owner, reason and expiry have options of their own)`);
   }
   let value: unknown;
   try {

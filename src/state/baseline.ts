@@ -7,18 +7,103 @@ import type { BaselineParams, BaselineView } from './types.js';
  */
 export const MAX_EMPTY_FOLD = 512;
 
-/** Where the learned baseline fires: never below minEvents, the peak envelope, or a Poisson-floored z-score. */
-export function baselineThreshold(b: BaselineView, p: BaselineParams): number {
-  return Math.max(p.minEvents, p.multiplier * b.peak, b.mean + p.zScore * Math.sqrt(b.variance + b.mean));
+/** Hour-of-day slots of the daily profile (UTC). */
+export const SLOTS = 24;
+/** Per-slot day counts stop at this (they only matter until 1/k falls below slotAlpha). */
+export const MAX_SLOT_COUNT = 255;
+
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+
+/**
+ * A counter's learned baseline, as stored. An hour's buckets gather in the
+ * hour accumulator and go into that hour's slot when the hour is over, so the
+ * hour under way is always judged by earlier days, never by itself. Slots are
+ * float32 (rounded after every update, in both stores): the profile is the
+ * bulk of an identity's state and needs no more precision than that.
+ */
+export interface BaselineState {
+  /** Closed buckets folded (empty ones included). */
+  n: number;
+  /** Flat EWMA mean and variance of bucket counts: what speaks for an hour of day not yet learned. */
+  mean: number;
+  variance: number;
+  /** Start of the hour the accumulator holds (-1: none), its buckets, their sum and sum of squares. */
+  hour: number;
+  hn: number;
+  hsum: number;
+  hsq: number;
+  /** Per hour of day (UTC): EWMA over days of the hour's mean bucket count, and of the buckets' variance around it (float32). */
+  slots: number[];
+  vars: number[];
+  /** Per hour of day: days learned, capped at MAX_SLOT_COUNT. */
+  k: number[];
+}
+
+export function newBaseline(): BaselineState {
+  const zeros = () => new Array<number>(SLOTS).fill(0);
+  return { n: 0, mean: 0, variance: 0, hour: -1, hn: 0, hsum: 0, hsq: 0, slots: zeros(), vars: zeros(), k: zeros() };
+}
+
+/** Hour of day (UTC) of a time, for any finite ms. */
+export function slotOf(ts: number): number {
+  return Math.floor((ts - Math.floor(ts / DAY) * DAY) / HOUR);
 }
 
 /** Whether the baseline speaks for a bucket starting at `bucketStart`. */
-export function baselineLearned(b: BaselineView, p: BaselineParams, bucketStart: number, firstSeen: number): boolean {
-  return b.n >= p.minBuckets && bucketStart - firstSeen >= p.learningPeriodMs;
+export function baselineLearned(n: number, p: BaselineParams, bucketStart: number, firstSeen: number): boolean {
+  return n >= p.minBuckets && bucketStart - firstSeen >= p.learningPeriodMs;
 }
 
-/** Folds one closed bucket into the EWMA mean/variance and the decaying peak. Mirrored in src/state/lua/apply-1.lua. */
-export function foldBucket(b: BaselineView, x: number, p: BaselineParams): void {
+/** Standard deviation of a bucket's count: the learned variance, never below Poisson's. */
+export function bucketSd(variance: number, expected: number): number {
+  return Math.sqrt(variance > expected ? variance : expected);
+}
+
+/** The hour's mean bucket and the buckets' spread around the slot go into its slot, weighted 1/days, then slotAlpha. */
+function closeHour(b: BaselineState, p: BaselineParams): void {
+  if (b.hn === 0) return;
+  const h = slotOf(b.hour);
+  const k = b.k[h]! < MAX_SLOT_COUNT ? b.k[h]! + 1 : MAX_SLOT_COUNT;
+  b.k[h] = k;
+  const w = 1 / k > p.slotAlpha ? 1 / k : p.slotAlpha;
+  const mu = b.hsum / b.hn;
+  const s = b.slots[h]!;
+  const d = mu - s;
+  // The buckets' variance around the old slot mean: the hour's own spread plus how far its mean moved.
+  let spread = b.hsq / b.hn - mu * mu;
+  if (spread < 0) spread = 0;
+  const v = k === 1 ? spread : spread + d * d;
+  b.slots[h] = Math.fround(s + w * d);
+  b.vars[h] = Math.fround(b.vars[h]! + w * (v - b.vars[h]!));
+  b.hn = 0;
+  b.hsum = 0;
+  b.hsq = 0;
+}
+
+/**
+ * Folds one closed bucket of `x` events that started at `t`: into the flat
+ * moments, and into its hour's accumulator (closing the previous hour into
+ * its slot first). Once learned, a bucket is learned at most at expected +
+ * learnZ sd + 1 (a Huber-style clip): an attack, a ramp or a storm moves the
+ * baseline only slowly and boundedly, while a burst that recurs at the same
+ * hour every day keeps the variance that lets it pass. A benign new normal is
+ * accepted by an override, not silently. Mirrored operation for operation in
+ * src/state/lua (the baseline include), so IEEE results are identical.
+ */
+export function foldBucket(b: BaselineState, x: number, t: number, p: BaselineParams, firstSeen: number): void {
+  const hour = Math.floor(t / HOUR) * HOUR;
+  if (hour !== b.hour) {
+    closeHour(b, p);
+    b.hour = hour;
+  }
+  if (baselineLearned(b.n, p, t, firstSeen)) {
+    const h = slotOf(t);
+    const on = b.k[h]! > 0;
+    const e = on ? b.slots[h]! : b.mean;
+    const gate = e + p.learnZ * bucketSd(on ? b.vars[h]! : b.variance, e) + 1;
+    if (x > gate) x = gate;
+  }
   b.n += 1;
   if (b.n === 1) {
     b.mean = x;
@@ -29,17 +114,47 @@ export function foldBucket(b: BaselineView, x: number, p: BaselineParams): void 
     b.mean = b.mean + incr;
     b.variance = (1 - p.alpha) * (b.variance + d * incr);
   }
-  const decayed = b.peak * p.peakDecay;
-  b.peak = x > decayed ? x : decayed;
+  b.hn += 1;
+  b.hsum += x;
+  b.hsq += x * x;
 }
 
 /**
  * Closes the bucket that started at `closedStart` with `count` events, then
- * folds `gap - 1` empty buckets. Once learned, a bucket above the threshold is
- * left out: it is what the detector fired on, not normal behaviour.
+ * folds the `gap - 1` empty buckets after it (at most MAX_EMPTY_FOLD).
  */
-export function rollBaseline(b: BaselineView, count: number, gap: number, p: BaselineParams, closedStart: number, firstSeen: number): void {
-  if (!(baselineLearned(b, p, closedStart, firstSeen) && count > baselineThreshold(b, p))) foldBucket(b, count, p);
+export function rollBaseline(b: BaselineState, count: number, gap: number, windowMs: number, p: BaselineParams, closedStart: number, firstSeen: number): void {
+  foldBucket(b, count, closedStart, p, firstSeen);
   const empties = Math.min(gap - 1, MAX_EMPTY_FOLD);
-  for (let i = 0; i < empties; i++) foldBucket(b, 0, p);
+  for (let i = 1; i <= empties; i++) foldBucket(b, 0, closedStart + i * windowMs, p, firstSeen);
+}
+
+/**
+ * The view a detector gets for the bucket starting at `bucketStart`: this
+ * hour's expectation, and the highest of this hour's and its two neighbours'
+ * (a daily job an hour early or late, the older part of a sliding window).
+ * An hour of day not yet learned speaks with the flat moments.
+ */
+export function baselineView(b: BaselineState, bucketStart: number): BaselineView {
+  const h = slotOf(bucketStart);
+  let high = -1;
+  let highNoise = 0;
+  for (const s of [h === 0 ? SLOTS - 1 : h - 1, h, h === SLOTS - 1 ? 0 : h + 1]) {
+    const on = b.k[s]! > 0;
+    const e = on ? b.slots[s]! : b.mean;
+    const v = on ? b.vars[s]! : b.variance;
+    if (e > high) high = e;
+    if (v > highNoise) highNoise = v;
+  }
+  const on = b.k[h]! > 0;
+  return {
+    n: b.n,
+    mean: b.mean,
+    variance: b.variance,
+    expected: on ? b.slots[h]! : b.mean,
+    noise: on ? b.vars[h]! : b.variance,
+    expectedHigh: high,
+    noiseHigh: highNoise,
+    slotN: b.k[h]!,
+  };
 }

@@ -1,11 +1,11 @@
 import { WardenError } from '../errors.js';
-import { rollBaseline } from './baseline.js';
+import { baselineView, newBaseline, rollBaseline, type BaselineState } from './baseline.js';
 import type {
-  ApplyBatch, ApplyOutcome, ApplyResult, BaselineView, BreakerSnapshot, CommitBatch, CounterView,
+  ApplyBatch, ApplyOutcome, ApplyResult, BreakerSnapshot, CommitBatch, CounterView,
   DistinctView, IdentityView, OutboxRecord, SeenView, Track, WindowStore,
 } from './types.js';
 
-interface CounterState { b: number; c: number; p: number; base: BaselineView | null }
+interface CounterState { b: number; c: number; p: number; base: BaselineState | null }
 interface DistinctState { b: number; cur: Set<string>; p: number }
 interface IdentityState {
   firstSeen: number;
@@ -139,18 +139,18 @@ function applyCounter(s: IdentityState, t: Extract<Track, { kind: 'counter' }>, 
   const idx = bucketOf(ts, t.windowMs);
   let c = s.counters.get(t.key);
   if (!c) {
-    c = { b: idx, c: 0, p: 0, base: t.baseline ? { n: 0, mean: 0, variance: 0, peak: 0 } : null };
+    c = { b: idx, c: 0, p: 0, base: t.baseline ? newBaseline() : null };
     s.counters.set(t.key, c);
   } else if (idx > c.b) {
     const gap = (idx - c.b) / t.windowMs;
-    if (c.base && t.baseline) rollBaseline(c.base, c.c, gap, t.baseline, c.b, s.firstSeen);
+    if (c.base && t.baseline) rollBaseline(c.base, c.c, gap, t.windowMs, t.baseline, c.b, s.firstSeen);
     c.p = gap === 1 ? c.c : 0;
     c.c = 0;
     c.b = idx;
   }
   c.c += 1;
   const v: CounterView = { windowMs: t.windowMs, bucketStart: c.b, count: c.c, prev: c.p };
-  if (c.base) v.baseline = { n: c.base.n, mean: c.base.mean, variance: c.base.variance, peak: c.base.peak };
+  if (c.base) v.baseline = baselineView(c.base, c.b);
   return v;
 }
 

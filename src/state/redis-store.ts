@@ -185,7 +185,7 @@ function encodeApply(updates: readonly StateUpdate[]): Buffer {
           const b = t.baseline;
           p = paramIndex.get(b) ?? 0;
           if (p === 0) {
-            p = params.push(b.alpha, b.peakDecay, b.learningPeriodMs, b.minBuckets, b.minEvents, b.multiplier, b.zScore) / 7;
+            p = params.push(b.alpha, b.slotAlpha, b.learningPeriodMs, b.minBuckets, b.learnZ) / 5;
             paramIndex.set(b, p);
           }
         }
@@ -234,9 +234,12 @@ function decodeView(v: Array<string | number | boolean>, from: number, end: numb
       case 2:
         view.counters[key] = {
           windowMs: v[i + 2] as number, bucketStart: v[i + 3] as number, count: (code - 2) / 4, prev: v[i + 4] as number,
-          baseline: { n: v[i + 5] as number, mean: v[i + 6] as number, variance: v[i + 7] as number, peak: v[i + 8] as number },
+          baseline: {
+            n: v[i + 5] as number, mean: v[i + 6] as number, variance: v[i + 7] as number, expected: v[i + 8] as number,
+            noise: v[i + 9] as number, expectedHigh: v[i + 10] as number, noiseHigh: v[i + 11] as number, slotN: v[i + 12] as number,
+          },
         };
-        i += 9;
+        i += 13;
         break;
       case 3: {
         const flags = (code - 3) / 4;

@@ -8,21 +8,17 @@
  * the wall clock, so a replay gives the same views as the live run.
  */
 
-/** Learned-baseline parameters for a counter, applied when a bucket closes. */
+/** Learned-baseline parameters for a counter, applied when a bucket closes (src/state/baseline.ts). */
 export interface BaselineParams {
-  /** EWMA weight of the newest closed bucket, 0 < alpha <= 1. */
+  /** EWMA weight of the newest closed bucket in the flat mean and variance, 0 < alpha <= 1. */
   alpha: number;
-  /** Multiplier applied to the peak envelope per closed bucket, 0 < decay <= 1. */
-  peakDecay: number;
-  /**
-   * The detector's threshold, so the store can leave anomalous buckets out of
-   * the baseline once it is learned: a sustained attack must not become normal.
-   */
+  /** Weight of a day in an hour-of-day slot once it has 1/slotAlpha days (a running mean before). */
+  slotAlpha: number;
+  /** Until the identity is this old and has minBuckets, every bucket is learned as it is. */
   learningPeriodMs: number;
   minBuckets: number;
-  minEvents: number;
-  multiplier: number;
-  zScore: number;
+  /** After that, a bucket is learned at most at expected + learnZ sd + 1. */
+  learnZ: number;
 }
 
 export type Track =
@@ -36,10 +32,17 @@ export type Track =
 export interface BaselineView {
   /** Closed buckets folded into the baseline (empty ones included). */
   n: number;
+  /** Flat moments of bucket counts. */
   mean: number;
   variance: number;
-  /** Decaying maximum of closed-bucket counts. */
-  peak: number;
+  /** Expected events in a bucket of this hour of day, and their variance: the hour's profile once learned, else the flat moments. */
+  expected: number;
+  noise: number;
+  /** The highest expectation and variance of this hour and its two neighbours: what a bar is set from. */
+  expectedHigh: number;
+  noiseHigh: number;
+  /** Days learned for this hour of day (capped at 255). */
+  slotN: number;
 }
 
 export interface CounterView {

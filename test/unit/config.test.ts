@@ -178,14 +178,14 @@ describe('loadConfig', () => {
       'detectors.yaml': [
         'overrides:',
         '  - match: {}',
-        '    detectors: { rate: { baseline: { multiplier: 0.5 } } }',
+        '    detectors: { rate: { baseline: { short: { ratio: 0.5 } } } }',
         '  - match: { identity: "spiffe://x/**" }',
         '    detectors: { scope: { learned: { prefixDepth: 3 } }, nope: 1 }',
       ].join('\n'),
     });
     expect(issues.map((i) => i.path)).toEqual([
       'overrides[0].match',
-      'overrides[0].detectors.rate.baseline.multiplier',
+      'overrides[0].detectors.rate.baseline.short.ratio',
       'overrides[1].detectors.nope',
     ]);
     const ok = await issuesOf({
@@ -224,9 +224,9 @@ describe('createResolver', () => {
         'version: v1',
         'overrides:',
         '  - match: { agentClass: "batch-*" }',
-        '    detectors: { rate: { baseline: { multiplier: 10 } } }',
+        '    detectors: { rate: { baseline: { short: { ratio: 10 } } } }',
         '  - match: { identity: "spiffe://acme/agent/**" }',
-        '    detectors: { rate: { mode: shadow, baseline: { multiplier: 20 } }, chain: { spawnActions: ["x.spawn"] } }',
+        '    detectors: { rate: { mode: shadow, baseline: { short: { ratio: 20 } } }, chain: { spawnActions: ["x.spawn"] } }',
       ].join('\n'),
     });
     const config = await loadConfig(dir);
@@ -239,20 +239,20 @@ describe('createResolver', () => {
     expect(resolve({ identity: 'spiffe://other/2', agentClass: 'bot' })).toBe(plain);
 
     const batch = resolve({ identity: 'spiffe://other/1', agentClass: 'batch-job' });
-    expect(batch.config.rate.baseline.multiplier).toBe(10);
-    expect(batch.config.rate.baseline.alpha).toBe(0.05);
+    expect(batch.config.rate.baseline.short.ratio).toBe(10);
+    expect(batch.config.rate.baseline.alpha).toBe(0.02);
     expect(batch.config.rate.mode).toBe('enforce');
     expect(batch.manifest?.agentClass).toBe('batch-job');
 
     const both = resolve({ identity: 'spiffe://acme/agent/a/b', agentClass: 'batch-job' });
-    expect(both.config.rate.baseline.multiplier).toBe(20);
+    expect(both.config.rate.baseline.short.ratio).toBe(20);
     expect(both.config.rate.mode).toBe('shadow');
     expect(both.config.chain.spawnActions.map((g) => g.source)).toEqual(['x.spawn']);
     expect(both.config.scope).toBe(config.detectors.scope);
 
     const noClass = resolve({ identity: 'spiffe://acme/agent/z' });
     expect(noClass.manifest).toBeUndefined();
-    expect(noClass.config.rate.baseline.multiplier).toBe(20);
+    expect(noClass.config.rate.baseline.short.ratio).toBe(20);
 
     expect(resolve({ identity: 'spiffe://acme/agent/a/b', agentClass: 'batch-job' })).toBe(both);
     expect(createResolver(config)({ identity: 'spiffe://acme/agent/a/b', agentClass: 'batch-job' })).toEqual(both);

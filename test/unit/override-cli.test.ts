@@ -51,7 +51,7 @@ describe('warden override add', () => {
     const d = await configCopy();
     const before = await loadConfig(d);
     const t0 = Date.now();
-    const r = await addShadow(d, '--set', 'detectors.rate.baseline.multiplier=10', '--set', 'detectors.chain.fanOutWindow=2h', '--for', '2h');
+    const r = await addShadow(d, '--set', 'detectors.rate.baseline.short.ratio=10', '--set', 'detectors.chain.fanOutWindow=2h', '--for', '2h');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const files = await overrideFiles(d);
@@ -70,10 +70,10 @@ describe('warden override add', () => {
     const resolve = createResolver(config);
     const at = (identity: string, ts: number) => resolve({ identity, agentClass: 'support-bot', ts }).config;
     expect(at(BOT, o.expiresAt! - 1).rate.mode).toBe('shadow');
-    expect(at(BOT, o.expiresAt! - 1).rate.baseline.multiplier).toBe(10);
+    expect(at(BOT, o.expiresAt! - 1).rate.baseline.short.ratio).toBe(10);
     expect(at(BOT, o.expiresAt! - 1).chain.fanOutWindowMs).toBe(2 * HOUR);
     expect(at(BOT, o.expiresAt!).rate.mode).toBe('enforce');
-    expect(at(BOT, o.expiresAt!).rate.baseline.multiplier).toBe(4);
+    expect(at(BOT, o.expiresAt!).rate.baseline.short.ratio).toBe(3);
     expect(at(`${BOT}x`, o.expiresAt! - 1).rate.mode).toBe('enforce');
   });
 
@@ -157,7 +157,7 @@ describe('warden override list and remove', () => {
     const r = await warden('override', 'list', '--config', d);
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n').slice(1, 4);
-    expect(lines[0]).toMatch(/^permanent +- +\S+detectors\.yaml overrides\[0\] +agentClass=batch-\* +rate\.baseline\.multiplier=10 +- +-$/);
+    expect(lines[0]).toMatch(/^permanent +- +\S+detectors\.yaml overrides\[0\] +agentClass=batch-\* +rate\.baseline\.short\.ratio=10 +- +-$/);
     expect(lines[1]).toMatch(new RegExp(`^active .*${added}.*identity=${BOT} +rate\\.mode=shadow +alice@acme\\.example +bulk re-send after INC-1234$`));
     expect(lines[2]).toMatch(/^expired +2020-01-01 00:00:00 +\S+old\.yaml +identity=bot-9 +scope\.enabled=false +carol +INC-7$/);
 
@@ -224,14 +224,14 @@ describe('override files in the config loader', () => {
   it('applies files after detectors.yaml, in file-name order, skipping dotfiles and other extensions', async () => {
     const d = await configCopy();
     await mkdir(join(d, 'overrides'));
-    await writeFile(join(d, 'overrides', 'b.yaml'), 'match: { agentClass: "batch-*" }\ndetectors: { rate: { baseline: { multiplier: 30 } } }\n');
-    await writeFile(join(d, 'overrides', 'a.yaml'), 'match: { agentClass: "batch-*" }\ndetectors: { rate: { baseline: { multiplier: 20 } } }\n');
+    await writeFile(join(d, 'overrides', 'b.yaml'), 'match: { agentClass: "batch-*" }\ndetectors: { rate: { baseline: { short: { ratio: 30 } } } }\n');
+    await writeFile(join(d, 'overrides', 'a.yaml'), 'match: { agentClass: "batch-*" }\ndetectors: { rate: { baseline: { short: { ratio: 20 } } } }\n');
     await writeFile(join(d, 'overrides', '.c.yaml.tmp'), 'not: [yaml');
     await writeFile(join(d, 'overrides', '.d.yaml'), 'garbage: true\n');
     await writeFile(join(d, 'overrides', 'notes.txt'), 'anything');
     const config = await loadConfig(d);
     expect(config.overrides.map((o) => o.source)).toEqual([`${join(d, 'detectors.yaml')} overrides[0]`, join(d, 'overrides', 'a.yaml'), join(d, 'overrides', 'b.yaml')]);
-    expect(createResolver(config)({ identity: 'j', agentClass: 'batch-reporter' }).config.rate.baseline.multiplier).toBe(30);
+    expect(createResolver(config)({ identity: 'j', agentClass: 'batch-reporter' }).config.rate.baseline.short.ratio).toBe(30);
   });
 
   it('checks an extra in-memory file without writing it', async () => {

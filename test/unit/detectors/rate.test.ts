@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Resolver } from '../../../src/config/index.js';
 import type { WardenConfig } from '../../../src/config/types.js';
-import { slidingCount } from '../../../src/state/types.js';
-import { baselineParamsOf, rate } from '../../../detectors/rate.js';
-import { baselineThreshold } from '../../../src/state/baseline.js';
+import { rate } from '../../../detectors/rate.js';
 import { formatDuration } from '../../../detectors/format.js';
 import {
   arrivals, benignFleet, byTime, cleanupConfigs, DAY, diurnal, ev, FLEET_MANIFESTS, Harness, HOUR, loadTestConfig, MIN,
@@ -26,60 +24,77 @@ describe('formatDuration', () => {
   });
 });
 
+function support(identity: string, from: number, to: number, perHour: (t: number) => number, seed: number, extra: Record<string, unknown> = {}) {
+  const rng = mulberry32(seed);
+  return arrivals(rng, from, to, perHour).map((ts) => ev(identity, ts, 'email.send', 'email:customers/1', { ...SUPPORT, ...extra }));
+}
+
 describe('rate detector', () => {
-  it('stays quiet on the benign fleet, with margin', () => {
-    const b = config.detectors.rate.baseline;
-    let maxBaseline = 0;
-    let maxLimit = 0;
+  it('stays quiet on the benign fleet (nightly batch bursts, diurnal ramps, late joiners) on several seeds', () => {
     let checked = 0;
-    const h = new Harness(resolve, [rate], (event, view, ctx) => {
-      for (const [key, cv] of Object.entries(view.counters)) {
-        const est = slidingCount(cv, event.ts);
-        if (key.startsWith('rate:limit:')) {
-          const i = Number(key.split(':')[2]);
-          maxLimit = Math.max(maxLimit, est / ctx.manifest!.limits[i]!.max);
-        } else if (cv.baseline && cv.baseline.n >= b.minBuckets && event.ts - view.firstSeen >= b.learningPeriodMs) {
-          checked++;
-          maxBaseline = Math.max(maxBaseline, est / baselineThreshold(cv.baseline, baselineParamsOf(b)));
-        }
-      }
-    });
-    const fired = h.runAll(benignFleet(1));
-    console.log(`rate benign fleet: ${checked} baseline checks, max observed/threshold ${maxBaseline.toFixed(3)}, max observed/limit ${maxLimit.toFixed(3)}`);
-    expect(fired.map((f) => f.finding.reason)).toEqual([]);
-    expect(checked).toBeGreaterThan(10_000);
-    expect(maxBaseline).toBeLessThan(0.8);
-    expect(maxLimit).toBeLessThan(0.8);
+    for (const seed of [1, 2, 3]) {
+      const h = new Harness(resolve, [rate], (event, view) => {
+        for (const [key, cv] of Object.entries(view.counters)) if (key.startsWith('rate:a:') && cv.baseline && cv.baseline.n >= 12) checked++;
+      });
+      const fired = h.runAll(benignFleet(seed));
+      expect(fired.map((f) => `${seed}: ${f.finding.reason}`)).toEqual([]);
+    }
+    expect(checked).toBeGreaterThan(30_000);
   });
 
-  it('fires baseline within minutes when a support bot goes from ~10/h to 400/h', () => {
-    const rng = mulberry32(7);
+  it('fires baseline within minutes when a support bot goes from ~10/h to 400/h, once per bucket, and the flood is never learned', () => {
     const floodAt = T0 + 3 * DAY + 13 * HOUR;
-    const events = [
-      ...arrivals(rng, T0, floodAt, (t) => 10 * diurnal(t)).map((ts) => ev('support-1', ts, 'email.send', 'email:customers/1', SUPPORT)),
-      ...arrivals(rng, floodAt, floodAt + 30 * MIN, () => 400).map((ts) => ev('support-1', ts, 'email.send', 'email:customers/1', SUPPORT)),
-    ];
-    const fired = new Harness(resolve, [rate]).runAll(byTime(events));
-    // Once per 5-minute bucket while the flood lasts: the flood is never learned as normal.
+    const events = byTime([...support('support-1', T0, floodAt, (t) => 10 * diurnal(t), 7), ...support('support-1', floodAt, floodAt + 30 * MIN, () => 400, 8)]);
+    const fired = new Harness(resolve, [rate]).runAll(events).filter((x) => x.finding.rule === 'baseline');
     const buckets = fired.map((x) => Math.floor(x.event.ts / (5 * MIN)));
     expect(new Set(buckets).size).toBe(fired.length);
     expect(fired.length).toBeGreaterThanOrEqual(6);
-    expect(fired.length).toBeLessThanOrEqual(7);
     expect(fired.every((x) => x.event.ts >= floodAt)).toBe(true);
     const [f] = fired;
-    expect(f!.finding.rule).toBe('baseline');
-    expect(f!.event.ts - floodAt).toBeLessThan(5 * MIN);
+    expect(f!.event.ts - floodAt).toBeLessThan(3 * MIN);
     console.log(`rate flood: baseline fired ${((f!.event.ts - floodAt) / MIN).toFixed(1)} min into the flood: ${f!.finding.reason}`);
-    expect(f!.finding.severity).toBe('high');
-    expect(f!.finding.scope).toBe('action');
+    expect(f!.finding).toMatchObject({ severity: 'high', scope: 'action' });
     const e = f!.finding.evidence;
-    expect(e).toMatchObject({ windowMs: 5 * MIN, action: 'email.send', limit: 20 });
-    expect(e.observed).toBeGreaterThan(20);
-    expect(e.observed).toBeLessThanOrEqual(21);
-    expect(Object.keys(e.baseline!).sort()).toEqual(['mean', 'n', 'peak', 'sd']);
-    expect(e.baseline!.n).toBeGreaterThan(700);
-    expect(e.baseline!.mean).toBeLessThan(1);
-    expect(f!.finding.reason).toMatch(/^email\.send at [\d.]+ in 5m, [\d.]+x its learned peak of [\d.]+ \(threshold 20\)$/);
+    expect(e).toMatchObject({ windowMs: 5 * MIN, action: 'email.send', key: 'baseline:email.send' });
+    expect(Object.keys(e.baseline!).sort()).toEqual(['expected', 'hourDays', 'mean', 'n', 'sd']);
+    expect(e.baseline!.hourDays).toBe(3);
+    expect(f!.finding.reason).toMatch(/^email\.send at [\d.]+ in 5m, [\d.]+x the [\d.]+ expected around this hour \(threshold [\d.]+\)$/);
+  });
+
+  it('judges 03:00 by the identity\'s own 03:00: 5x its night rate fires though it is far below its daytime rate', () => {
+    // 240/h by day, 12/h at night; on day 4 at 03:00, 60/h for an hour.
+    const day = (t: number) => ((t % DAY) / HOUR >= 8 && (t % DAY) / HOUR < 20 ? 240 : 12);
+    const at = T0 + 3 * DAY + 3 * HOUR;
+    const events = byTime([...support('night-1', T0, at, day, 11), ...support('night-1', at, at + HOUR, () => 60, 12)]);
+    const fired = new Harness(resolve, [rate]).runAll(events);
+    expect(fired.length).toBeGreaterThan(0);
+    expect(fired[0]!.event.ts).toBeGreaterThanOrEqual(at);
+    expect(fired[0]!.event.ts - at).toBeLessThan(HOUR);
+  });
+
+  it('catches a sustained 3x held for an hour, which no single bucket shows, with the long window', () => {
+    const at = T0 + 3 * DAY + 14 * HOUR;
+    const flat = () => 60;
+    const events = byTime([...support('steady-1', T0, at, flat, 21), ...support('steady-1', at, at + HOUR, () => 180, 22)]);
+    const fired = new Harness(resolve, [rate]).runAll(events);
+    expect(fired.length).toBeGreaterThan(0);
+    expect(fired[0]!.event.ts).toBeGreaterThanOrEqual(at);
+    expect(fired.map((f) => f.finding.rule)).toContain('sustained');
+  });
+
+  it('cannot be dragged up by a ramp: 1x to 4x over four hours fires before the end, and the bucket learned stays bounded', () => {
+    const at = T0 + 3 * DAY + 10 * HOUR;
+    const ramp = (t: number) => 60 * (1 + (3 * (t - at)) / (4 * HOUR));
+    let maxExpected = 0;
+    const events = byTime([...support('ramp-1', T0, at, () => 60, 31), ...support('ramp-1', at, at + 4 * HOUR, ramp, 32)]);
+    const fired = new Harness(resolve, [rate], (event, view) => {
+      const b = view.counters['rate:a:email.send']?.baseline;
+      if (b && event.ts >= at) maxExpected = Math.max(maxExpected, b.expected);
+    }).runAll(events);
+    expect(fired.length).toBeGreaterThan(0);
+    expect(fired[0]!.event.ts - at).toBeLessThan(3 * HOUR);
+    // 5/bucket learned; the ramp reaches 20/bucket: what is learned may rise a little, never with it.
+    expect(maxExpected).toBeLessThan(8);
   });
 
   it('does not flag a low-volume identity sending 5 in a minute', () => {
@@ -87,6 +102,18 @@ describe('rate detector', () => {
     for (let t = T0; t < T0 + 3 * DAY; t += HOUR) events.push(ev('quiet-1', t + 7 * MIN, 'email.send', 'email:customers/2', SUPPORT));
     for (let i = 0; i < 5; i++) events.push(ev('quiet-1', T0 + 3 * DAY + 30 * MIN + i * 10_000, 'email.send', 'email:customers/2', SUPPORT));
     expect(new Harness(resolve, [rate]).runAll(byTime(events))).toEqual([]);
+  });
+
+  it('does not count a retry storm of errors as activity, and alerts on a burst of denied actions', () => {
+    const at = T0 + 3 * DAY + 12 * HOUR;
+    const base = support('probe-1', T0, at + HOUR, () => 30, 41);
+    const storm = Array.from({ length: 200 }, (_, i) => ev('probe-1', at + i * 1000, 'email.send', 'email:customers/1', { ...SUPPORT, outcome: 'error' }));
+    expect(new Harness(resolve, [rate]).runAll(byTime([...base, ...storm]))).toEqual([]);
+    const probe = Array.from({ length: 40 }, (_, i) => ev('probe-1', at + 30 * MIN + i * 3000, 'crm.read', `crm:customers/${i}`, { ...SUPPORT, outcome: 'denied' }));
+    const fired = new Harness(resolve, [rate]).runAll(byTime([...base, ...probe]));
+    expect(fired.map((f) => f.finding.rule)).toEqual(['denied']);
+    expect(fired[0]!.finding).toMatchObject({ scope: 'identity', evidence: { key: 'denied' } });
+    expect(fired[0]!.event.ts - (at + 30 * MIN)).toBeLessThan(MIN);
   });
 
   it('fires hard-limit exactly once per crossing of a manifest limit', () => {
@@ -103,12 +130,14 @@ describe('rate detector', () => {
     expect(f!.finding.scope).toBe('action');
   });
 
-  it('counts only actions matching the limit glob, with short per-limit keys', () => {
+  it('keeps per action a bucket with its daily profile and a long window, and per identity its denied outcomes', () => {
     const ctx = resolve({ identity: 'support-1', agentClass: 'support-bot' });
-    const keys = (action: string) => rate.track(ev('support-1', T0, action, 'email:customers/1', SUPPORT), ctx).map((t) => t.key);
-    expect(keys('email.send')).toEqual(['rate:limit:0:3600000', 'rate:a:email.send']);
-    expect(keys('crm.read')).toEqual(['rate:a:crm.read']);
+    const keys = (action: string, outcome?: 'denied' | 'error') =>
+      rate.track(ev('support-1', T0, action, 'email:customers/1', { ...SUPPORT, ...(outcome ? { outcome } : {}) }), ctx).map((t) => t.key);
+    expect(keys('email.send')).toEqual(['rate:limit:0:3600000', 'rate:a:email.send', 'rate:h:email.send', 'rate:all']);
+    expect(keys('crm.read', 'denied')).toEqual(['rate:a:crm.read', 'rate:h:crm.read', 'rate:all', 'rate:o:denied']);
+    expect(keys('crm.read', 'error')).toEqual(['rate:all']);
     const [t] = rate.track(ev('x', T0, 'crm.read', 'crm:customers/1'), ctx);
-    expect(t).toMatchObject({ kind: 'counter', windowMs: 5 * MIN, baseline: { alpha: 0.05, peakDecay: 0.5 ** (5 / (7 * 24 * 60)) } });
+    expect(t).toMatchObject({ kind: 'counter', windowMs: 5 * MIN, baseline: { alpha: 0.02, slotAlpha: 0.2, learnZ: 3, minBuckets: 12 } });
   });
 });

@@ -26,6 +26,16 @@ describe('key layout', () => {
     expect(luaTables(readFileSync(LUA, 'utf8'))).toStrictEqual({ SUFFIX, META_FIELD, IDENTITY_FIELD, TRACK_FIELD });
   });
 
+  it('the Lua scripts use no key suffix or field name but through keys.lua', () => {
+    const dir = new URL('../../src/state/lua/', import.meta.url);
+    const files = ['apply-1.lua', 'commit-1.lua', 'ack-1.lua', ...['offsets', 'identity', 'expiry', 'counter', 'seen', 'distinct'].map((n) => `includes/${n}.lua`)];
+    const literals = [...Object.values(SUFFIX), ...Object.values(META_FIELD), ...Object.values(IDENTITY_FIELD), ...Object.values(TRACK_FIELD)];
+    for (const file of files) {
+      const code = readFileSync(new URL(file, dir), 'utf8').replace(/--\[\[[\s\S]*?\]\]/g, '').replace(/--[^\n]*/g, '');
+      for (const lit of literals) expect(code.includes(`'${lit}'`), `${file} spells '${lit}'`).toBe(false);
+    }
+  });
+
   it('builds every key of a partition from its base key', () => {
     const base = partitionKey('warden', 'agent.actions:3');
     expect(base).toBe('warden:{p:agent.actions:3}');

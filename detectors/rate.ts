@@ -4,7 +4,7 @@ import type { DeepPartial, Manifest } from '../src/config/types.js';
 import { detectorSchema } from '../src/config/detector-schema.js';
 import { boolean, duration, integer, number, object } from '../src/config/schema.js';
 import { baselineLearned, bucketSd } from '../src/state/baseline.js';
-import { slidingCount, type BaselineParams, type BaselineView, type CounterView, type IdentityView, type Track } from '../src/state/types.js';
+import { slidingCount, type BaselineParams, type BaselineView, type ClassTrack, type CounterView, type IdentityView, type PeerView, type Track } from '../src/state/types.js';
 import { crosses, formatDuration, NO_FINDINGS, round } from './format.js';
 
 /** When a window's count is anomalous against what the baseline expects of it. */
@@ -37,6 +37,18 @@ export interface RateConfig extends DetectorCommon {
     /** A sliding longer window: sustained shifts and ramps. */
     long: Bar & { windowMs: number };
   };
+  /** The identity's agent class as a peer group (needs a manifest). */
+  peers: {
+    enabled: boolean;
+    /** The class speaks once this many of its identities are active. */
+    minActive: number;
+    /** Peers at this many times their own expectation or more: the class is moving together (a surge, a rollout)... */
+    surge: number;
+    /** ...and an identity moving no more than this many times faster than them is not flagged. */
+    tolerance: number;
+    /** An identity still in its learning period, judged by its class's rate per identity. */
+    newcomer: Bar;
+  };
   /** Denied outcomes per bucket against the identity's own: an agent probing for permissions. */
   denied: Bar & { enabled: boolean; share: number };
 }
@@ -62,6 +74,7 @@ const schema = detectorSchema(RULES, {
     if (m !== undefined) report(['long', 'window'], m);
   }),
   denied: object({ enabled: boolean(), ...bar, share: number({ min: 0, max: 1 }) }),
+  peers: object({ enabled: boolean(), minActive: integer({ min: 2 }), surge: number({ gt: 1 }), tolerance: number({ min: 1 }), newcomer: object(bar) }),
 });
 
 function longTooShort(b: Partial<RateConfig['baseline']>): string | undefined {
@@ -98,6 +111,7 @@ const defaults = {
     long: { window: '1h', ratio: 2, zScore: 4, minEvents: 30 },
   },
   denied: { enabled: true, ratio: 3, zScore: 5, minEvents: 10, share: 0.3 },
+  peers: { enabled: true, minActive: 3, surge: 1.5, tolerance: 2, newcomer: { ratio: 4, zScore: 5, minEvents: 10 } },
 };
 
 const limitKeys = new WeakMap<Manifest, string[]>();
@@ -182,6 +196,14 @@ function track(event: AgentEvent, ctx: DetectorContext): Track[] {
   return tracks;
 }
 
+function classTrack(event: AgentEvent, ctx: DetectorContext): ClassTrack[] {
+  const cfg = ctx.config.rate;
+  const b = cfg.baseline;
+  if (!cfg.peers.enabled || !b.enabled || !ctx.manifest || event.outcome === 'error') return NO_FINDINGS;
+  const [short, long] = keysFor(event.action);
+  return [{ key: short, windowMs: b.bucketMs, baseline: baselineParamsOf(b) }, { key: long, windowMs: b.long.windowMs }];
+}
+
 function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Finding[] {
   const cfg = ctx.config.rate;
   let out: Finding[] | undefined;
@@ -210,10 +232,13 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
     const [short, long] = keysFor(event.action);
     const cv = view.counters[short];
     const base = cv?.baseline;
+    const lv = view.counters[long];
     if (cv && base && baselineLearned(base.n, baselineParamsOf(b), cv.bucketStart, view.firstSeen)) {
-      const lv = view.counters[long];
-      const f = checkBar(event, cv, base, b.short, b.bucketMs, 'baseline', cfg)
-        ?? (lv ? checkBar(event, lv, base, b.long, b.bucketMs, 'sustained', cfg) : undefined);
+      const f = checkBar(event, cv, base, b.short, b.bucketMs, 'baseline', cfg, view.peers)
+        ?? (lv ? checkBar(event, lv, base, b.long, b.bucketMs, 'sustained', cfg, view.peers) : undefined);
+      if (f) (out ??= []).push(f);
+    } else if (cv && lv && view.peers && cfg.peers.enabled) {
+      const f = newcomer(event, cv, short, b.bucketMs, 'baseline', view.peers, cfg) ?? newcomer(event, lv, long, b.bucketMs, 'sustained', view.peers, cfg);
       if (f) (out ??= []).push(f);
     }
   }
@@ -248,12 +273,14 @@ function summary(base: BaselineView): Record<string, number> {
 }
 
 function checkBar(
-  event: AgentEvent, cv: CounterView, base: BaselineView, bar: Bar, bucketMs: number, rule: 'baseline' | 'sustained', cfg: RateConfig,
+  event: AgentEvent, cv: CounterView, base: BaselineView, bar: Bar, bucketMs: number, rule: 'baseline' | 'sustained', cfg: RateConfig, peers?: PeerView,
 ): Finding | undefined {
   const [expected, variance] = windowExpectation(base, cv.windowMs, bucketMs);
   const limit = barFor(bar, expected, variance);
   const est = slidingCount(cv, event.ts);
   if (!crosses(est, limit, cv.count)) return undefined;
+  const surge = peers ? classSurge(event, peers, cv, est, expected, bucketMs, cfg) : undefined;
+  if (surge !== undefined && est / Math.max(expected, 1e-9) <= surge * cfg.peers.tolerance) return undefined;
   const window = formatDuration(cv.windowMs);
   const vs = expected >= 0.01 ? `${round(est / expected, 1)}x the ${round(expected, 1)} expected around this hour` : 'where it is normally idle';
   return {
@@ -261,8 +288,64 @@ function checkBar(
     severity: cfg.severity,
     scope: cfg.scope,
     reason: `${event.action} at ${round(est)} in ${window}, ${vs} (threshold ${round(limit)})`,
-    evidence: { observed: round(est), limit: round(limit), expected: round(expected, 3), baseline: summary(base), windowMs: cv.windowMs, action: event.action, key: `${rule}:${event.action}` },
+    evidence: {
+      observed: round(est), limit: round(limit), expected: round(expected, 3), baseline: summary(base), windowMs: cv.windowMs, action: event.action,
+      key: `${rule}:${event.action}`, ...(surge !== undefined ? { peersRatio: round(surge, 2) } : {}),
+    },
   };
 }
 
-export const rate = defineDetector({ name: 'rate', rules: RULES, schema, defaults, checkMerged, track, detect });
+/**
+ * The class's counter for this window (`key`) and its learned baseline (the
+ * short counter's, as for an identity), when the class has learned it and
+ * enough of its identities are active.
+ */
+function learnedPeer(event: AgentEvent, peers: PeerView, key: string, cfg: RateConfig): [CounterView, BaselineView] | undefined {
+  const b = cfg.baseline;
+  const pc = peers.counters[key];
+  const ps = peers.counters[keysFor(event.action)[0]];
+  if (!pc || !ps || !ps.baseline || peers.active < cfg.peers.minActive) return undefined;
+  if (!baselineLearned(ps.baseline.n, baselineParamsOf(b), ps.bucketStart, ps.firstSeen)) return undefined;
+  return [pc, ps.baseline];
+}
+
+/**
+ * The class's other identities, now against what they usually do: their
+ * ratio when it is at least `surge` (the class is moving together: a surge, a
+ * rollout), else undefined.
+ */
+function classSurge(event: AgentEvent, peers: PeerView, cv: CounterView, own: number, ownExpected: number, bucketMs: number, cfg: RateConfig): number | undefined {
+  const [short, long] = keysFor(event.action);
+  const p = learnedPeer(event, peers, cv.windowMs === bucketMs ? short : long, cfg);
+  if (!p) return undefined;
+  const [classExpected] = windowExpectation(p[1], cv.windowMs, bucketMs);
+  const others = slidingCount(p[0], event.ts) - own;
+  const othersExpected = classExpected - ownExpected;
+  if (othersExpected < 1) return undefined;
+  const ratio = others / othersExpected;
+  return ratio >= cfg.peers.surge ? ratio : undefined;
+}
+
+/** An identity still learning, judged by its class's rate per active identity. */
+function newcomer(event: AgentEvent, cv: CounterView, key: string, bucketMs: number, rule: 'baseline' | 'sustained', peers: PeerView, cfg: RateConfig): Finding | undefined {
+  const p = learnedPeer(event, peers, key, cfg);
+  if (!p) return undefined;
+  const [classExpected, classVariance] = windowExpectation(p[1], cv.windowMs, bucketMs);
+  const n = peers.active;
+  const expected = classExpected / n;
+  const limit = barFor(cfg.peers.newcomer, expected, classVariance / n);
+  const est = slidingCount(cv, event.ts);
+  if (!crosses(est, limit, cv.count)) return undefined;
+  return {
+    rule,
+    severity: cfg.severity,
+    scope: cfg.scope,
+    reason: `${event.action} at ${round(est)} in ${formatDuration(cv.windowMs)} from an identity still learning, ${round(est / Math.max(expected, 0.01), 1)}x its class's ${round(expected, 1)} per identity (threshold ${round(limit)})`,
+    evidence: {
+      observed: round(est), limit: round(limit), expected: round(expected, 3), judgedBy: peers.agentClass, classActive: n, windowMs: cv.windowMs,
+      action: event.action, key: `${rule}:${event.action}`,
+    },
+  };
+}
+
+export const rate = defineDetector({ name: 'rate', rules: RULES, schema, defaults, checkMerged, track, classTrack, detect });

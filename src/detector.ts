@@ -1,7 +1,7 @@
 import type { AgentEvent } from './event/types.js';
 import type { DeepPartial, DetectorsConfig, Manifest, Severity, SuspendScope, Mode } from './config/types.js';
 import type { Path, Schema } from './config/schema.js';
-import type { IdentityView, Track } from './state/types.js';
+import type { ClassTrack, IdentityView, Track } from './state/types.js';
 
 export type DetectorName = keyof DetectorsConfig & string;
 
@@ -94,6 +94,8 @@ export interface Detector<N extends string = string, C extends DetectorCommon = 
   checkMerged?(merged: C, patch: DeepPartial<C>): MergedIssue[];
   /** The state this detector needs kept for this event. Track keys must start with `${name}:`. */
   track(event: AgentEvent, ctx: DetectorContext): Track[];
+  /** Counters this event adds to, shared by its whole agent class (peer groups); in `view.peers` at detect. */
+  classTrack?(event: AgentEvent, ctx: DetectorContext): ClassTrack[];
   detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Finding[];
 }
 

@@ -11,7 +11,9 @@ import type { AnyDetector, Decision, Detection, DetectorCommon, DetectorContext,
 import { WardenError } from '../errors.js';
 import type { AgentEvent } from '../event/types.js';
 import type { FleetStore } from '../state/fleet.js';
-import type { StateUpdate, Track, WindowStore } from '../state/types.js';
+import type { ClassTrack, StateUpdate, Track, WindowStore } from '../state/types.js';
+import type { ClassStore } from '../state/class-store.js';
+import { ClassBatch } from './class-batch.js';
 import { builtinDetectors } from '../../detectors/index.js';
 import type { BatchOutput, DeadLetter, OutputItem } from './outputs.js';
 import { classOf, FleetBatch } from './fleet-batch.js';
@@ -34,6 +36,8 @@ export interface EngineOptions {
   operatorKeys?: Keyring;
   /** Cross-partition class counts for the fleet guard; without it the guard is off. */
   fleet?: FleetStore;
+  /** Class counters (peer groups) for detectors that keep them; without it `view.peers` is never set. */
+  classes?: ClassStore;
 }
 
 /**
@@ -49,10 +53,12 @@ export class Engine {
   private readonly outbox: OutboxEncoder | undefined;
   private readonly operatorKeys: Keyring | undefined;
   private readonly fleet: FleetStore | undefined;
+  private readonly classes: ClassStore | undefined;
 
   constructor(opts: EngineOptions) {
     this.operatorKeys = opts.operatorKeys;
     this.fleet = opts.fleet;
+    this.classes = opts.classes;
     this.detectors = opts.detectors ?? builtinDetectors;
     checkConfigured(this.detectors, opts.config);
     this.config = opts.config;
@@ -79,11 +85,14 @@ export class Engine {
     const updates: StateUpdate[] = [];
     const contexts: Array<DetectorContext | undefined> = [];
     const fleet = this.fleet ? new FleetBatch(this.fleet, config.breaker.fleetGuard) : undefined;
+    const peers = this.classes ? new ClassBatch(this.classes, config.breaker.fleetGuard.activeWindowMs) : undefined;
+    const classTracks: Array<readonly ClassTrack[]> = [];
     for (const r of records) {
       if (!r.ok) continue;
       if (r.control) {
         // No tracks: a control changes only the breaker, but it takes its place in the identity's order.
         contexts.push(undefined);
+        classTracks.push(NONE);
         updates.push({ offset: r.offset, identity: r.control.identity, ts: r.control.ts, tracks: [] });
         continue;
       }
@@ -91,8 +100,13 @@ export class Engine {
       contexts.push(ctx);
       updates.push({ offset: r.offset, identity: r.event.identity, ts: r.event.ts, tracks: this.tracks(r.event, ctx) });
       fleet?.note(classOf(ctx), r.event.identity, r.event.ts);
+      if (peers) {
+        const ct = this.classTracks(r.event, ctx);
+        classTracks.push(ct);
+        peers.note(classOf(ctx), r.event.identity, r.event.ts, ct);
+      }
     }
-    const [{ outcomes, committed }] = await Promise.all([this.store.apply({ partition, updates }), fleet?.observe()]);
+    const [{ outcomes, committed }] = await Promise.all([this.store.apply({ partition, updates }), fleet?.observe(), peers?.observe()]);
 
     const items: OutputItem[] = [];
     const breakers = new Map<string, BreakerState>();
@@ -117,6 +131,7 @@ export class Engine {
       }
       const outcome = outcomes[u]!;
       const ctx = contexts[u];
+      const ct = classTracks[u];
       u++;
       if (outcome.status === 'done') {
         skipped++;
@@ -137,6 +152,7 @@ export class Engine {
       }
       const event = r.event;
       const dctx = ctx as DetectorContext;
+      if (peers) outcome.view.peers = peers.peersAt(classOf(dctx), event.ts, ct ?? NONE);
       for (const command of advance(state, event.identity, event.ts, config.breaker)) items.push({ kind: 'command', command });
       for (const d of this.detectors) {
         if (!configOf(dctx, d).enabled) continue;
@@ -220,6 +236,16 @@ export class Engine {
     return all ?? [];
   }
 
+  private classTracks(event: AgentEvent, ctx: DetectorContext): readonly ClassTrack[] {
+    let all: ClassTrack[] | undefined;
+    for (const d of this.detectors) {
+      if (!d.classTrack || !configOf(ctx, d).enabled) continue;
+      const t = d.classTrack(event, ctx);
+      if (t.length > 0) all = all ? all.concat(t) : t;
+    }
+    return all ?? NONE;
+  }
+
   private toDetection(d: AnyDetector, f: Finding, event: AgentEvent, ctx: DetectorContext): Detection {
     const cfg = configOf(ctx, d);
     const rule = cfg.rules[f.rule];
@@ -245,6 +271,8 @@ export class Engine {
     };
   }
 }
+
+const NONE: readonly ClassTrack[] = Object.freeze([]) as readonly ClassTrack[];
 
 function configOf(ctx: DetectorContext, d: AnyDetector): DetectorCommon {
   return (ctx.config as unknown as Record<string, DetectorCommon>)[d.name]!;

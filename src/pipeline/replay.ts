@@ -3,6 +3,7 @@ import type { Keyring } from '../commands/keyring.js';
 import type { WardenConfig } from '../config/types.js';
 import type { StreamRecord } from '../event/read-stream.js';
 import { MemoryFleetStore } from '../state/fleet.js';
+import { MemoryClassStore } from '../state/class-store.js';
 import { MemoryWindowStore } from '../state/memory-store.js';
 import { Engine, type InputRecord } from './engine.js';
 import type { BatchOutput } from './outputs.js';
@@ -49,7 +50,7 @@ export async function runRecords(
   batchSize = 2000,
   operatorKeys?: Keyring,
 ): Promise<ReplaySummary> {
-  const engine = new Engine({ config, store: new MemoryWindowStore(), fleet: new MemoryFleetStore(), ...(operatorKeys ? { operatorKeys } : {}) });
+  const engine = new Engine({ config, store: new MemoryWindowStore(), fleet: new MemoryFleetStore(), classes: new MemoryClassStore(), ...(operatorKeys ? { operatorKeys } : {}) });
   const spans = new Map<string, [number, number]>();
   const summary: ReplaySummary = {
     kind: 'summary', records: 0, events: 0, invalid: 0, identities: 0, identityHours: 0,

@@ -74,7 +74,25 @@ export interface DistinctView {
   windowMs: number;
 }
 
+/** A counter shared by every identity of the event's agent class (src/state/class-store.ts). */
+export interface ClassTrack {
+  key: string;
+  windowMs: number;
+  baseline?: BaselineParams;
+}
+
+/** The event's class as its peers left it, this event included; attached by the engine, not the window store. */
+export interface PeerView {
+  agentClass: string;
+  /** Identities of the class active lately (this one included). */
+  active: number;
+  /** Class counters the detectors asked for, with when each was created. */
+  counters: Record<string, CounterView & { firstSeen: number }>;
+}
+
 export interface IdentityView {
+  /** Set by the engine when a class store is configured and a detector keeps class state. */
+  peers?: PeerView;
   identity: string;
   /** Event time of the identity's first event ever seen (this one if new). */
   firstSeen: number;

@@ -3,6 +3,7 @@ import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kaf
 import type { Logger } from 'pino';
 import type { Detection } from '../detector.js';
 import { errorMessage, WardenError } from '../errors.js';
+import { deadLetterCountKey, deadLetterKey } from '../state/keys.js';
 import { createKafka, type KafkaSettings } from '../transport/kafka-client.js';
 import { SEVERITIES, type AlertReceiver, type AlertsConfig } from './config.js';
 import { deliverOnce, type FetchImpl } from './deliver.js';
@@ -48,8 +49,7 @@ export interface Dispatcher {
 }
 
 export const DEAD_LETTER_MAX = 10_000;
-export const deadLetterKey = (prefix: string, receiver: string): string => `${prefix}:alerts:dead:${receiver}`;
-export const deadLetterCountKey = (prefix: string, receiver: string): string => `${prefix}:alerts:dead:${receiver}:count`;
+export { deadLetterCountKey, deadLetterKey };
 
 /** The newest dead letters of a receiver, newest first. */
 export async function readDeadLetters(redis: Redis, prefix: string, receiver: string, count = 100): Promise<Record<string, unknown>[]> {

@@ -1,6 +1,6 @@
 import { createRedis } from '../state/redis-connection.js';
 import { collectBreakers, type IdentityBreaker } from '../state/breaker-view.js';
-import { validatePrefix } from '../state/keys.js';
+import { DEFAULT_PREFIX, validatePrefix } from '../state/keys.js';
 import { WardenError } from '../errors.js';
 import { parse } from './args.js';
 import { breakerControl } from './breaker-control.js';
@@ -41,7 +41,7 @@ export async function breakerCommand(argv: string[]): Promise<number> {
   }
   if (sub !== 'list' && sub !== 'show') throw new WardenError('CLI_USAGE', `unknown breaker command "${sub}" (list, show, suspend or resume)\n\n${USAGE}`);
   if (sub === 'show' && !identity) throw new WardenError('CLI_USAGE', `breaker show needs an IDENTITY\n\n${USAGE}`);
-  const prefix = validatePrefix(process.env.WARDEN_REDIS_PREFIX ?? 'warden');
+  const prefix = validatePrefix(process.env.WARDEN_REDIS_PREFIX ?? DEFAULT_PREFIX);
   const redis = createRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
   try {
     const found = await collectBreakers(redis, prefix, sub === 'show' ? identity : undefined);
@@ -51,7 +51,8 @@ export async function breakerCommand(argv: string[]): Promise<number> {
       process.stdout.write(`${identity}: not seen (or expired after its idle TTL)\n`);
     } else if (sub === 'show') {
       for (const b of found) {
-        process.stdout.write(`${b.identity}\n  partition ${b.partition}, first seen ${TIME(b.firstSeen)}, ${b.events} events\n`);
+        const seen = b.firstSeen === null ? 'no events on record' : `first seen ${TIME(b.firstSeen)}, ${b.events} events`;
+        process.stdout.write(`${b.identity}\n  partition ${b.partition}, ${seen}\n`);
         process.stdout.write(Object.keys(b.breaker).length === 0 ? '  breaker closed, no strikes\n' : table(rows(b)) + '\n');
       }
     } else {

@@ -5,7 +5,7 @@ import { encodeControl } from '../control/create.js';
 import type { ControlOutcome, OperatorControl } from '../control/types.js';
 import { WardenError, errorMessage } from '../errors.js';
 import { collectBreakers, type IdentityBreaker } from '../state/breaker-view.js';
-import { metaKey, partitionKey } from '../state/keys.js';
+import { META_FIELD, metaKey, partitionKey } from '../state/keys.js';
 import { createKafka } from '../transport/kafka-client.js';
 import type { ServiceSettings } from './settings.js';
 
@@ -110,7 +110,7 @@ export async function awaitControl(redis: Redis, prefix: string, at: Published, 
     if (outcome) break;
     const now = Date.now();
     if (committedAt === null) {
-      const committed = await redis.hget(key, 'committed');
+      const committed = await redis.hget(key, META_FIELD.committed);
       if (committed !== null && BigInt(committed) >= at.offset) committedAt = now;
     }
     // The record is published from the outbox just after the commit: a few seconds' grace.

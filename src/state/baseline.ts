@@ -17,7 +17,7 @@ export function baselineLearned(b: BaselineView, p: BaselineParams, bucketStart:
   return b.n >= p.minBuckets && bucketStart - firstSeen >= p.learningPeriodMs;
 }
 
-/** Folds one closed bucket into the EWMA mean/variance and the decaying peak. Mirrored in src/state/lua/apply-1.lua. */
+/** Folds one closed bucket into the EWMA mean/variance and the decaying peak. Mirrored in src/state/lua/includes/counter.lua. */
 export function foldBucket(b: BaselineView, x: number, p: BaselineParams): void {
   b.n += 1;
   if (b.n === 1) {

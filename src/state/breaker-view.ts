@@ -1,15 +1,20 @@
 import type { Redis } from 'ioredis';
 import { parseBreaker } from '../breaker/breaker.js';
 import type { BreakerState } from '../breaker/types.js';
-import { identitiesPattern, identityPattern } from './keys.js';
+import { decodeIdentityState } from './identity-hash.js';
+import { IDENTITY_FIELD, identitiesPattern, identityPattern, partitionOf } from './keys.js';
 
 export interface IdentityBreaker {
   identity: string;
   partition: string;
-  firstSeen: number;
+  /** Event time of the identity's earliest event; null when no update was ever applied (only a breaker was stored). */
+  firstSeen: number | null;
+  /** Updates applied (events and operator controls) since its state was created. */
   events: number;
   breaker: BreakerState;
 }
+
+const FIELDS = [IDENTITY_FIELD.id, IDENTITY_FIELD.state, IDENTITY_FIELD.breaker] as const;
 
 /** Reads breaker state as the service stored it, for operators. Read-only. */
 export async function* scanBreakers(redis: Redis, prefix: string, identity?: string): AsyncGenerator<IdentityBreaker> {
@@ -19,11 +24,16 @@ export async function* scanBreakers(redis: Redis, prefix: string, identity?: str
     const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
     cursor = next;
     for (const key of keys) {
-      const [id, f, e, b] = await redis.hmget(key, '_id', '_f', '_e', '_b');
-      if (id == null || (identity !== undefined && id !== identity)) continue;
-      if (identity === undefined && !b) continue;
-      const partition = /\{p:([^}]*)\}/.exec(key)?.[1] ?? '';
-      yield { identity: id, partition, firstSeen: Number(f), events: Number(e), breaker: parseBreaker(b ?? null) };
+      const [idBytes, s, b] = await redis.hmgetBuffer(key, ...FIELDS);
+      if (idBytes == null) continue;
+      const id = idBytes.toString('utf8');
+      if (identity !== undefined && id !== identity) continue;
+      if (identity === undefined && !b?.length) continue;
+      const state = s == null ? null : decodeIdentityState(s);
+      yield {
+        identity: id, partition: partitionOf(key) ?? '', firstSeen: state?.firstSeen ?? null, events: state?.events ?? 0,
+        breaker: parseBreaker(b == null ? null : b.toString('utf8')),
+      };
     }
   } while (cursor !== '0');
 }

@@ -2,11 +2,58 @@ import { createHash } from 'node:crypto';
 import { WardenError } from '../errors.js';
 
 /**
- * Every Redis key Warden uses, on the JS side. The Lua scripts build the
- * per-identity keys themselves from the partition's base key (see
- * lua/apply-1.lua), so all keys of a partition share one hash tag.
+ * Every Redis key and hash field name Warden uses. The Lua scripts build the
+ * per-identity keys themselves from the partition's base key, so all keys of a
+ * partition share one hash tag, from the same suffixes and field names:
+ * lua/includes/keys.lua holds the tables below under the same names
+ * (test/unit/keys.test.ts checks they agree).
  */
 export const DEFAULT_PREFIX = 'warden';
+
+/** Suffixes of a partition's keys, after its base key (partitionKey). */
+export const SUFFIX = {
+  /** HASH, META_FIELD */
+  meta: ':m',
+  /** STRING, the views of applies not yet committed (lua/includes/offsets.lua) */
+  pending: ':pending',
+  /** LIST, the outbox */
+  outbox: ':o',
+  /** + sha1(identity): HASH, IDENTITY_FIELD and TRACK_FIELD */
+  identity: ':i:',
+  /** + sha1(identity) + ':' + sha1(track): SET, a distinct track's members */
+  distinct: ':d:',
+} as const;
+
+/** Fields of a partition's meta hash. */
+export const META_FIELD = {
+  /** the last offset applied (decimal) */
+  applied: 'applied',
+  /** the last offset committed (decimal) */
+  committed: 'committed',
+  /** the outbox's next sequence id */
+  next: 'next',
+} as const;
+
+/** Fixed fields of an identity hash. */
+export const IDENTITY_FIELD = {
+  /** the identity itself (collision check) */
+  id: '_id',
+  /** struct '<ddd': firstSeen, events, ts of the last expiry push (identity-hash.ts) */
+  state: '_s',
+  /** the breaker snapshot */
+  breaker: '_b',
+} as const;
+
+/** Per-track fields of an identity hash: the track key, then one of these. */
+export const TRACK_FIELD = {
+  counter: '|C',
+  seenSize: '|S',
+  /** then the member, '|' and the byte length of the track key (seenMemberField) */
+  seenMember: '|=',
+  distinctBucket: '|B',
+  distinctPrev: '|P',
+  distinctCount: '|N',
+} as const;
 
 const PREFIX = /^[A-Za-z0-9:_-]{1,64}$/;
 
@@ -28,25 +75,33 @@ export function partitionKey(prefix: string, partition: string): string {
   return `${prefix}:{p:${partition}}`;
 }
 
-export const metaKey = (base: string): string => `${base}:m`;
-export const pendingKey = (base: string): string => `${base}:pending`;
-export const outboxKey = (base: string): string => `${base}:o`;
+export const metaKey = (base: string): string => base + SUFFIX.meta;
+export const pendingKey = (base: string): string => base + SUFFIX.pending;
+export const outboxKey = (base: string): string => base + SUFFIX.outbox;
+
+/** The partition a key of partitionKey's belongs to, or undefined. */
+export function partitionOf(key: string): string | undefined {
+  return /\{p:([^}]*)\}/.exec(key)?.[1];
+}
 
 /** Same digest as Lua's redis.sha1hex over the string's UTF-8 bytes. */
 export function sha1hex(s: string): string {
   return createHash('sha1').update(s, 'utf8').digest('hex');
 }
 
-export const identityKey = (base: string, identity: string): string => `${base}:i:${sha1hex(identity)}`;
-export const distinctKey = (base: string, identity: string, track: string): string => `${base}:d:${sha1hex(identity)}:${sha1hex(track)}`;
+export const identityKey = (base: string, identity: string): string => base + SUFFIX.identity + sha1hex(identity);
+export const distinctKey = (base: string, identity: string, track: string): string => `${base}${SUFFIX.distinct}${sha1hex(identity)}:${sha1hex(track)}`;
+
+/** A seen member's field: a name that ends in a digit, so it never reads as another track's field. */
+export const seenMemberField = (track: string, member: string): string => `${track}${TRACK_FIELD.seenMember}${member}|${Buffer.byteLength(track, 'utf8')}`;
 
 /** SCAN MATCH pattern for every key under a prefix (the prefix has no glob characters). */
 export const prefixPattern = (prefix: string): string => `${prefix}:{p:*`;
 
 /** SCAN MATCH pattern for one identity's hash in every partition. */
-export const identityPattern = (prefix: string, identity: string): string => `${prefix}:{p:*}:i:${sha1hex(identity)}`;
+export const identityPattern = (prefix: string, identity: string): string => `${prefix}:{p:*}${SUFFIX.identity}${sha1hex(identity)}`;
 /** SCAN MATCH pattern for every identity hash under a prefix. */
-export const identitiesPattern = (prefix: string): string => `${prefix}:{p:*}:i:*`;
+export const identitiesPattern = (prefix: string): string => `${prefix}:{p:*}${SUFFIX.identity}*`;
 
 /**
  * Fleet-guard sets, one pair per agent class, all under one hash tag (`{f}`
@@ -54,3 +109,7 @@ export const identitiesPattern = (prefix: string): string => `${prefix}:{p:*}:i:
  */
 export const fleetActiveKey = (prefix: string, agentClass: string): string => `${prefix}:{f}:a:${sha1hex(agentClass)}`;
 export const fleetOpenKey = (prefix: string, agentClass: string): string => `${prefix}:{f}:s:${sha1hex(agentClass)}`;
+
+/** An alert receiver's dead letters (LIST, newest first) and their running count. */
+export const deadLetterKey = (prefix: string, receiver: string): string => `${prefix}:alerts:dead:${receiver}`;
+export const deadLetterCountKey = (prefix: string, receiver: string): string => `${prefix}:alerts:dead:${receiver}:count`;

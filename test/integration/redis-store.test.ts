@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { errorMessage } from '../../src/errors.js';
 import { mulberry32 } from '../../src/sim/prng.js';
-import { distinctKey, identityKey, partitionKey } from '../../src/state/keys.js';
+import { distinctKey, IDENTITY_FIELD, identityKey, metaKey, partitionKey, pendingKey } from '../../src/state/keys.js';
 import { MemoryWindowStore } from '../../src/state/memory-store.js';
 import { RedisWindowStore } from '../../src/state/redis-store.js';
 import { loadScripts } from '../../src/state/script-loader.js';
@@ -99,7 +99,7 @@ describe('RedisWindowStore', () => {
       expect(new Set(first).size).toBe(1);
       expect(first[0]! - Date.now()).toBeGreaterThan(ttl - 60_000);
       expect(first[0]! - Date.now()).toBeLessThanOrEqual(ttl);
-      for (const k of ['m', 'pending']) expect(await admin.pttl(`${base}:${k}`)).toBe(-1);
+      for (const k of [metaKey(base), pendingKey(base)]) expect(await admin.pttl(k)).toBe(-1);
 
       for (const k of idKeys) await admin.pexpire(k, 60_000);
       // Within TTL/4 of event time: nothing is refreshed, even the keys this event touches.
@@ -208,7 +208,7 @@ describe('RedisWindowStore', () => {
     const { store, prefix, cleanup } = await makeRedis();
     try {
       const base = partitionKey(prefix, 'p');
-      await admin.hset(identityKey(base, 'victim'), '_id', 'someone-else');
+      await admin.hset(identityKey(base, 'victim'), IDENTITY_FIELD.id, 'someone-else');
       const ups: StateUpdate[] = [
         { offset: 0n, identity: 'innocent', ts: T0, tracks: tracks('m') },
         { offset: 1n, identity: 'victim', ts: T0, tracks: tracks('m') },

@@ -7,8 +7,10 @@
   Returns  the number of records dropped
 ]]
 
-local outKey = KEYS[1] .. ':o'
-local nextSeq = tonumber(redis.call('HGET', KEYS[1] .. ':m', 'next')) or 0
+--- @include "keys"
+
+local outKey = KEYS[1] .. SUFFIX.outbox
+local nextSeq = tonumber(redis.call('HGET', KEYS[1] .. SUFFIX.meta, META_FIELD.next)) or 0
 local len = redis.call('LLEN', outKey)
 local drop = tonumber(ARGV[1]) - (nextSeq - len) + 1
 if drop <= 0 then return 0 end

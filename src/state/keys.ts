@@ -31,6 +31,10 @@ export function partitionKey(prefix: string, partition: string): string {
 export const metaKey = (base: string): string => `${base}:m`;
 export const pendingKey = (base: string): string => `${base}:pending`;
 export const outboxKey = (base: string): string => `${base}:o`;
+/** Outputs the service could not publish after retries (src/service/parked.ts). */
+export const parkedKey = (base: string): string => `${base}:parked`;
+/** SCAN MATCH pattern for every partition's parked list. */
+export const parkedPattern = (prefix: string): string => `${prefix}:{p:*}:parked`;
 
 /** Same digest as Lua's redis.sha1hex over the string's UTF-8 bytes. */
 export function sha1hex(s: string): string {

@@ -22,8 +22,18 @@ export const REFUSED_ATTEMPTS = 3;
  */
 export class ProducerSlot {
   private current: Producer | null = null;
-  private readonly retired: Producer[] = [];
+  /** Sends in flight per producer: a replaced one is closed once its last send is done. */
+  private readonly inflight = new Map<Producer, number>();
   constructor(private readonly create: () => Producer) {}
+
+  private release(p: Producer): void {
+    const n = (this.inflight.get(p) ?? 1) - 1;
+    if (n > 0) this.inflight.set(p, n);
+    else {
+      this.inflight.delete(p);
+      if (p !== this.current) p.disconnect().catch(() => {});
+    }
+  }
 
   async connect(): Promise<void> {
     const p = this.create();
@@ -34,29 +44,32 @@ export class ProducerSlot {
   async send(topicMessages: TopicMessages[]): Promise<void> {
     const p = this.current;
     if (!p) throw new WardenError('KAFKA_PUBLISH', 'producer not connected', { retriable: true });
+    this.inflight.set(p, (this.inflight.get(p) ?? 0) + 1);
     try {
       await p.sendBatch({ acks: -1, topicMessages });
     } catch (err) {
       // Replaced meanwhile: the failure says nothing about these records.
       if (p !== this.current) throw new WardenError('KAFKA_PUBLISH', `producer replaced during a send: ${errorMessage(err)}`, { retriable: true, cause: err });
       throw err;
+    } finally {
+      this.release(p);
     }
   }
 
-  /** Swaps in a new producer; the old one finishes what it has in flight and is closed at disconnect. */
+  /** Swaps in a new producer; the old one finishes what it has in flight, then is closed. */
   async renew(): Promise<void> {
     const old = this.current;
     const next = this.create();
     await next.connect();
     this.current = next;
-    if (old) this.retired.push(old);
+    if (old && !this.inflight.has(old)) await old.disconnect().catch(() => {});
   }
 
   async disconnect(): Promise<void> {
-    const all = [...this.retired, ...(this.current ? [this.current] : [])];
+    const all = new Set([...this.inflight.keys(), ...(this.current ? [this.current] : [])]);
     this.current = null;
-    this.retired.length = 0;
-    await Promise.all(all.map((p) => p.disconnect().catch(() => {})));
+    this.inflight.clear();
+    await Promise.all([...all].map((p) => p.disconnect().catch(() => {})));
   }
 }
 
@@ -159,10 +172,11 @@ export class OutboxPublisher {
       return;
     } catch (err) {
       if (kafkaRetriable(err) || (err instanceof WardenError && err.retriable)) throw outage(err);
-      await this.o.producer.renew().catch((e: unknown) => {
-        throw outage(e);
-      });
       if (group.length > 1) {
+        // A one-record send touches one partition, which Kafka did not append to: only a wider one needs a new producer id.
+        await this.o.producer.renew().catch((e: unknown) => {
+          throw outage(e);
+        });
         const half = Math.ceil(group.length / 2);
         await this.sendOrPark(partition, group.slice(0, half), sleep);
         await this.o.store.ackOutbox(partition, group[half - 1]!.seq);
@@ -181,7 +195,8 @@ export class OutboxPublisher {
         } catch (err) {
           // An outage is not a refusal: out of here, for the caller to wait out.
           if (kafkaRetriable(err) || (err instanceof WardenError && err.retriable)) throw new Away(outage(err));
-          await this.o.producer.renew().catch(() => {});
+          // Refused for the producer's own sequence, not for the record: the next attempt goes with a fresh producer id.
+          if (/SEQUENCE|UNKNOWN_PRODUCER_ID|INVALID_PRODUCER_EPOCH/.test(kafkaErrorType(err) ?? '')) await this.o.producer.renew().catch(() => {});
           throw new Refused(err);
         }
       }, { maxAttempts: REFUSED_ATTEMPTS, ...BACKOFF, sleep });

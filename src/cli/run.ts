@@ -34,7 +34,11 @@ export async function runCommand(argv: string[]): Promise<number> {
   const service = running.service;
   const ops = await startOpsServer({
     notReady: () => service.notReady(), notLive: () => service.notLive(), detail: () => service.detail(), metrics: () => service.metrics.registry.render(),
-  }, settings.http.port, settings.http.host);
+  }, settings.http.port, settings.http.host).catch(async (err: unknown) => {
+    // Consuming without probes would be a process nobody can see: stop and fail.
+    await running.stop().catch(() => {});
+    throw err;
+  });
   log.info({ configVersion: config.version, dir, http: `${settings.http.host}:${ops.port}` }, 'warden running');
   const unwatch = watchConfig(dir, (next) => service.setConfig(next), log, (ok) => service.metrics.reloads.inc({ result: ok ? 'applied' : 'refused' }));
 

@@ -151,7 +151,8 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       const lag = this.lag.get(p) ?? 0;
       const since = this.progress.get(p) ?? now;
       if (lag > 0 && now - since > bound) {
-        const on = this.waiting.get(p);
+        // A partition whose batch has no worker yet waits behind the ones retrying.
+        const on = this.waiting.get(p) ?? [...new Set(this.waiting.values())].join(', ');
         return `${p}: no batch completed for ${secs(now - since)} s with ${lag} behind${on ? ` (retrying ${on})` : ''}`;
       }
     }

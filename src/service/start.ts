@@ -74,7 +74,14 @@ export async function startService(opts: {
       sessionTimeoutMs: settings.kafka.sessionTimeoutMs,
       onFatal: (reason) => fatal(`alert dispatcher: ${reason}`),
     });
-    await alerts.start();
+    try {
+      await alerts.start();
+    } catch (err) {
+      // The service already consumes: a failed start must not leave it running without the rest.
+      await Promise.all([service.stop(), alerts.stop()]).catch(() => {});
+      await alertsRedis.quit().catch(() => {});
+      throw err;
+    }
     service.metrics.attachAlerts(() => alerts!.stats());
   }
   return {

@@ -279,6 +279,9 @@ export interface RedisServer {
   /** SHUTDOWN SAVE: the process ends, its data kept in the temp dir for start(). */
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** SIGSTOP / SIGCONT: the process and its connections stay, nothing answers. */
+  freeze(): void;
+  thaw(): void;
   /** Stops it and removes its temp dir. */
   close(): Promise<void>;
 }
@@ -320,5 +323,14 @@ export async function startRedisServer(): Promise<RedisServer> {
     child = null;
   };
   await start();
-  return { port, url: `redis://127.0.0.1:${port}`, start, stop, async close() { await stop(); await rm(dir, { recursive: true, force: true }); } };
+  return {
+    port, url: `redis://127.0.0.1:${port}`, start, stop,
+    freeze: () => void child?.kill('SIGSTOP'),
+    thaw: () => void child?.kill('SIGCONT'),
+    async close() {
+      (child as ChildProcess | null)?.kill('SIGCONT');
+      await stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -17,6 +17,13 @@ import type { ServiceSettings } from './settings.js';
 import { serviceMetrics, type ServiceMetrics } from '../ops/service-metrics.js';
 import { ensureTopics, outputLimits } from './topics.js';
 
+function within<T>(work: Promise<T>, ms: number, why: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(why)), ms)));
+  work.catch(() => {});
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
 /** Instrumentation, namespaced like kafkajs' own. */
 export interface ServiceEvents {
   'warden.batch': [BatchInfo];
@@ -128,7 +135,8 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     if (this.crashed) return `Kafka consumer crashed: ${this.crashed}`;
     if (this.assigned.length === 0) return 'no partitions assigned';
     try {
-      await this.opts.store.ping();
+      // A Redis that hangs must not hang the probe (its command timeout is 30 s).
+      await within(this.opts.store.ping(), 2000, 'no answer within 2 s');
     } catch (err) {
       return `Redis: ${(err as Error).message}`;
     }
@@ -162,7 +170,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
   /** What readiness adds for an operator: partitions waiting on a dependency, parked outputs. */
   async detail(): Promise<string[]> {
     const lines = [...this.waiting].map(([p, on]) => `${p}: retrying ${on}`);
-    const parked = await this.parking.count(this.assigned).catch(() => 0);
+    const parked = await within(this.parking.count(this.assigned), 1000, 'timeout').catch(() => 0);
     if (parked > 0) lines.push(`parked outputs: ${parked} (list them with \`warden parked\`)`);
     return lines;
   }

@@ -20,8 +20,8 @@ import type { OutboxEncoder } from './outbox.js';
 export type InputRecord =
   | { offset: bigint; ok: true; event: AgentEvent; control?: undefined }
   /** An operator control, shape-checked; the engine verifies its signature. */
-  | { offset: bigint; ok: true; control: OperatorControl; event?: undefined; raw?: Uint8Array; headers?: Record<string, string> }
-  | { offset: bigint; ok: false; error: { code: string; field?: string; message: string }; raw?: Uint8Array; headers?: Record<string, string> };
+  | { offset: bigint; ok: true; control: OperatorControl; event?: undefined; raw?: Uint8Array; key?: Uint8Array; headers?: Record<string, string> }
+  | { offset: bigint; ok: false; error: { code: string; field?: string; message: string }; raw?: Uint8Array; key?: Uint8Array; headers?: Record<string, string> };
 
 export interface EngineOptions {
   config: WardenConfig;
@@ -112,6 +112,7 @@ export class Engine {
         if (r.error.field !== undefined) dl.field = r.error.field;
         if (r.raw) dl.raw = r.raw;
         if (r.headers) dl.headers = r.headers;
+        if (r.key) dl.key = r.key;
         items.push({ kind: 'dead-letter', deadLetter: dl });
         continue;
       }
@@ -183,6 +184,7 @@ export class Engine {
       const bad: InputRecord = { offset: r.offset, ok: false, error: { code: v.code, message: v.reason } };
       if (r.raw) bad.raw = r.raw;
       if (r.headers) bad.headers = r.headers;
+      if (r.key) bad.key = r.key;
       out[i] = bad;
     }
     return out ?? records;

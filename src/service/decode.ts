@@ -26,5 +26,6 @@ export function toRecord(message: KafkaMessage): InputRecord {
   const rec: InputRecord = result.ok ? { offset, ok: true, control: result.control, raw: value } : { offset, ok: false, error: result.error, raw: value };
   const headers = headersOf(message);
   if (headers) rec.headers = headers;
+  if (message.key) rec.key = message.key;
   return rec;
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  compileGlob, ConfigError, createResolver, loadConfig, matchAny, parseDuration, validateConfigDir,
+  compileGlob, ConfigError, escapeGlob, globText, createResolver, loadConfig, matchAny, parseDuration, validateConfigDir,
   type ConfigIssue,
 } from '../../src/config/index.js';
 
@@ -58,10 +58,31 @@ describe('compileGlob', () => {
     expect(g('**').test('')).toBe(true);
     expect(matchAny([g('x'), g('y*')], 'yes')).toBe(true);
   });
-  it('refuses reserved syntax', () => {
-    for (const p of ['', 'a[b]', '{a,b}', '!a', 'a***']) expect(compileGlob(p).ok).toBe(false);
-    const r = compileGlob('a[');
-    expect(!r.ok && r.reason).toContain("unsupported glob syntax '['; use * or **");
+  it('refuses reserved syntax, and says how to escape it', () => {
+    for (const p of ['', 'a[b]', '{a,b}', '!a', 'a***', 'a\\', 'a\\b']) expect(compileGlob(p).ok).toBe(false);
+    const r = compileGlob('s3:logs[1]/*');
+    expect(!r.ok && r.reason).toBe(`unsupported glob syntax '[' (in "s3:logs[1]/*"); to match it literally, escape it with a backslash: "s3:logs\\[1\\]/*"`);
+    const stars = compileGlob('a***');
+    expect(!stars.ok && stars.reason).toContain('for a literal star escape it as \\*');
+    const bad = compileGlob('C:\\dir');
+    expect(!bad.ok && bad.reason).toContain('write \\\\ for a literal backslash');
+  });
+  it('matches escaped metacharacters literally', () => {
+    expect(g('s3:logs\\*').test('s3:logs*')).toBe(true);
+    expect(g('s3:logs\\*').test('s3:logs1')).toBe(false);
+    expect(g('k:\\[a\\]\\{b\\}\\!\\?').test('k:[a]{b}!?')).toBe(true);
+    expect(g('k:\\?').test('k:x')).toBe(false);
+    expect(g('a\\\\b').test('a\\b')).toBe(true);
+    // An escaped star next to a wildcard: a literal '*' then any run.
+    expect(g('tmp/\\**').test('tmp/*x')).toBe(true);
+    expect(g('tmp/\\**').test('tmp/x')).toBe(false);
+    expect(g('a\\***').test('a*b/c')).toBe(true);
+    expect(g('v\\*/**').test('v*/a/b')).toBe(true);
+    expect(g('v\\*/**').test('vx/a')).toBe(false);
+    expect(escapeGlob('a*b[1]{x}!?\\')).toBe('a\\*b\\[1\\]\\{x\\}\\!\\?\\\\');
+    for (const v of ['a*b', '[x]', 'p?q', 'a\\b', 'plain']) expect(g(escapeGlob(v)).test(v)).toBe(true);
+    expect(globText('db:prod.**', '#')).toBe('db:prod.##');
+    expect(globText('email:*@acme\\*.com', '#')).toBe('email:#@acme*.com');
   });
 });
 

@@ -37,13 +37,14 @@ function learnedOps(identity: string): ReturnType<typeof ev>[] {
 }
 
 describe('resourcePrefixes', () => {
-  it('returns the leading 1..depth segments as substrings', () => {
+  it('returns the learned levels, never the leaf', () => {
     expect(resourcePrefixes('db:finance.ledger', 2)).toEqual(['db', 'db:finance']);
+    expect(resourcePrefixes('db:prod.users', 2)).toEqual(['db', 'db:prod']);
     expect(resourcePrefixes('crm:customers/123', 2)).toEqual(['crm', 'crm:customers']);
-    expect(resourcePrefixes('crm:customers/123', 3)).toEqual(['crm', 'crm:customers', 'crm:customers/123']);
+    expect(resourcePrefixes('crm:customers/123', 3)).toEqual(['crm', 'crm:customers']);
     expect(resourcePrefixes('vault', 2)).toEqual(['vault']);
-    expect(resourcePrefixes('a::b', 3)).toEqual(['a', 'a:', 'a::b']);
-    expect(resourcePrefixes('db:', 2)).toEqual(['db', 'db:']);
+    expect(resourcePrefixes('a::b', 3)).toEqual(['a', 'a:']);
+    expect(resourcePrefixes('db:', 2)).toEqual(['db']);
     expect(resourcePrefixes('', 2)).toEqual(['']);
     expect(resourcePrefixes('x.y', 0)).toEqual([]);
   });

@@ -162,6 +162,38 @@ describe('loadConfig', () => {
     expect(issues.every((i) => i.file.endsWith('agents/bad.yaml'))).toBe(true);
   });
 
+  it('loads a manifest\'s resources rules and escaped resources, and reports a bad one with its line and how to escape', async () => {
+    const c = await loadConfig(await configDir({
+      'agents/bot.yaml': [
+        'agentClass: bot',
+        'allow:',
+        "  - { action: s3.get, resource: 'arn:aws:s3:::logs\\*/**' }",
+        'resources:',
+        '  - { match: "web:**", shape: url }',
+        '  - { match: "git:**", depth: 1 }',
+      ].join('\n'),
+    }));
+    const m = c.manifests.get('bot')!;
+    expect(m.resources.map((r) => ({ ...r, match: r.match.source }))).toEqual([
+      { match: 'web:**', shape: 'url' }, { match: 'git:**', shape: 'auto', depth: 1 },
+    ]);
+    expect(m.allow[0]!.resource.test('arn:aws:s3:::logs*/a')).toBe(true);
+    expect(m.allow[0]!.resource.test('arn:aws:s3:::logs1/a')).toBe(false);
+    const issues = await issuesOf({
+      'agents/bad.yaml': [
+        'agentClass: bad',
+        'allow:',
+        '  - { action: s3.get, resource: "arn:aws:s3:::logs[1]/**" }',
+        'resources:',
+        '  - { match: "x:**", shape: blob }',
+        '  - { match: "y:**", depth: 99 }',
+      ].join('\n'),
+    });
+    expect(issues.map((i) => [i.path, i.line])).toEqual([['allow[0].resource', 3], ['resources[0].shape', 5], ['resources[1].depth', 6]]);
+    expect(issues[0]!.message).toContain('escape it with a backslash: "arn:aws:s3:::logs\\[1\\]/**"');
+    expect(issues[1]!.message).toContain('expected one of auto, url, email, arn, path, id, name');
+  });
+
   it('reports a duplicate agentClass naming both files', async () => {
     const issues = await issuesOf({ 'agents/a.yaml': MANIFEST, 'agents/b.yml': `# copy\n${MANIFEST}` });
     expect(issues).toHaveLength(1);

@@ -46,19 +46,27 @@ export function nextSep(s: string, from: number): number {
   return -1;
 }
 
-/** The shape `auto` picks: ARN, URL, email, path, else a bare id. */
+/** The shape `auto` picks: ARN, URL, email, path, else a bare id. Native scans only (indexOf), no per-character loop. */
 export function detectShape(r: string): ConcreteShape {
-  if (r.startsWith('arn:') && arnColons(r) >= 0) return 'arn';
-  if (r.startsWith('url:') || schemeEnd(r) > 0) return 'url';
-  if (emailAt(r) > 0) return 'email';
-  return nextSep(r, 0) >= 0 ? 'path' : 'id';
+  const colon = r.indexOf(':');
+  if (colon === 3) {
+    if (r.startsWith('arn') && (hint = arnColons(r)) >= 0) return 'arn';
+    if (r.startsWith('url')) return 'url';
+  }
+  if (colon > 0 && r.charCodeAt(colon + 1) === SLASH && r.charCodeAt(colon + 2) === SLASH && schemeEnd(r) > 0) return 'url';
+  if ((hint = emailAt(r)) > 0) return 'email';
+  return colon >= 0 || r.indexOf('/') >= 0 || r.indexOf('.') >= 0 ? 'path' : 'id';
 }
+
+/** What detectShape found on the way (the ARN's fifth colon, the email's `@`), so the parser does not look again. */
+let hint = -1;
 
 /**
  * Writes up to `depth` learned levels of `r` into `out` and returns how many.
  * `out` is caller-owned scratch, reused across calls.
  */
 export function resourceLevels(r: string, shape: ResourceShape, depth: number, out: string[]): number {
+  hint = -1;
   const s = shape === 'auto' ? detectShape(r) : shape;
   parsed.shape = s;
   parsed.leafFrom = r.length;
@@ -123,12 +131,10 @@ function url(r: string, depth: number, out: string[]): number {
     if (c === SLASH || c === QUERY || c === HASH) break;
     if (c === AT) userAt = authEnd;
   }
-  let pathEnd = authEnd;
-  while (pathEnd < r.length) {
-    const c = r.charCodeAt(pathEnd);
-    if (c === QUERY || c === HASH) break;
-    pathEnd++;
-  }
+  let pathEnd = r.indexOf('?', authEnd);
+  if (pathEnd < 0) pathEnd = r.length;
+  const hash = r.indexOf('#', authEnd);
+  if (hash >= 0 && hash < pathEnd) pathEnd = hash;
   // User info (`user:secret@`) is never learned: it may be a credential.
   const host = userAt < 0 ? r.slice(0, authEnd) : r.slice(0, auth) + r.slice(userAt + 1, authEnd);
   out[0] = host;
@@ -151,18 +157,12 @@ function url(r: string, depth: number, out: string[]): number {
  */
 function emailAt(r: string): number {
   const at = r.lastIndexOf('@');
-  if (at <= 0 || at === r.length - 1) return -1;
-  for (let i = at + 1; i < r.length; i++) {
-    const c = r.charCodeAt(i);
-    if (c === COLON || c === SLASH) return -1;
-  }
-  for (let i = 0; i < at; i++) if (r.charCodeAt(i) === SLASH) return -1;
-  const colon = r.indexOf(':');
-  return colon === at - 1 ? -1 : at;
+  if (at <= 0 || at === r.length - 1 || r.indexOf('/') >= 0 || r.indexOf(':', at) >= 0) return -1;
+  return r.indexOf(':') === at - 1 ? -1 : at;
 }
 
 function email(r: string, depth: number, out: string[]): number {
-  const at = emailAt(r);
+  const at = hint > 0 ? hint : emailAt(r);
   if (at < 0) return path(r, 0, depth, out, 0);
   const colon = r.indexOf(':');
   parsed.leafTo = at;
@@ -189,7 +189,7 @@ function arnColons(r: string): number {
 }
 
 function arn(r: string, depth: number, out: string[]): number {
-  const c5 = arnColons(r);
+  const c5 = hint > 0 ? hint : arnColons(r);
   if (c5 < 0) return path(r, 0, depth, out, 0);
   const c2 = r.indexOf(':', 4);
   const c3 = r.indexOf(':', c2 + 1);

@@ -1,12 +1,10 @@
-import type { Manifest } from '../src/config/types.js';
+import type { Manifest, ResourceRule } from '../src/config/types.js';
 import { resourceLevels, type ResourceShape } from './resource-shapes.js';
 
 export { describeResource, detectShape, nextSep, OPAQUE_KIND, SHAPES, type ResourceShape } from './resource-shapes.js';
 
 /** The manifest's first `resources` rule matching the resource, if any. */
-function ruleFor(m: Manifest | undefined, resource: string): Manifest['resources'][number] | undefined {
-  const rules = m?.resources;
-  if (rules === undefined) return undefined;
+function ruleFor(rules: readonly ResourceRule[], resource: string): ResourceRule | undefined {
   for (let i = 0; i < rules.length; i++) if (rules[i]!.match.test(resource)) return rules[i];
   return undefined;
 }
@@ -18,8 +16,9 @@ function ruleFor(m: Manifest | undefined, resource: string): Manifest['resources
  */
 export function learnedLevels(resource: string, m: Manifest | undefined, depth: number, out: string[]): number {
   let shape: ResourceShape = 'auto';
-  if (m !== undefined && m.resources.length > 0) {
-    const r = ruleFor(m, resource);
+  const rules = m?.resources;
+  if (rules !== undefined && rules.length > 0) {
+    const r = ruleFor(rules, resource);
     if (r !== undefined) {
       shape = r.shape;
       if (r.depth !== undefined && r.depth < depth) depth = r.depth;

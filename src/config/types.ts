@@ -32,8 +32,8 @@ export interface Manifest {
   readOnly: boolean;
   allow: AllowRule[];
   limits: RateLimit[];
-  /** First match wins; a resource no rule matches is read with shape `auto`. */
-  resources: ResourceRule[];
+  /** First match wins; a resource no rule matches is read with shape `auto`. The loader always sets it (default []). */
+  resources?: ResourceRule[];
   delegation: {
     /** Max chain depth for this class's agents; null = detector default. */
     maxDepth: number | null;

@@ -6,6 +6,8 @@ import type { WardenConfig } from '../config/types.js';
 import { createRedis } from '../state/redis-connection.js';
 import { RedisFleetStore } from '../state/redis-fleet.js';
 import { RedisWindowStore } from '../state/redis-store.js';
+import { createKafka } from '../transport/kafka-client.js';
+import { startRepublisher, type Republisher } from './republish.js';
 import { WardenService } from './service.js';
 import { settingsFromEnv, type ServiceSettings } from './settings.js';
 
@@ -32,6 +34,16 @@ export async function startService(opts: {
   const fleet = new RedisFleetStore(redis, settings.redis.prefix);
   const service = new WardenService({ config: opts.config, settings, store, fleet, log: opts.log, recordLatency: opts.recordLatency ?? false });
   await service.start();
+  let republisher: Republisher;
+  try {
+    republisher = await startRepublisher({
+      redis, prefix: settings.redis.prefix, kafka: createKafka(settings.kafka, opts.log), topic: settings.topics.commands,
+      keyring: settings.keyring, intervalMs: settings.republishIntervalMs, log: opts.log,
+    });
+  } catch (err) {
+    await service.stop();
+    throw err;
+  }
   let alerts: Dispatcher | null = null;
   let alertsRedis: Redis | null = null;
   if (alertsConfig.config.receivers.length > 0) {
@@ -53,6 +65,7 @@ export async function startService(opts: {
     service,
     alerts,
     async stop() {
+      await republisher.stop();
       await Promise.all([service.stop(), alerts?.stop()]);
       await alertsRedis?.quit();
     },

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { parseBreaker } from '../breaker/breaker.js';
+import { parseRecord } from '../breaker/breaker.js';
 import type { BreakerState } from '../breaker/types.js';
 import { identitiesPattern, identityPattern } from './keys.js';
 
@@ -9,6 +9,9 @@ export interface IdentityBreaker {
   firstSeen: number;
   events: number;
   breaker: BreakerState;
+  /** Seq of the identity's last command (0: none since v2) and that command's event time. */
+  seq: number;
+  at: number;
 }
 
 /** Reads breaker state as the service stored it, for operators. Read-only. */
@@ -23,7 +26,8 @@ export async function* scanBreakers(redis: Redis, prefix: string, identity?: str
       if (id == null || (identity !== undefined && id !== identity)) continue;
       if (identity === undefined && !b) continue;
       const partition = /\{p:([^}]*)\}/.exec(key)?.[1] ?? '';
-      yield { identity: id, partition, firstSeen: Number(f), events: Number(e), breaker: parseBreaker(b ?? null) };
+      const { state, seq, at } = parseRecord(b ?? null);
+      yield { identity: id, partition, firstSeen: Number(f), events: Number(e), breaker: state, seq, at };
     }
   } while (cursor !== '0');
 }
@@ -31,6 +35,10 @@ export async function* scanBreakers(redis: Redis, prefix: string, identity?: str
 /** Every breaker `scanBreakers` yields, by identity. */
 export async function collectBreakers(redis: Redis, prefix: string, identity?: string): Promise<IdentityBreaker[]> {
   const found: IdentityBreaker[] = [];
-  for await (const b of scanBreakers(redis, prefix, identity)) found.push(b);
+  for await (const b of scanBreakers(redis, prefix, identity)) {
+    // A snapshot with no scopes left only keeps the seq: nothing to list.
+    if (identity === undefined && Object.keys(b.breaker).length === 0) continue;
+    found.push(b);
+  }
   return found.sort((a, b) => (a.identity < b.identity ? -1 : a.identity > b.identity ? 1 : 0));
 }

@@ -13,6 +13,7 @@ import { CommandTable } from '../../src/enforcer/table.js';
 import type { AgentEvent } from '../../src/event/types.js';
 import { Engine, type InputRecord } from '../../src/pipeline/engine.js';
 import type { OutputItem } from '../../src/pipeline/outputs.js';
+import { settingsFromEnv } from '../../src/service/settings.js';
 import { MemoryWindowStore } from '../../src/state/memory-store.js';
 
 const T = 1_763_400_000_000;
@@ -101,5 +102,16 @@ describe('the engine stamps every command with the identity\'s next seq', () => 
     expect(redelivered.skipped).toBe(1);
     const next = commandsOf((await again.process('p', [ev(5, event('e5', T + 11 * MIN, 'vault.read')), ev(6, event('e6', T + 100 * MIN, 'crm.read'))])).items);
     expect(next.map((c) => [c.type, c.seq])).toEqual([['resume', T + 100 * MIN]]);
+  });
+});
+
+describe('WARDEN_REPUBLISH_INTERVAL_MS', () => {
+  const keys = { WARDEN_COMMAND_KEYS: `k=${Buffer.alloc(32, 1).toString('base64')}` };
+  it('defaults to 5 minutes, takes 1 s to 1 day, refuses anything else by name', () => {
+    expect(settingsFromEnv(keys).republishIntervalMs).toBe(300_000);
+    expect(settingsFromEnv({ ...keys, WARDEN_REPUBLISH_INTERVAL_MS: '2000' }).republishIntervalMs).toBe(2000);
+    for (const bad of ['0', '999', '1.5', 'often', String(86_400_001)]) {
+      expect(() => settingsFromEnv({ ...keys, WARDEN_REPUBLISH_INTERVAL_MS: bad })).toThrow(/WARDEN_REPUBLISH_INTERVAL_MS must be an integer from 1000 to 86400000/);
+    }
   });
 });

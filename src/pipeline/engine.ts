@@ -1,7 +1,7 @@
 import { advance, offend, parseRecord, serializeRecord, type BreakerRecord } from '../breaker/breaker.js';
 import { applyControl } from '../breaker/operator.js';
 import { stamp } from '../breaker/sequence.js';
-import type { BreakerCommand, BreakerState } from '../breaker/types.js';
+import type { BreakerCommand } from '../breaker/types.js';
 import type { Keyring } from '../commands/keyring.js';
 import { verifyControl } from '../control/sign.js';
 import type { OperatorControl } from '../control/types.js';
@@ -128,16 +128,14 @@ export class Engine {
         if (outcome.breaker) touched.add(identity);
       }
       const state = record.state;
-      // Every command takes the identity's next seq, stored with the commit that publishes it.
-      const emit = (command: BreakerCommand) => items.push({ kind: 'command', command: stamp(record, command) });
       if (r.control) {
         touched.add(identity);
-        this.control(state, r.control, items, emit);
+        this.control(record, r.control, items);
         continue;
       }
       const event = r.event;
       const dctx = ctx as DetectorContext;
-      for (const command of advance(state, event.identity, event.ts, config.breaker)) emit(command);
+      for (const command of advance(state, event.identity, event.ts, config.breaker)) items.push(stamped(record, command));
       for (const d of this.detectors) {
         if (!dctx.config[d.name].enabled) continue;
         const findings = d.detect(event, outcome.view, dctx);
@@ -148,7 +146,7 @@ export class Engine {
           items.push({ kind: 'detection', detection, commandId: command ? command.commandId : null });
           if (command) {
             touched.add(event.identity);
-            emit(command);
+            items.push(stamped(record, command));
             fleet?.suspended(classOf(dctx), event.identity, command.until!);
           }
         }
@@ -188,12 +186,12 @@ export class Engine {
     return out ?? records;
   }
 
-  private control(state: BreakerState, c: OperatorControl, items: OutputItem[], emit: (command: BreakerCommand) => void): void {
+  private control(record: BreakerRecord, c: OperatorControl, items: OutputItem[]): void {
     const cfg = this.config.breaker;
-    const commands = advance(state, c.identity, c.ts, cfg, false);
-    const effect = applyControl(state, c, cfg);
+    const commands = advance(record.state, c.identity, c.ts, cfg, false);
+    const effect = applyControl(record.state, c, cfg);
     commands.push(...effect.commands);
-    for (const command of commands) emit(command);
+    for (const command of commands) items.push(stamped(record, command));
     items.push({
       kind: 'control',
       control: {
@@ -242,4 +240,9 @@ export class Engine {
       evidence: { ...f.evidence, configVersion: ctx.configVersion },
     };
   }
+}
+
+/** Every command takes the identity's next seq, stored with the commit that publishes it. */
+function stamped(record: BreakerRecord, command: BreakerCommand): OutputItem {
+  return { kind: 'command', command: stamp(record, command) };
 }

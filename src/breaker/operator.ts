@@ -49,7 +49,7 @@ export function applyControl(state: BreakerState, c: OperatorControl, cfg: Break
     };
     state[scope] = next;
     const command: BreakerCommand = {
-      v: 1, type: 'suspend', commandId: id, identity: c.identity, scope, until: next.until, probationUntil: next.probationUntil,
+      v: 2, seq: 0, type: 'suspend', commandId: id, identity: c.identity, scope, until: next.until, probationUntil: next.probationUntil,
       reason: who, detector: null, issuedAt: c.ts, eventId: c.id, strike: next.strikes, cascade: scope === WHOLE_IDENTITY,
       active: activeOf(state, c.ts),
     };
@@ -78,7 +78,7 @@ export function applyControl(state: BreakerState, c: OperatorControl, cfg: Break
   }
   const active = activeOf(state, c.ts);
   const commands = resumed.map((scope): BreakerCommand => ({
-    v: 1, type: 'resume', commandId: controlCommandId(c, scope, 'resume'),
+    v: 2, seq: 0, type: 'resume', commandId: controlCommandId(c, scope, 'resume'),
     identity: c.identity, scope, until: null, probationUntil: null, reason: who, detector: null,
     issuedAt: c.ts, eventId: c.id, strike: 0, cascade: scope === WHOLE_IDENTITY, active,
   }));

@@ -4,6 +4,7 @@ import { DEFAULT_TOPICS, type Topics } from '../pipeline/outbox.js';
 import type { KafkaSettings } from '../transport/kafka-client.js';
 import { keyringFromEnv, operatorKeyringFromEnv } from '../commands/keyring.js';
 import type { Keyring } from '../commands/keyring.js';
+import { DEFAULT_REPUBLISH_INTERVAL_MS } from './republish.js';
 
 /** Where Warden's service connects. Secrets come only from the environment, never from files or logs. */
 export interface ServiceSettings {
@@ -17,6 +18,8 @@ export interface ServiceSettings {
   keyring: Keyring;
   /** Verifies operator controls: WARDEN_OPERATOR_KEYS, else the command keys. */
   operatorKeyring: Keyring;
+  /** Every identity's breaker state is re-published to the commands topic on start and this often. */
+  republishIntervalMs: number;
 }
 
 const DAY = 86_400_000;
@@ -25,7 +28,7 @@ const DAY = 86_400_000;
 export const ENVIRONMENT = [
   'KAFKA_BROKERS', 'KAFKA_CLIENT_ID', 'KAFKA_GROUP_ID', 'KAFKA_SESSION_TIMEOUT_MS', 'KAFKA_SSL', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD',
   'WARDEN_COMMAND_KEYS', 'WARDEN_COMMAND_KEY_ID', 'WARDEN_OPERATOR_KEYS', 'WARDEN_OPERATOR_KEY_ID', 'WARDEN_TOPIC_ACTIONS', 'WARDEN_TOPIC_DLQ', 'WARDEN_TOPIC_COMMANDS', 'WARDEN_TOPIC_DECISIONS',
-  'WARDEN_CONCURRENCY', 'WARDEN_MAX_BATCH', 'WARDEN_FROM_BEGINNING',
+  'WARDEN_CONCURRENCY', 'WARDEN_MAX_BATCH', 'WARDEN_FROM_BEGINNING', 'WARDEN_REPUBLISH_INTERVAL_MS',
   'REDIS_URL', 'WARDEN_REDIS_PREFIX', 'WARDEN_IDLE_TTL_DAYS', 'WARDEN_HTTP_PORT', 'WARDEN_HTTP_HOST', 'WARDEN_STALL_TIMEOUT_S', 'LOG_LEVEL',
 ] as const;
 
@@ -97,6 +100,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env, opts: { op
     stallTimeoutMs: int('WARDEN_STALL_TIMEOUT_S', 300, 5, 86_400) * 1000,
     keyring: keys.ok ? keys.keyring : { activeKid: '', keys: new Map() },
     operatorKeyring: opKeys.ok ? opKeys.keyring : { activeKid: '', keys: new Map() },
+    republishIntervalMs: int('WARDEN_REPUBLISH_INTERVAL_MS', DEFAULT_REPUBLISH_INTERVAL_MS, 1000, DAY),
   };
   if (problems.length > 0) throw new WardenError('SETTINGS_INVALID', `invalid environment: ${problems.join('; ')}`);
   return settings;

@@ -8,6 +8,8 @@ import { RedisFleetStore } from '../state/redis-fleet.js';
 import { RedisWindowStore } from '../state/redis-store.js';
 import { errorMessage } from '../errors.js';
 import { RedisParkingLot } from './parked.js';
+import { createKafka } from '../transport/kafka-client.js';
+import { startRepublisher, type Republisher } from './republish.js';
 import { WardenService } from './service.js';
 import { settingsFromEnv, type ServiceSettings } from './settings.js';
 
@@ -58,6 +60,16 @@ export async function startService(opts: {
   const failed = new Promise<string>((resolve) => (fatal = resolve));
   service.on('warden.fatal', ({ reason }) => fatal(reason));
   await service.start();
+  let republisher: Republisher;
+  try {
+    republisher = await startRepublisher({
+      redis, prefix: settings.redis.prefix, kafka: createKafka(settings.kafka, opts.log), topic: settings.topics.commands,
+      keyring: settings.keyring, intervalMs: settings.republishIntervalMs, log: opts.log,
+    });
+  } catch (err) {
+    await service.stop();
+    throw err;
+  }
   let alerts: Dispatcher | null = null;
   let alertsRedis: Redis | null = null;
   if (alertsConfig.config.receivers.length > 0) {
@@ -89,6 +101,7 @@ export async function startService(opts: {
     alerts,
     fatal: failed,
     async stop() {
+      await republisher.stop();
       await Promise.all([service.stop(), alerts?.stop()]);
       await alertsRedis?.quit();
     },

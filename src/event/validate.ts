@@ -1,4 +1,5 @@
 import { Buffer } from 'node:buffer';
+import { TS_CEILING } from './time.js';
 import { EVENT_LIMITS, type AgentEvent, type Outcome } from './types.js';
 
 export interface EventError {
@@ -120,6 +121,8 @@ export function validateEvent(value: unknown): EventResult {
         } else {
           return typeError(key, 'an integer of ms since the epoch', v);
         }
+        // No clock here: the bounds against one are applied where the record is read (event/time.ts).
+        if (ts > TS_CEILING) return fail('EVENT_TS_FUTURE', key, `field "ts" (${ts}) is after the year 9999; ms since the epoch expected`);
         break;
       case 'chain':
         if (v === null || v === undefined) break;

@@ -197,7 +197,8 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       if (!isRunning() || isStale()) return;
       const started = performance.now();
       const messages = batch.messages.slice(i, i + max);
-      const records = messages.map(toRecord);
+      const now = Date.now();
+      const records = messages.map((m) => toRecord(m, now, this.opts.settings.timeBounds));
       let out;
       try {
         out = await this.engine.process(partition, records);

@@ -25,10 +25,16 @@ export const TS_FLOOR = 946_684_800_000;
  */
 export const TS_CEILING = 253_402_300_799_999;
 
-/** Event time as `2026-11-18T03:00:26.000Z`; any number, never throws (a stored ts may predate the bounds). */
-export function isoTime(ts: number): string {
+/**
+ * Event time as `2026-11-18T03:00:26.000Z`, or with `short` as
+ * `2026-11-18 03:00:26` (the CLI's). Any number prints, never throws: a time
+ * stored by an older Warden (a ts of 9e15, NaN) is the raw number with a note.
+ */
+export function isoTime(ts: number, short = false): string {
   const d = new Date(ts);
-  return Number.isNaN(d.getTime()) ? `${String(ts)} (not a date)` : d.toISOString();
+  if (Number.isNaN(d.getTime())) return `${String(ts)} (not a date)`;
+  const iso = d.toISOString();
+  return short ? iso.replace('T', ' ').slice(0, 19) : iso;
 }
 
 function span(ms: number): string {

@@ -2,6 +2,7 @@ import type { BreakerConfig } from '../config/types.js';
 import type { OperatorControl } from '../control/types.js';
 import { activeOf, commandId } from './breaker.js';
 import { WHOLE_IDENTITY, type BreakerCommand, type BreakerState, type ScopeState } from './types.js';
+import { isoTime } from '../event/time.js';
 
 export interface ControlEffect {
   result: 'applied' | 'ignored';
@@ -9,7 +10,8 @@ export interface ControlEffect {
   commands: BreakerCommand[];
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString();
+// Never throws: a time stored by an older Warden may be no date at all, and this runs in the engine.
+const iso = (ms: number): string => isoTime(ms);
 const scopeName = (scope: string): string => (scope === WHOLE_IDENTITY ? 'the whole identity' : scope);
 
 export const operatorReason = (c: OperatorControl): string => `operator ${c.operator}: ${c.reason}`;

@@ -334,7 +334,9 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       if (!isRunning() || isStale()) return;
       const started = performance.now();
       const messages = batch.messages.slice(i, i + max);
-      const records = messages.map(toRecord);
+      // The wall clock bounds event time (and only refuses), read once per batch so a retry decides the same.
+      const now = Date.now();
+      const records = messages.map((m) => toRecord(m, now, this.opts.settings.timeBounds));
       retried = false;
       // Safe to repeat: the store applies and commits each offset once (a repeat gets the views back, or "done").
       const out = await wait('state', () => this.engine.process(partition, records));

@@ -133,10 +133,14 @@ export interface WardenProcess {
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
 }
 
-/** Starts `warden run` as a real separate process. */
+/**
+ * Starts `warden run` as a real separate process. Tests replay fixed dates
+ * (the simulated fleet's November 2026), so the age bound is off unless a test
+ * sets WARDEN_EVENT_MAX_AGE; the ahead bound stays at its default.
+ */
 export function startWarden(env: Record<string, string>, configDir = 'config'): WardenProcess {
   const child = spawn(process.execPath, ['bin/warden.js', 'run', '--config', configDir], {
-    env: { ...process.env, KAFKA_BROKERS: BROKERS, REDIS_URL, LOG_LEVEL: 'info', KAFKAJS_NO_PARTITIONER_WARNING: '1', WARDEN_HTTP_PORT: '0', WARDEN_HTTP_HOST: '127.0.0.1', WARDEN_COMMAND_KEYS: TEST_COMMAND_KEYS, ...env },
+    env: { ...process.env, KAFKA_BROKERS: BROKERS, REDIS_URL, LOG_LEVEL: 'info', KAFKAJS_NO_PARTITIONER_WARNING: '1', WARDEN_HTTP_PORT: '0', WARDEN_HTTP_HOST: '127.0.0.1', WARDEN_COMMAND_KEYS: TEST_COMMAND_KEYS, WARDEN_EVENT_MAX_AGE: '0', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const logs: string[] = [];

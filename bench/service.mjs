@@ -111,7 +111,8 @@ async function warden() {
   const settings = settingsFromEnv({
     ...process.env, KAFKA_GROUP_ID: `bench-warden-${id}`, WARDEN_TOPIC_ACTIONS: topic,
     WARDEN_TOPIC_DECISIONS: `bench-decisions-${id}`, WARDEN_TOPIC_COMMANDS: `bench-commands-${id}`, WARDEN_TOPIC_DLQ: `bench-dlq-${id}`,
-    WARDEN_REDIS_PREFIX: `bench-${id}`, WARDEN_COMMAND_KEYS: process.env.WARDEN_COMMAND_KEYS ?? `bench=${Buffer.alloc(32, 1).toString('base64')}`,
+    // The synthetic events are from November 2026: no age bound, or they would all be dead letters a month later.
+    WARDEN_EVENT_MAX_AGE: '0', WARDEN_REDIS_PREFIX: `bench-${id}`, WARDEN_COMMAND_KEYS: process.env.WARDEN_COMMAND_KEYS ?? `bench=${Buffer.alloc(32, 1).toString('base64')}`,
   });
   const config = await loadConfig(process.env.BENCH_CONFIG ?? 'config');
   const log = pino({ level: 'warn' }, pino.destination(2));

@@ -1,4 +1,7 @@
 import type { AllowRule, Glob, Manifest } from '../src/config/types.js';
+import { globText } from '../src/config/glob.js';
+import { learnedLevels } from './resource.js';
+import { OPAQUE_KIND, parsed } from './resource-shapes.js';
 
 // Actions are a small vocabulary and a glob regex costs far more than a map hit,
 // so action matches are memoized; the bound keeps hostile action names from growing it.
@@ -36,4 +39,50 @@ export function allowed(m: Manifest, action: string, resource: string): boolean 
   const rules = memo.get(action) ?? remember(memo, action, m.allow.filter((r) => r.action.test(action)));
   for (const r of rules) if (r.resource.test(resource)) return true;
   return false;
+}
+
+/** What one allow rule names literally: its action (a glob without wildcards), and resource levels free of wildcards. */
+interface Named {
+  action: boolean;
+  levels: ReadonlySet<string>;
+}
+const namedMemo = new WeakMap<AllowRule, Named>();
+/** Stands for a wildcard when a resource glob is read as a resource: no real resource contains it. */
+const MARK = '\u0000';
+
+function namedBy(m: Manifest, rule: AllowRule): Named {
+  let n = namedMemo.get(rule);
+  if (n !== undefined) return n;
+  const text = globText(rule.resource.source, MARK);
+  const levels = new Set<string>();
+  if (text !== undefined) {
+    const scratch: string[] = [];
+    const k = learnedLevels(text, m, 16, scratch);
+    const wild = text.includes(MARK);
+    for (let i = 0; i < k; i++) {
+      const lv = scratch[i]!;
+      // A bare token's kind is decided by its first characters: `i-*` names the kind `i-*`, `**` names nothing.
+      if (lv.includes(MARK) || (wild && parsed.shape === 'id' && lv === OPAQUE_KIND)) continue;
+      levels.add(lv);
+    }
+  }
+  const act = globText(rule.action.source, MARK);
+  n = { action: act !== undefined && !act.includes(MARK), levels };
+  namedMemo.set(rule, n);
+  return n;
+}
+
+/**
+ * Which parts of an event the manifest declares: the action, if an allow rule
+ * covering the event names it without wildcards; a learned level of the
+ * resource, if such a rule's resource glob names it literally (`db:prod.**`
+ * declares `db` and `db:prod`; `**` declares nothing). Finding path only.
+ */
+export function declared(m: Manifest, action: string, resource: string): { action: boolean; level(member: string): boolean } {
+  const rules: Named[] = [];
+  for (const r of m.allow) if (r.action.test(action) && r.resource.test(resource)) rules.push(namedBy(m, r));
+  return {
+    action: rules.some((n) => n.action),
+    level: (member) => rules.some((n) => n.levels.has(member)),
+  };
 }

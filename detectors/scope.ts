@@ -5,8 +5,8 @@ import { array, boolean, duration, glob, integer, number, object, oneOf } from '
 import type { AgentEvent } from '../src/event/types.js';
 import type { IdentityView, Track } from '../src/state/types.js';
 import { atLeast, NO_FINDINGS, NO_TRACKS } from './format.js';
-import { allowed, matchesAction } from './match.js';
-import { nextSep, resourcePrefixes } from './resource.js';
+import { allowed, declared, matchesAction } from './match.js';
+import { learnedLevels, resourcePrefixes } from './resource.js';
 
 export interface ScopeConfig extends DetectorCommon {
   /** Flag actions/resources outside the agent's manifest. */
@@ -18,12 +18,14 @@ export interface ScopeConfig extends DetectorCommon {
   learned: {
     enabled: boolean;
     learningPeriodMs: number;
-    /** Resource prefixes are learned down to this many segments (split on ':', '/', '.'). */
+    /** Resources are learned down to this many levels of their shape (a manifest's `resources` may lower it). */
     prefixDepth: number;
     /** Score of a first-seen action. */
     actionScore: number;
-    /** Score of a first-seen prefix at depth 1, 2, ... (same length as prefixDepth). */
+    /** Score of a first-seen level 1, 2, ... (same length as prefixDepth). */
     prefixScores: number[];
+    /** Multiplies the score of a first-seen action or level that the manifest names (declared use). */
+    declaredWeight: number;
     /** Fire when the score reaches this. */
     threshold: number;
     /** Members kept per learned set. */
@@ -48,6 +50,7 @@ const schema = detectorSchema(RULES, {
     prefixDepth: integer({ min: 1, max: 16 }),
     actionScore: number({ min: 0 }),
     prefixScores: array(number({ min: 0 })),
+    declaredWeight: number({ min: 0, max: 1 }),
     threshold: number({ gt: 0 }),
     maxSeen: integer({ min: 1 }),
   }).check((l, report) => {
@@ -81,6 +84,8 @@ const defaults = {
     prefixDepth: 2,
     actionScore: 1,
     prefixScores: [1, 0.6],
+    // Declared first use (1 x 0.25) stays below the threshold: a rollout of a tool the manifest names is quiet.
+    declaredWeight: 0.25,
     threshold: 0.5,
     maxSeen: 256,
   },
@@ -94,24 +99,24 @@ function prefixKey(depth: number): string {
   return (prefixKeys[depth] ??= `scope:p${depth}`);
 }
 
+/** Scratch for the learned levels of the event being processed: the hot path allocates no array. */
+const levels: string[] = [];
+
 function track(event: AgentEvent, ctx: DetectorContext): Track[] {
   const cfg = ctx.config.scope;
   if (!cfg.learned.enabled) return NO_TRACKS;
-  const tracks: Track[] = [];
   const cap = cfg.learned.maxSeen;
-  tracks.push({ kind: 'seen', key: ACT, member: event.action, cap });
-  // resourcePrefixes, inlined to skip its array on the hot path. Only strict
-  // prefixes are learned (the system always): the last segment names one
-  // object (a customer, a pipeline, a spawned child), and a new one is normal.
-  const r = event.resource;
-  for (let d = 1, from = 0; d <= cfg.learned.prefixDepth; d++) {
-    const sep = nextSep(r, from);
-    if (sep < 0 && d > 1) break;
-    tracks.push({ kind: 'seen', key: prefixKey(d), member: sep < 0 ? r : r.slice(0, sep), cap });
-    if (sep < 0) break;
-    from = sep + 1;
-  }
+  const tracks: Track[] = [{ kind: 'seen', key: ACT, member: event.action, cap }];
+  // Only the resource's learned levels, never its leaf: a new customer id, object key or spawned child is normal.
+  const n = learnedLevels(event.resource, ctx.manifest, cfg.learned.prefixDepth, levels);
+  for (let d = 0; d < n; d++) tracks.push({ kind: 'seen', key: prefixKey(d + 1), member: levels[d]!, cap });
   return tracks;
+}
+
+/** `action|deepest learned level`: what an engine-level suppressor groups one detector's findings on. */
+function keyOf(event: AgentEvent, ctx: DetectorContext): string {
+  const n = learnedLevels(event.resource, ctx.manifest, ctx.config.scope.learned.prefixDepth, levels);
+  return n === 0 ? `${event.action}|` : `${event.action}|${levels[n - 1]!}`;
 }
 
 function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Finding[] {
@@ -125,7 +130,7 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
         severity: cfg.severity,
         scope: cfg.scope,
         reason: `${event.action} on ${event.resource} is not allowed by the ${m.agentClass} manifest`,
-        evidence: { observed: `${event.action} on ${event.resource}`, limit: m.agentClass, manifest: m.file },
+        evidence: { observed: `${event.action} on ${event.resource}`, limit: m.agentClass, manifest: m.file, key: keyOf(event, ctx) },
       });
     }
     if (m.readOnly && matchesAction(cfg.writeActions, event.action)) {
@@ -134,7 +139,7 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
         severity: atLeast(cfg.severity, 'high'),
         scope: 'identity',
         reason: `${event.action} on ${event.resource} is a write, and the ${m.agentClass} manifest is read-only`,
-        evidence: { observed: event.action, limit: `${m.agentClass} (read-only)`, resource: event.resource, manifest: m.file },
+        evidence: { observed: event.action, limit: `${m.agentClass} (read-only)`, resource: event.resource, manifest: m.file, key: keyOf(event, ctx) },
       });
     }
   } else if (cfg.unknownClass === 'alert' && event.agentClass !== undefined) {
@@ -144,64 +149,81 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
       scope: 'identity',
       alertOnly: true,
       reason: `agent class ${event.agentClass} has no manifest`,
-      evidence: { observed: event.agentClass },
+      evidence: { observed: event.agentClass, key: event.agentClass },
     });
   }
   const l = cfg.learned;
   if (l.enabled && event.ts - view.firstSeen >= l.learningPeriodMs) {
-    const f = firstSeen(event, view, cfg);
+    const f = firstSeen(event, view, ctx);
     if (f) (out ??= []).push(f);
   }
   return out ?? NO_FINDINGS;
 }
 
-function firstSeen(event: AgentEvent, view: IdentityView, cfg: DetectorContext['config']['scope']): Finding | undefined {
+function firstSeen(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Finding | undefined {
+  const cfg = ctx.config.scope;
   const l = cfg.learned;
   const act = view.seen[ACT];
-  let score = 0;
+  let fresh = act?.added === true;
   let overflow = act?.full === true;
-  if (act?.added) score = l.actionScore;
   let depth = 1;
   for (; depth <= l.prefixDepth; depth++) {
     const s = view.seen[prefixKey(depth)];
     if (!s) break;
     if (s.full) overflow = true;
-    if (s.added) score = Math.max(score, l.prefixScores[depth - 1] ?? 0);
+    if (s.added) fresh = true;
   }
-  const fires = score >= l.threshold;
-  if (!fires && !overflow) return undefined;
+  // Steady state: nothing new, nothing spilled over. Everything below runs only when something is new.
+  if (!fresh && !overflow) return undefined;
 
-  // Finding path only: recompute what was new, for evidence.
-  const prefixes = resourcePrefixes(event.resource, depth - 1);
-  const fresh: string[] = [];
+  const prefixes = resourcePrefixes(event.resource, depth - 1, ctx.manifest);
+  const decl = ctx.manifest ? declared(ctx.manifest, event.action, event.resource) : undefined;
+  const w = l.declaredWeight;
+  let score = 0;
+  const news: string[] = [];
+  const named: string[] = [];
   const over: string[] = [];
   const learned: Record<string, number> = {};
   if (act) {
     learned.actions = act.size;
-    if (act.added) fresh.push(`action ${event.action}`);
+    if (act.added) {
+      const isDeclared = decl?.action === true;
+      score = Math.max(score, l.actionScore * (isDeclared ? w : 1));
+      news.push(`action ${event.action}`);
+      if (isDeclared) named.push(`action ${event.action}`);
+    }
     if (act.full) over.push(`action ${event.action}`);
   }
   for (let d = 1; d < depth; d++) {
     const s = view.seen[prefixKey(d)]!;
+    const p = prefixes[d - 1]!;
     learned[`p${d}`] = s.size;
-    if (s.added) fresh.push(prefixes[d - 1]!);
-    if (s.full) over.push(prefixes[d - 1]!);
+    if (s.added) {
+      const isDeclared = decl?.level(p) === true;
+      score = Math.max(score, (l.prefixScores[d - 1] ?? 0) * (isDeclared ? w : 1));
+      news.push(p);
+      if (isDeclared) named.push(p);
+    }
+    if (s.full) over.push(p);
   }
-  if (fires) {
+  const key = `${event.action}|${prefixes[prefixes.length - 1] ?? ''}`;
+  if (score >= l.threshold) {
+    const why = named.length > 0 ? `; declared by the ${ctx.manifest!.agentClass} manifest: ${named.join(', ')}` : '';
     return {
       rule: 'first-seen',
       severity: cfg.severity,
       scope: cfg.scope,
-      reason: `first use of ${fresh.join(', ')} after the learning period (score ${score}, threshold ${l.threshold})`,
-      evidence: { observed: fresh.join(', '), new: fresh, score, limit: l.threshold, learned, resource: event.resource },
+      reason: `first use of ${news.join(', ')} after the learning period (score ${score}, threshold ${l.threshold}${why})`,
+      evidence: { observed: news.join(', '), new: news, declared: named, score, limit: l.threshold, learned, resource: event.resource, key },
     };
   }
+  if (!overflow) return undefined;
   return {
     rule: 'first-seen',
     severity: 'medium',
     scope: cfg.scope,
     reason: `${over.join(', ')} is new and the learned scope is full (${l.maxSeen} items): the identity keeps drifting`,
-    evidence: { observed: over.join(', '), new: over, score, limit: l.maxSeen, learned, resource: event.resource, full: true },
+    evidence: { observed: over.join(', '), new: over, score, limit: l.maxSeen, learned, resource: event.resource, full: true, key },
   };
 }
 

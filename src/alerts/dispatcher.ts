@@ -24,6 +24,8 @@ export interface DispatcherOptions {
   /** A receiver with no committed offsets starts at the end of the topic (it must not page for history) unless this is set. */
   fromBeginning?: boolean;
   sessionTimeoutMs?: number;
+  /** Called when a receiver's consumer stops and kafkajs will not restart it: the process must not live on without it. */
+  onFatal?: (reason: string) => void;
   /** Injectable for tests. */
   now?: () => number;
   random?: () => number;
@@ -132,6 +134,15 @@ class ReceiverWorker {
     if (!this.o.fromBeginning) await this.pinStart(admin);
     await this.consumer.connect();
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => this.lag.clear());
+    this.consumer.on(this.consumer.events.CRASH, (e) => {
+      if (this.stopping.signal.aborted) return;
+      const reason = `receiver ${this.r.name}: consumer stopped${e.payload.restart ? '; kafkajs restarts it' : ' and will not restart'}: ${e.payload.error.message}`;
+      if (e.payload.restart) this.log.warn({ err: e.payload.error.message }, reason);
+      else {
+        this.log.fatal({ err: e.payload.error.message }, reason);
+        this.o.onFatal?.(reason);
+      }
+    });
     await this.consumer.subscribe({ topic: this.o.decisionsTopic, fromBeginning: this.o.fromBeginning ?? false });
     await this.consumer.run({
       autoCommit: false,

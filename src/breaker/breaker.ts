@@ -33,7 +33,7 @@ export function advance(state: BreakerState, identity: string, ts: number, cfg: 
       s.phase = 'closed';
       s.closedAt = ts;
       out.push({
-        v: 1, type: 'resume', commandId: commandId(identity, scope, 'resume', ts, String(s.probationUntil)),
+        v: 2, seq: 0, type: 'resume', commandId: commandId(identity, scope, 'resume', ts, String(s.probationUntil)),
         identity, scope, until: null, probationUntil: null,
         reason: served
           ? `${cfg.probationActions} actions on probation without a new offence (strike ${s.strikes})`
@@ -90,18 +90,49 @@ export function offend(state: BreakerState, d: Detection, cfg: BreakerConfig): B
   };
   state[scope] = next;
   return {
-    v: 1, type: 'suspend', commandId: id,
+    v: 2, seq: 0, type: 'suspend', commandId: id,
     identity: d.identity, scope, until: next.until, probationUntil: next.probationUntil,
     reason: d.reason, detector: d.detector, issuedAt: d.ts, eventId: d.eventId, strike: strikes,
     cascade: scope === WHOLE_IDENTITY, active: activeOf(state, d.ts),
   };
 }
 
+/**
+ * An identity's breaker as stored (the snapshot committed with the batch's
+ * offset and outbox): the per-scope state, the seq of the last command issued
+ * for it and that command's event time. Keeping seq here is what makes it
+ * survive a crash: it commits atomically with the command that used it.
+ */
+export interface BreakerRecord {
+  state: BreakerState;
+  seq: number;
+  /** issuedAt of the command that took `seq`; 0 before any. */
+  at: number;
+}
+
+/**
+ * Snapshot formats: `{"seq":N,"at":T,"scopes":{…}}` (v2), or the bare scopes
+ * object written before v2 (seq 0). A scope's value is always an object, so a
+ * numeric `seq` tells the two apart whatever the scopes are named.
+ */
+export function parseRecord(snapshot: string | null): BreakerRecord {
+  if (!snapshot) return { state: {}, seq: 0, at: 0 };
+  const raw = JSON.parse(snapshot) as Record<string, unknown>;
+  if (typeof raw.seq === 'number') return { state: (raw.scopes ?? {}) as BreakerState, seq: raw.seq, at: Number(raw.at ?? 0) };
+  return { state: raw as BreakerState, seq: 0, at: 0 };
+}
+
+/** '' deletes the stored state; once a command was issued the seq is kept, even with no scopes left. */
+export function serializeRecord(r: BreakerRecord): string {
+  if (r.seq === 0) return Object.keys(r.state).length === 0 ? '' : JSON.stringify(r.state);
+  return JSON.stringify({ seq: r.seq, at: r.at, scopes: r.state });
+}
+
 export function parseBreaker(snapshot: string | null): BreakerState {
-  return snapshot ? (JSON.parse(snapshot) as BreakerState) : {};
+  return parseRecord(snapshot).state;
 }
 
 /** '' deletes the stored state. */
 export function serializeBreaker(state: BreakerState): string {
-  return Object.keys(state).length === 0 ? '' : JSON.stringify(state);
+  return serializeRecord({ state, seq: 0, at: 0 });
 }

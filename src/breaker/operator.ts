@@ -2,6 +2,7 @@ import type { BreakerConfig } from '../config/types.js';
 import type { OperatorControl } from '../control/types.js';
 import { activeOf, commandId } from './breaker.js';
 import { WHOLE_IDENTITY, type BreakerCommand, type BreakerState, type ScopeState } from './types.js';
+import { isoTime } from '../event/time.js';
 
 export interface ControlEffect {
   result: 'applied' | 'ignored';
@@ -9,7 +10,8 @@ export interface ControlEffect {
   commands: BreakerCommand[];
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString();
+// Never throws: a time stored by an older Warden may be no date at all, and this runs in the engine.
+const iso = (ms: number): string => isoTime(ms);
 const scopeName = (scope: string): string => (scope === WHOLE_IDENTITY ? 'the whole identity' : scope);
 
 export const operatorReason = (c: OperatorControl): string => `operator ${c.operator}: ${c.reason}`;
@@ -49,7 +51,7 @@ export function applyControl(state: BreakerState, c: OperatorControl, cfg: Break
     };
     state[scope] = next;
     const command: BreakerCommand = {
-      v: 1, type: 'suspend', commandId: id, identity: c.identity, scope, until: next.until, probationUntil: next.probationUntil,
+      v: 2, seq: 0, type: 'suspend', commandId: id, identity: c.identity, scope, until: next.until, probationUntil: next.probationUntil,
       reason: who, detector: null, issuedAt: c.ts, eventId: c.id, strike: next.strikes, cascade: scope === WHOLE_IDENTITY,
       active: activeOf(state, c.ts),
     };
@@ -78,7 +80,7 @@ export function applyControl(state: BreakerState, c: OperatorControl, cfg: Break
   }
   const active = activeOf(state, c.ts);
   const commands = resumed.map((scope): BreakerCommand => ({
-    v: 1, type: 'resume', commandId: controlCommandId(c, scope, 'resume'),
+    v: 2, seq: 0, type: 'resume', commandId: controlCommandId(c, scope, 'resume'),
     identity: c.identity, scope, until: null, probationUntil: null, reason: who, detector: null,
     issuedAt: c.ts, eventId: c.id, strike: 0, cascade: scope === WHOLE_IDENTITY, active,
   }));

@@ -2,10 +2,19 @@
 /** Whole identity. Any other scope is one action (capability). */
 export const WHOLE_IDENTITY = '*';
 
-/** Breaker command v1, published keyed by identity to the commands topic. See README "Command format". */
+/**
+ * Breaker command v2, published keyed by identity to the commands topic. See README "Command format".
+ * `state` restates the identity's current state (re-published on an interval); it changes nothing.
+ */
 export interface BreakerCommand {
-  v: 1;
-  type: 'suspend' | 'resume';
+  v: 2;
+  type: 'suspend' | 'resume' | 'state';
+  /**
+   * Per identity, strictly increasing with each state change; a gateway applies a
+   * command only when its seq is above the last it applied. Restatements repeat it.
+   * 0 until the engine stamps it (see sequence.ts).
+   */
+  seq: number;
   /** Deterministic: the same decision always gets the same id, so a republished command is recognisably the same. */
   commandId: string;
   identity: string;

@@ -3,7 +3,7 @@ import { WardenError } from '../errors.js';
 import { scoreDecisions, formatReport } from '../eval/score.js';
 import { runDemo } from '../pipeline/demo.js';
 import { parse } from './args.js';
-import { renderSummary, renderTimeline } from './render-demo.js';
+import { renderSummary, renderTimeline, TIME } from './render-demo.js';
 
 const USAGE = `usage: warden demo [--config DIR] [--days N] [--seed N] [--no-color]
 
@@ -34,8 +34,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const started = Date.now();
   const result = await runDemo(config, { days, seed });
   const secs = (Date.now() - started) / 1000;
-  const from = new Date(result.firstTs).toISOString().slice(0, 16).replace('T', ' ');
-  const to = new Date(result.lastTs).toISOString().slice(0, 16).replace('T', ' ');
+  const from = TIME(result.firstTs).slice(0, 16);
+  const to = TIME(result.lastTs).slice(0, 16);
   const report = scoreDecisions(
     result.items.flatMap((i) => (i.kind === 'detection' ? [i.detection] : [])),
     result.incidents,

@@ -1,9 +1,10 @@
 import type { DemoResult } from '../pipeline/demo.js';
 import type { Detection } from '../detector.js';
 import type { BreakerCommand } from '../breaker/types.js';
+import { isoTime } from '../event/time.js';
 
-/** Event time as `2026-11-18 03:00:26` (UTC). */
-export const TIME = (ts: number): string => new Date(ts).toISOString().replace('T', ' ').slice(0, 19);
+/** Event time as `2026-11-18 03:00:26` (UTC) in every CLI view; any stored number prints (see isoTime). */
+export const TIME = (ts: number): string => isoTime(ts, true);
 
 /** spiffe://acme.example/agent/support-bot/7f3a → support-bot/7f3a */
 export function shortIdentity(identity: string): string {

@@ -5,6 +5,7 @@ import { loadConfig } from '../config/load.js';
 import { WardenError } from '../errors.js';
 import { openInput, readEventStream } from '../event/read-stream.js';
 import { replay } from '../pipeline/replay.js';
+import { timeBoundsSettings } from '../service/settings.js';
 import { parse, required } from './args.js';
 
 const USAGE = `usage: warden replay --input FILE|- [--config DIR] [--output FILE|-] [--quiet]
@@ -15,7 +16,11 @@ records as JSON Lines, then one summary line. Same input and config, same bytes.
 
 Operator controls in the recording are verified with WARDEN_OPERATOR_KEYS (else
 WARDEN_COMMAND_KEYS), as the service does; without keys they are reported
-invalid (CONTROL_UNVERIFIABLE) and change nothing.`;
+invalid (CONTROL_UNVERIFIABLE) and change nothing.
+
+Event times are bounded as the service bounds them (WARDEN_EVENT_MAX_AHEAD,
+WARDEN_EVENT_MAX_AGE), against the recording's own clock instead of the wall
+clock: the median time of the records around each one.`;
 
 export async function replayCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
@@ -33,6 +38,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
   const config = await loadConfig(values.config);
   const keys = operatorKeyringFromEnv();
   if (!keys.ok && (process.env.WARDEN_OPERATOR_KEYS || process.env.WARDEN_COMMAND_KEYS)) throw new WardenError('SETTINGS_INVALID', keys.reason);
+  const timeBounds = timeBoundsSettings();
   const toStdout = values.output === '-';
   const output = toStdout ? process.stdout : createWriteStream(values.output);
   const started = Date.now();
@@ -41,6 +47,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     records: readEventStream(openInput(input)),
     config,
     output,
+    timeBounds,
     ...(keys.ok ? { operatorKeys: keys.keyring } : {}),
     onProgress: values.quiet ? undefined : (n) => {
       const now = Date.now();

@@ -17,5 +17,6 @@ export const DEFAULT_MANIFEST = {
   readOnly: false,
   allow: [],
   limits: [],
+  resources: [],
   delegation: {},
 } as const;

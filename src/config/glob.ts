@@ -2,7 +2,10 @@ import type { Glob } from './types.js';
 
 export type GlobResult = { ok: true; glob: Glob } | { ok: false; reason: string };
 
+/** Characters with no glob meaning here, kept reserved so a pattern never silently means something else. */
 const RESERVED = new Set(['[', ']', '{', '}', '!']);
+/** What a backslash may escape: the wildcards, the reserved characters and itself. */
+const ESCAPABLE = new Set(['*', '?', '\\', ...RESERVED]);
 const REGEX_SPECIAL = /[.*+?^${}()|[\]\\/]/;
 
 class CompiledGlob implements Glob {
@@ -20,31 +23,106 @@ class CompiledGlob implements Glob {
   }
 }
 
-/** `**` any run of characters, `*` any run except `/`, `?` one character except `/`; everything else literal. */
+/** `value` with every glob metacharacter escaped, so it matches only itself. */
+export function escapeGlob(value: string): string {
+  let out = '';
+  for (const ch of value) out += ESCAPABLE.has(ch) ? `\\${ch}` : ch;
+  return out;
+}
+
+type Piece = { lit: string } | { star: 1 | 2 } | { one: true };
+
+/** Unescaped pieces of a pattern, or why it is refused. */
+function pieces(pattern: string): Piece[] | string {
+  const out: Piece[] = [];
+  let lit = '';
+  const flush = () => {
+    if (lit !== '') out.push({ lit });
+    lit = '';
+  };
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i] as string;
+    if (ch === '\\') {
+      const next = pattern[i + 1];
+      if (next === undefined || !ESCAPABLE.has(next)) {
+        return `a backslash escapes only * ? [ ] { } ! or \\; write \\\\ for a literal backslash (in "${pattern}")`;
+      }
+      lit += next;
+      i++;
+    } else if (ch === '*') {
+      let n = 1;
+      while (pattern[i + n] === '*') n++;
+      if (n > 2) {
+        return `unsupported glob syntax '${'*'.repeat(n)}': use * (within a segment) or ** (anything); for a literal star escape it as \\* (in "${pattern}")`;
+      }
+      flush();
+      out.push({ star: n as 1 | 2 });
+      i += n - 1;
+    } else if (ch === '?') {
+      flush();
+      out.push({ one: true });
+    } else if (RESERVED.has(ch)) {
+      return `unsupported glob syntax '${ch}' (in "${pattern}"); to match it literally, escape it with a backslash: "${escapeReserved(pattern)}"`;
+    } else lit += ch;
+  }
+  flush();
+  return out;
+}
+
+/** The pattern with its reserved characters escaped, wildcards and existing escapes kept. */
+function escapeReserved(pattern: string): string {
+  let out = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i] as string;
+    if (ch === '\\' && pattern[i + 1] !== undefined) {
+      out += ch + pattern[i + 1];
+      i++;
+    } else out += RESERVED.has(ch) ? `\\${ch}` : ch;
+  }
+  return out;
+}
+
+/**
+ * `**` any run of characters, `*` any run except `/`, `?` one character except
+ * `/`; a backslash makes the next metacharacter literal (`s3:logs\*` matches
+ * only `s3:logs*`); everything else literal.
+ */
 export function compileGlob(pattern: string): GlobResult {
   if (pattern.length === 0) return { ok: false, reason: 'empty glob pattern' };
-  if (pattern.includes('***')) return { ok: false, reason: `unsupported glob syntax '***'; use * or ** (in "${pattern}")` };
-  for (const ch of pattern) {
-    if (RESERVED.has(ch)) return { ok: false, reason: `unsupported glob syntax '${ch}'; use * or ** (in "${pattern}")` };
+  const ps = pieces(pattern);
+  if (typeof ps === 'string') return { ok: false, reason: ps };
+  const first = ps[0];
+  if (ps.length === 0 || (ps.length === 1 && first !== undefined && 'lit' in first)) {
+    const lit = first !== undefined && 'lit' in first ? first.lit : '';
+    return { ok: true, glob: new CompiledGlob(pattern, (v) => v === lit) };
   }
-  if (!/[*?]/.test(pattern)) return { ok: true, glob: new CompiledGlob(pattern, (v) => v === pattern) };
-  if (pattern === '**') return { ok: true, glob: new CompiledGlob(pattern, () => true) };
-  const head = pattern.slice(0, -2);
-  if (pattern.endsWith('**') && !/[*?]/.test(head)) {
+  if (ps.length === 1 && first !== undefined && 'star' in first && first.star === 2) return { ok: true, glob: new CompiledGlob(pattern, () => true) };
+  const last = ps[ps.length - 1];
+  if (ps.length === 2 && first !== undefined && 'lit' in first && last !== undefined && 'star' in last && last.star === 2) {
+    const head = first.lit;
     return { ok: true, glob: new CompiledGlob(pattern, (v) => v.startsWith(head)) };
   }
   let src = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const ch = pattern[i] as string;
-    if (ch === '*' && pattern[i + 1] === '*') {
-      src += '.*';
-      i++;
-    } else if (ch === '*') src += '[^/]*';
-    else if (ch === '?') src += '[^/]';
-    else src += REGEX_SPECIAL.test(ch) ? `\\${ch}` : ch;
+  for (const p of ps) {
+    if ('lit' in p) for (const ch of p.lit) src += REGEX_SPECIAL.test(ch) ? `\\${ch}` : ch;
+    else if ('one' in p) src += '[^/]';
+    else src += p.star === 2 ? '.*' : '[^/]*';
   }
   const re = new RegExp(`^${src}$`, 's');
   return { ok: true, glob: new CompiledGlob(pattern, (v) => re.test(v)) };
+}
+
+/**
+ * The literal text of a pattern with each wildcard replaced by `mark`
+ * (`db:prod.**` with mark `\0` gives `db:prod.\0\0`), for reading which parts
+ * of a pattern it names literally. Undefined for a pattern compileGlob refuses.
+ */
+export function globText(pattern: string, mark: string): string | undefined {
+  const ps = pieces(pattern);
+  if (typeof ps === 'string') return undefined;
+  let out = '';
+  for (const p of ps) out += 'lit' in p ? p.lit : 'one' in p ? mark : mark.repeat(p.star);
+  return out;
 }
 
 export function matchAny(globs: readonly Glob[], value: string): boolean {

@@ -5,6 +5,7 @@
  */
 import type { registry } from '../../detectors/index.js';
 import type { Detector } from '../detector.js';
+import type { ResourceShape } from '../../detectors/resource-shapes.js';
 
 export type Mode = 'shadow' | 'alert' | 'enforce';
 export type Severity = 'low' | 'medium' | 'high' | 'critical';
@@ -19,6 +20,9 @@ export interface Glob {
 
 export interface AllowRule { action: Glob; resource: Glob }
 export interface RateLimit { action: Glob; max: number; windowMs: number }
+/** How the scope detector reads resources matching `match`: their shape, and at most `depth` learned levels. */
+export interface ResourceRule { match: Glob; shape: ResourceShape; depth?: number }
+export type { ResourceShape };
 
 export interface Manifest {
   agentClass: string;
@@ -28,6 +32,8 @@ export interface Manifest {
   readOnly: boolean;
   allow: AllowRule[];
   limits: RateLimit[];
+  /** First match wins; a resource no rule matches is read with shape `auto`. The loader always sets it (default []). */
+  resources?: ResourceRule[];
   delegation: {
     /** Max chain depth for this class's agents; null = detector default. */
     maxDepth: number | null;

@@ -1,9 +1,10 @@
 import { registry as builtin } from '../../detectors/index.js';
+import { SHAPES } from '../../detectors/resource-shapes.js';
 import type { AnyDetector } from '../detector.js';
 import { DEFAULT_DETECTORS_FILE, DEFAULT_MANIFEST } from './defaults.js';
 import { mergeDetectors } from './resolve.js';
 import {
-  array, boolean, duration, glob, integer, number, object, partial, run, string, timestamp,
+  array, boolean, duration, glob, integer, number, object, oneOf, partial, run, string, timestamp,
   type Issues, type Schema,
 } from './schema.js';
 import type { BreakerConfig, DeepPartial, DetectorsConfig, Manifest, Override } from './types.js';
@@ -112,6 +113,7 @@ const manifest = object({
   readOnly: boolean(),
   allow: array(object({ action: glob(), resource: glob() })),
   limits: array(object({ action: glob(), max: integer({ min: 1 }), windowMs: duration({ min: 1 }).from('window') })),
+  resources: array(object({ match: glob(), shape: oneOf(SHAPES).optional(), depth: integer({ min: 0, max: 16 }).optional() })),
   delegation: object({
     maxDepth: integer({ min: 0 }).nullable(),
     maxChildren: integer({ min: 0 }).nullable(),
@@ -121,7 +123,9 @@ const manifest = object({
 
 export function validateManifest(raw: unknown, file: string, issues: Issues): Manifest | undefined {
   const out = run(manifest, raw, issues, DEFAULT_MANIFEST);
-  return out === undefined ? undefined : { ...out, file };
+  if (out === undefined) return undefined;
+  const resources = out.resources.map(({ match, shape, depth }) => (depth === undefined ? { match, shape: shape ?? 'auto' } : { match, shape: shape ?? 'auto', depth }));
+  return { ...out, resources, file };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { EVENT_LIMITS } from '../event/types.js';
+import { TS_CEILING } from '../event/time.js';
 import { kindOf, type EventResult } from '../event/validate.js';
 import { KID_PATTERN } from '../commands/keyring.js';
 import { CONTROL_MARK, type OperatorControl } from './types.js';
@@ -7,11 +8,6 @@ export type ControlShape = { ok: true; control: OperatorControl } | Extract<Even
 
 const SIG_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 const MAX_TTL_MS = 366 * 24 * 3_600_000;
-/**
- * 9999-12-31T23:59:59.999Z. Beyond it the breaker's times stop being dates
- * (a control in µs, say, would suspend for ever and outlast every resume).
- */
-const MAX_TS = 253_402_300_799_999;
 const FIELDS = new Set(['control', 'v', 'id', 'ts', 'op', 'identity', 'scope', 'ttlMs', 'reason', 'operator', 'kid', 'sig']);
 
 function bad(field: string, message: string): ControlShape {
@@ -28,7 +24,11 @@ function text(o: Record<string, unknown>, field: string, limit: number): string 
 const int = (v: unknown): number | undefined =>
   typeof v === 'number' && Number.isSafeInteger(v) ? v : typeof v === 'bigint' && v >= 0n && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : undefined;
 
-/** The shape of a control (a map whose `control` field is set); the signature is checked by the engine. */
+/**
+ * The shape of a control (a map whose `control` field is set); the signature
+ * is checked by the engine, and the time against a clock by the same rule as
+ * events' (event/time.ts) where the record is read.
+ */
 export function validateControl(o: Record<string, unknown>): ControlShape {
   if (o.control !== CONTROL_MARK) return bad('control', `field "control" must be "${CONTROL_MARK}"`);
   for (const key in o) if (!FIELDS.has(key)) return bad(key.slice(0, 64), `unknown field "${key.slice(0, 64)}"`);
@@ -37,7 +37,7 @@ export function validateControl(o: Record<string, unknown>): ControlShape {
   const id = text(o, 'id', 128);
   if (typeof id !== 'string') return id;
   const ts = int(o.ts);
-  if (ts === undefined || ts < 0 || ts > MAX_TS) return bad('ts', 'field "ts" must be a non-negative integer of ms since the epoch, before the year 10000');
+  if (ts === undefined || ts < 0 || ts > TS_CEILING) return bad('ts', 'field "ts" must be a non-negative integer of ms since the epoch, before the year 10000');
   if (o.op !== 'suspend' && o.op !== 'resume') return bad('op', 'field "op" must be "suspend" or "resume"');
   const identity = text(o, 'identity', identityBytes);
   if (typeof identity !== 'string') return identity;

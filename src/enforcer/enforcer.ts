@@ -15,8 +15,11 @@ export interface EnforcerLogger {
   error(fields: object, msg: string): void;
 }
 
+/** Why a record was ignored: its verify code, or a key that is not the signed identity. */
+export type RejectCode = VerifyCode | 'COMMAND_KEY_MISMATCH';
+
 export interface RejectInfo {
-  code: VerifyCode;
+  code: RejectCode;
   reason: string;
   partition: number;
   offset: string;
@@ -39,9 +42,12 @@ export interface EnforcerOptions {
 export interface EnforcerStats {
   /** Verified commands that became the latest for their identity and scope. */
   applied: number;
-  /** Verified but older than what was already applied (e.g. a replayed resume). */
+  /** Verified but with a lower seq than the identity's last applied (e.g. a re-published old command). */
   stale: number;
-  rejected: Partial<Record<VerifyCode, number>>;
+  /** Verified with the seq last applied (a restatement or a redelivery): changes nothing. */
+  repeated: number;
+  /** Records ignored, by code. None of them changes what the enforcer denies. */
+  rejected: Partial<Record<RejectCode, number>>;
   identities: number;
   bootstrapped: boolean;
   following: boolean;
@@ -66,7 +72,7 @@ export function createEnforcer(opts: EnforcerOptions): Enforcer {
   const now = opts.now ?? Date.now;
   const log = opts.logger;
   const table = new CommandTable(now);
-  const stats = { applied: 0, stale: 0, rejected: {} as Partial<Record<VerifyCode, number>>, bootstrapped: false, following: false };
+  const stats = { applied: 0, stale: 0, repeated: 0, rejected: {} as Partial<Record<RejectCode, number>>, bootstrapped: false, following: false };
   const kafka = new Kafka({
     clientId: opts.clientId ?? 'warden-enforcer',
     brokers: opts.brokers,
@@ -84,7 +90,7 @@ export function createEnforcer(opts: EnforcerOptions): Enforcer {
   let stopped = false;
   let failBootstrap: ((err: Error) => void) | undefined;
 
-  function reject(code: VerifyCode, reason: string, partition: number, offset: string): void {
+  function reject(code: RejectCode, reason: string, partition: number, offset: string): void {
     stats.rejected[code] = (stats.rejected[code] ?? 0) + 1;
     log?.warn({ code, partition, offset, topic }, `breaker command rejected: ${reason}`);
     try {
@@ -94,10 +100,15 @@ export function createEnforcer(opts: EnforcerOptions): Enforcer {
     }
   }
 
-  function handle(value: Buffer | null, partition: number, offset: string): void {
+  function handle(key: Buffer | null, value: Buffer | null, partition: number, offset: string): void {
     if (value === null) return reject('COMMAND_MALFORMED', 'tombstone (null value) cannot be verified', partition, offset);
     const r = openCommand(value, opts.keyring);
     if (!r.ok) return reject(r.code, r.reason, partition, offset);
+    // Compaction keeps the last record per key: a valid command filed under another
+    // identity's key would erase that identity's record. Never apply one.
+    if (key === null || !key.equals(Buffer.from(r.command.identity, 'utf8'))) {
+      return reject('COMMAND_KEY_MISMATCH', `record key is not the signed identity (command ${r.command.commandId})`, partition, offset);
+    }
     // An expired suspend still supersedes older commands for its scope; it just denies nothing.
     const outcome = table.apply(r.command);
     if (isExpired(r.command, now())) {
@@ -160,7 +171,7 @@ export function createEnforcer(opts: EnforcerOptions): Enforcer {
       await c.run({
         autoCommit: false,
         eachBatch: async ({ batch }) => {
-          for (const m of batch.messages) handle(m.value, batch.partition, m.offset);
+          for (const m of batch.messages) handle(m.key, m.value, batch.partition, m.offset);
           advance(batch.partition, Number(batch.lastOffset()) + 1);
         },
       });

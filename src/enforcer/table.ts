@@ -15,17 +15,24 @@ interface Entry {
 }
 
 interface IdentityState {
-  issuedAt: number;
+  seq: number;
   scopes: Map<string, Entry>;
 }
+
+export type ApplyOutcome = 'applied' | 'stale' | 'repeated';
 
 /**
  * The latest verified command per identity. Every command carries the
  * identity's whole set of suspensions in force (`active`), so the latest one
- * replaces the identity's state entirely: that is what keeps a compacted
- * topic (one record per identity) complete. An older command arriving later,
- * such as a replayed resume, is stale; equal event times keep topic order,
- * which is the order Warden decided them in.
+ * replaces the identity's state: that is what keeps a compacted topic (one
+ * record per identity) complete. "Latest" is by the signed per-identity `seq`
+ * only, never by topic order or `issuedAt`: a lower seq (a re-published old
+ * command) is stale, an equal one (a restatement, a redelivery) is a repeat,
+ * and neither changes anything.
+ *
+ * Invariant: a suspension in force is never dropped by a later command that
+ * does not resume it. A newer command whose `active` omits a scope still in
+ * force keeps that scope unless the command is the resume of exactly that scope.
  */
 export class CommandTable {
   private readonly states = new Map<string, IdentityState>();
@@ -37,9 +44,9 @@ export class CommandTable {
     return this.states.size;
   }
 
-  apply(c: SignedCommand): 'applied' | 'stale' {
+  apply(c: SignedCommand): ApplyOutcome {
     const cur = this.states.get(c.identity);
-    if (cur !== undefined && c.issuedAt < cur.issuedAt) return 'stale';
+    if (cur !== undefined && c.seq <= cur.seq) return c.seq === cur.seq ? 'repeated' : 'stale';
     const scopes = new Map<string, Entry>();
     for (const a of c.active) {
       scopes.set(a.scope, {
@@ -48,7 +55,14 @@ export class CommandTable {
         deny: Object.freeze({ allow: false, reason: a.reason, identity: c.identity, scope: a.scope, commandId: a.commandId, until: a.until }),
       });
     }
-    this.states.set(c.identity, { issuedAt: c.issuedAt, scopes });
+    if (cur !== undefined && cur.scopes.size > 0) {
+      const t = this.now();
+      for (const [scope, e] of cur.scopes) {
+        if (scopes.has(scope) || e.until <= t || (c.type === 'resume' && c.scope === scope)) continue;
+        scopes.set(scope, e);
+      }
+    }
+    this.states.set(c.identity, { seq: c.seq, scopes });
     return 'applied';
   }
 

@@ -1,7 +1,8 @@
-import { Decoder, Encoder } from '@msgpack/msgpack';
+import { Encoder } from '@msgpack/msgpack';
 import { validateControl } from '../control/validate.js';
 import type { OperatorControl } from '../control/types.js';
 import { EVENT_LIMITS, type AgentEvent, type Encoding } from './types.js';
+import { InvalidUtf8, invalidUtf8Field, replacedField, strictDecoder } from './utf8.js';
 import { isPlainMap, kindOf, validateEvent, type EventError } from './validate.js';
 
 export type DecodeResult =
@@ -12,7 +13,7 @@ export type DecodeResult =
 
 const LIMIT = EVENT_LIMITS.eventBytes;
 // Nothing in a valid event is longer than the event, so cap every length up front.
-const decoder = new Decoder({
+const decoder = strictDecoder({
   useBigInt64: false,
   maxStrLength: LIMIT,
   maxBinLength: LIMIT,
@@ -22,10 +23,16 @@ const decoder = new Decoder({
 });
 const encoder = new Encoder({ ignoreUndefined: true });
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+const lossyUtf8 = new TextDecoder('utf-8', { fatal: false, ignoreBOM: false });
 const textEncoder = new TextEncoder();
 
-export function failed(code: string, message: string): { ok: false; error: EventError } {
-  return { ok: false, error: { code, message } };
+export function failed(code: string, message: string, field?: string): { ok: false; error: EventError } {
+  return { ok: false, error: field === undefined ? { code, message } : { code, field, message } };
+}
+
+function notUtf8(field: string | undefined, unknown: string): { ok: false; error: EventError } {
+  const what = field === undefined ? unknown : `field "${field.slice(0, 64)}"`;
+  return failed('EVENT_INVALID_UTF8', `${what} is not valid UTF-8`, field?.slice(0, 64));
 }
 
 export function reason(err: unknown): string {
@@ -60,6 +67,7 @@ export function decodeMsgpack(bytes: Uint8Array): DecodeResult {
   try {
     value = decoder.decode(bytes);
   } catch (err) {
+    if (err instanceof InvalidUtf8) return notUtf8(invalidUtf8Field(bytes), 'a map key');
     return failed('EVENT_DECODE', `invalid msgpack: ${reason(err)}`);
   }
   return validated(value, 'msgpack');
@@ -67,12 +75,27 @@ export function decodeMsgpack(bytes: Uint8Array): DecodeResult {
 
 export function decodeJson(bytes: Uint8Array): DecodeResult {
   let value: unknown;
+  let text: string;
   try {
-    value = JSON.parse(utf8.decode(bytes));
+    text = utf8.decode(bytes);
+  } catch {
+    return notUtf8(jsonField(bytes), 'the event');
+  }
+  try {
+    value = JSON.parse(text);
   } catch (err) {
     return failed('EVENT_DECODE', `invalid JSON: ${reason(err)}`);
   }
   return validated(value, 'json');
+}
+
+/** The error path: the field of a JSON event whose bytes are not UTF-8, if it still parses. */
+function jsonField(bytes: Uint8Array): string | undefined {
+  try {
+    return replacedField(JSON.parse(lossyUtf8.decode(bytes)));
+  } catch {
+    return undefined;
+  }
 }
 
 /** msgpack or JSON, told apart by the first byte. Never throws for bad input. */

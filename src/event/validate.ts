@@ -1,4 +1,5 @@
 import { Buffer } from 'node:buffer';
+import { TS_CEILING } from './time.js';
 import { EVENT_LIMITS, type AgentEvent, type Outcome } from './types.js';
 
 export interface EventError {
@@ -51,10 +52,15 @@ function missing(field: string): EventResult {
   return fail('EVENT_FIELD_MISSING', field, `field "${field}" is required`);
 }
 
+// ES2024, in Node 20 but not in the ES2023 lib.
+const wellFormed = (String.prototype as unknown as { isWellFormed: (this: string) => boolean }).isWellFormed;
+
 /** Checks a string field; returns an error result or undefined when fine. */
 function checkString(field: string, value: unknown, limit: number, nonEmpty: boolean): EventResult | undefined {
   if (typeof value !== 'string') return typeError(field, 'a string', value);
   if (nonEmpty && value.length === 0) return fail('EVENT_FIELD_INVALID', field, `field "${field}" must not be empty`);
+  // A lone surrogate (a JSON "\ud800" escape) has no UTF-8 form: Redis would store U+FFFD, another identity's bytes.
+  if (!wellFormed.call(value)) return fail('EVENT_INVALID_UTF8', field, `field "${field}" is not valid UTF-8 (a lone surrogate)`);
   if (utf8Exceeds(value, limit)) {
     return fail('EVENT_FIELD_TOO_LONG', field, `field "${field}" is longer than ${limit} UTF-8 bytes`);
   }
@@ -115,6 +121,8 @@ export function validateEvent(value: unknown): EventResult {
         } else {
           return typeError(key, 'an integer of ms since the epoch', v);
         }
+        // No clock here: the bounds against one are applied where the record is read (event/time.ts).
+        if (ts > TS_CEILING) return fail('EVENT_TS_FUTURE', key, `field "ts" (${ts}) is after the year 9999; ms since the epoch expected`);
         break;
       case 'chain':
         if (v === null || v === undefined) break;

@@ -4,20 +4,29 @@ import type { AddressInfo } from 'node:net';
 export interface Probe {
   /** Null when ready, else why not. */
   notReady(): Promise<string | null>;
+  /** Null while alive, else why not (a consumer that stopped, a partition that stalled). */
+  notLive?(): string | null;
+  /** Lines readiness adds for an operator (partitions retrying, parked outputs). */
+  detail?(): Promise<string[]>;
   metrics(): string;
 }
 
-/** /healthz (the process is up), /readyz (Kafka and Redis connected, partitions assigned), /metrics (Prometheus text). */
+/**
+ * /healthz (liveness: the consumer runs and makes progress where there is lag),
+ * /readyz (Kafka and Redis connected, partitions assigned), /metrics (Prometheus text).
+ */
 export async function startOpsServer(probe: Probe, port: number, host: string): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET') {
       res.writeHead(405, { allow: 'GET' }).end();
     } else if (path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      const why = probe.notLive?.() ?? null;
+      res.writeHead(why ? 503 : 200, { 'content-type': 'text/plain' }).end(why ? `not live: ${why}\n` : 'ok\n');
     } else if (path === '/readyz') {
-      probe.notReady().then(
-        (why) => res.writeHead(why ? 503 : 200, { 'content-type': 'text/plain' }).end(why ? `not ready: ${why}\n` : 'ready\n'),
+      Promise.all([probe.notReady(), probe.detail?.() ?? []]).then(
+        ([why, detail]) => res.writeHead(why ? 503 : 200, { 'content-type': 'text/plain' })
+          .end([why ? `not ready: ${why}` : 'ready', ...detail].join('\n') + '\n'),
         (err: Error) => res.writeHead(503, { 'content-type': 'text/plain' }).end(`not ready: ${err.message}\n`),
       );
     } else if (path === '/metrics') {

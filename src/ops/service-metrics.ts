@@ -13,8 +13,10 @@ export function serviceMetrics(collect: { openBreakers: () => number; lag: () =>
     guardTrips: registry.register(new Counter('warden_fleet_guard_trips_total', 'Suspensions the fleet guard turned into alerts, by agent class.')),
     controls: registry.register(new Counter('warden_operator_controls_total', 'Operator controls handled, by op and result (applied or ignored).')),
     openBreakers: registry.register(new Gauge('warden_breakers_open', 'Suspensions in force on the partitions this process owns.', () => [[undefined, collect.openBreakers()]])),
-    lag: registry.register(new Gauge('warden_consumer_lag', 'Messages behind the high watermark at the last fetch, by partition.', collect.lag)),
+    lag: registry.register(new Gauge('warden_consumer_lag', 'Messages behind the high watermark, by partition: after every batch and from the broker on an interval.', collect.lag)),
     batchSeconds: registry.register(new Histogram('warden_batch_duration_seconds', 'Time to process one partition batch, state and outputs included.', [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5])),
+    parked: registry.register(new Counter('warden_outputs_parked_total', 'Outputs Kafka refused after retries, parked for an operator (`warden parked`), by topic.')),
+    retries: registry.register(new Counter('warden_batch_retries_total', 'Batch steps retried after a retriable Redis or Kafka failure, by step (state or publish).')),
     reloads: registry.register(new Counter('warden_config_reloads_total', 'Config reloads, by result.')),
     /** Webhook figures come from the dispatcher's own counters when alerting is on. */
     attachAlerts(stats: () => Record<string, ReceiverStats>): void {

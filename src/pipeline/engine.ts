@@ -1,6 +1,7 @@
-import { advance, offend, parseBreaker, serializeBreaker } from '../breaker/breaker.js';
+import { advance, offend, parseRecord, serializeRecord, type BreakerRecord } from '../breaker/breaker.js';
 import { applyControl } from '../breaker/operator.js';
-import type { BreakerState } from '../breaker/types.js';
+import { stamp } from '../breaker/sequence.js';
+import type { BreakerCommand } from '../breaker/types.js';
 import type { Keyring } from '../commands/keyring.js';
 import { verifyControl } from '../control/sign.js';
 import type { OperatorControl } from '../control/types.js';
@@ -22,8 +23,8 @@ import type { OutboxEncoder } from './outbox.js';
 export type InputRecord =
   | { offset: bigint; ok: true; event: AgentEvent; control?: undefined }
   /** An operator control, shape-checked; the engine verifies its signature. */
-  | { offset: bigint; ok: true; control: OperatorControl; event?: undefined; raw?: Uint8Array; headers?: Record<string, string> }
-  | { offset: bigint; ok: false; error: { code: string; field?: string; message: string }; raw?: Uint8Array; headers?: Record<string, string> };
+  | { offset: bigint; ok: true; control: OperatorControl; event?: undefined; raw?: Uint8Array; key?: Uint8Array; headers?: Record<string, string> }
+  | { offset: bigint; ok: false; error: { code: string; field?: string; message: string }; raw?: Uint8Array; key?: Uint8Array; headers?: Record<string, string> };
 
 export interface EngineOptions {
   config: WardenConfig;
@@ -109,7 +110,7 @@ export class Engine {
     const [{ outcomes, committed }] = await Promise.all([this.store.apply({ partition, updates }), fleet?.observe(), peers?.observe()]);
 
     const items: OutputItem[] = [];
-    const breakers = new Map<string, BreakerState>();
+    const breakers = new Map<string, BreakerRecord>();
     const touched = new Set<string>();
     let processed = 0;
     let skipped = 0;
@@ -126,6 +127,7 @@ export class Engine {
         if (r.error.field !== undefined) dl.field = r.error.field;
         if (r.raw) dl.raw = r.raw;
         if (r.headers) dl.headers = r.headers;
+        if (r.key) dl.key = r.key;
         items.push({ kind: 'dead-letter', deadLetter: dl });
         continue;
       }
@@ -139,21 +141,22 @@ export class Engine {
       }
       processed++;
       const identity = r.control ? r.control.identity : r.event.identity;
-      let state = breakers.get(identity);
-      if (!state) {
-        state = parseBreaker(outcome.breaker);
-        breakers.set(identity, state);
+      let record = breakers.get(identity);
+      if (!record) {
+        record = parseRecord(outcome.breaker);
+        breakers.set(identity, record);
         if (outcome.breaker) touched.add(identity);
       }
+      const state = record.state;
       if (r.control) {
         touched.add(identity);
-        this.control(state, r.control, items);
+        this.control(record, r.control, items);
         continue;
       }
       const event = r.event;
       const dctx = ctx as DetectorContext;
       if (peers) outcome.view.peers = peers.peersAt(classOf(dctx), event.ts, ct ?? NONE);
-      for (const command of advance(state, event.identity, event.ts, config.breaker)) items.push({ kind: 'command', command });
+      for (const command of advance(state, event.identity, event.ts, config.breaker)) items.push(stamped(record, command));
       for (const d of this.detectors) {
         if (!configOf(dctx, d).enabled) continue;
         const findings = d.detect(event, outcome.view, dctx);
@@ -164,7 +167,7 @@ export class Engine {
           items.push({ kind: 'detection', detection, commandId: command ? command.commandId : null });
           if (command) {
             touched.add(event.identity);
-            items.push({ kind: 'command', command });
+            items.push(stamped(record, command));
             fleet?.suspended(classOf(dctx), event.identity, command.until!);
           }
         }
@@ -174,7 +177,7 @@ export class Engine {
     const lastOffset = records.length > 0 ? records[records.length - 1]!.offset : null;
     if (lastOffset !== null && (processed > 0 || invalid > 0)) {
       const snapshots = new Map<string, string>();
-      for (const id of touched) snapshots.set(id, serializeBreaker(breakers.get(id)!));
+      for (const id of touched) snapshots.set(id, serializeRecord(breakers.get(id)!));
       await fleet?.record();
       await this.store.commit({
         partition,
@@ -199,17 +202,18 @@ export class Engine {
       const bad: InputRecord = { offset: r.offset, ok: false, error: { code: v.code, message: v.reason } };
       if (r.raw) bad.raw = r.raw;
       if (r.headers) bad.headers = r.headers;
+      if (r.key) bad.key = r.key;
       out[i] = bad;
     }
     return out ?? records;
   }
 
-  private control(state: BreakerState, c: OperatorControl, items: OutputItem[]): void {
+  private control(record: BreakerRecord, c: OperatorControl, items: OutputItem[]): void {
     const cfg = this.config.breaker;
-    const commands = advance(state, c.identity, c.ts, cfg, false);
-    const effect = applyControl(state, c, cfg);
+    const commands = advance(record.state, c.identity, c.ts, cfg, false);
+    const effect = applyControl(record.state, c, cfg);
     commands.push(...effect.commands);
-    for (const command of commands) items.push({ kind: 'command', command });
+    for (const command of commands) items.push(stamped(record, command));
     items.push({
       kind: 'control',
       control: {
@@ -288,4 +292,9 @@ function checkConfigured(detectors: readonly AnyDetector[], config: WardenConfig
       `detector${missing.length > 1 ? 's' : ''} ${missing.join(', ')} ha${missing.length > 1 ? 've' : 's'} no config: load the config with the same detectors (validateConfigDir(dir, { detectors }))`,
     );
   }
+}
+
+/** Every command takes the identity's next seq, stored with the commit that publishes it. */
+function stamped(record: BreakerRecord, command: BreakerCommand): OutputItem {
+  return { kind: 'command', command: stamp(record, command) };
 }

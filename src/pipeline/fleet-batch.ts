@@ -14,7 +14,8 @@ export const classOf = (ctx: DetectorContext): string => ctx.manifest?.agentClas
  */
 export class FleetBatch {
   private readonly active = new Map<string, Map<string, number>>();
-  private at = -Infinity;
+  /** Each class's latest event time in the batch: the class is pruned by its own. */
+  private readonly at = new Map<string, number>();
   private views: Map<string, FleetView> | undefined;
   private readonly suspensions: FleetSuspension[] = [];
 
@@ -26,7 +27,7 @@ export class FleetBatch {
     let ids = this.active.get(agentClass);
     if (!ids) this.active.set(agentClass, (ids = new Map()));
     if (ts > (ids.get(identity) ?? -Infinity)) ids.set(identity, ts);
-    if (ts > this.at) this.at = ts;
+    if (ts > (this.at.get(agentClass) ?? -Infinity)) this.at.set(agentClass, ts);
   }
 
   async observe(): Promise<void> {

@@ -2,7 +2,9 @@ import { signCommand } from '../commands/sign.js';
 import type { Keyring } from '../commands/keyring.js';
 import type { OutboxRecord } from '../state/types.js';
 import type { OutputItem } from './outputs.js';
-import { commandRecord, controlRecord, decisionRecord, deadLetterHeaders } from './records.js';
+import { deadLetterOutbox } from './dead-letter.js';
+import { DEFAULT_RECORD_LIMIT } from './record-size.js';
+import { commandRecord, controlRecord, decisionRecord } from './records.js';
 
 export interface Topics {
   actions: string;
@@ -22,6 +24,9 @@ const encoder = new TextEncoder();
 
 /** Turns a batch's outputs into the records the service publishes, keyed by identity. */
 export class OutboxEncoder {
+  /** The dead-letter topic's record limit; the service sets it from the topic's config at start. */
+  deadLetterLimit = DEFAULT_RECORD_LIMIT;
+
   /** With a keyring every command is signed (HMAC-SHA256, key id in `kid`), as gateways require. */
   constructor(private readonly topics: Topics, private readonly sourceTopic: string, private readonly keyring?: Keyring) {}
 
@@ -38,8 +43,7 @@ export class OutboxEncoder {
       } else if (item.kind === 'control') {
         out.push({ topic: this.topics.decisions, key: item.control.identity, value: encoder.encode(JSON.stringify(controlRecord(item.control))) });
       } else {
-        const dl = item.deadLetter;
-        out.push({ topic: this.topics.deadLetter, key: null, value: dl.raw ?? new Uint8Array(0), headers: deadLetterHeaders(dl, this.sourceTopic, partition) });
+        out.push(deadLetterOutbox(item.deadLetter, this.topics.deadLetter, this.sourceTopic, partition, this.deadLetterLimit));
       }
     }
     return out;

@@ -9,6 +9,8 @@ export interface DeadLetter {
   field?: string;
   message: string;
   raw?: Uint8Array;
+  /** The original record's key, kept on the dead-letter record. */
+  key?: Uint8Array;
   headers?: Record<string, string>;
 }
 

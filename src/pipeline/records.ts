@@ -26,17 +26,3 @@ export function outputRecord(item: OutputItem): Record<string, unknown> {
   if (item.kind === 'control') return controlRecord(item.control);
   return deadLetterRecord(item.deadLetter);
 }
-
-/** Headers a dead letter carries so an operator can find and replay the original. */
-export function deadLetterHeaders(dl: DeadLetter, sourceTopic: string, partition: string): Record<string, string> {
-  const h: Record<string, string> = {
-    ...(dl.headers ?? {}),
-    'warden-error-code': dl.code,
-    'warden-error-reason': dl.message,
-    'warden-source-topic': sourceTopic,
-    'warden-source-partition': partition,
-    'warden-source-offset': String(dl.offset),
-  };
-  if (dl.field !== undefined) h['warden-error-field'] = dl.field;
-  return h;
-}

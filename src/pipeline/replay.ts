@@ -2,12 +2,14 @@ import type { Writable } from 'node:stream';
 import type { Keyring } from '../commands/keyring.js';
 import type { WardenConfig } from '../config/types.js';
 import type { StreamRecord } from '../event/read-stream.js';
+import { DEFAULT_TIME_BOUNDS, type TimeBounds } from '../event/time.js';
 import { MemoryFleetStore } from '../state/fleet.js';
 import { MemoryClassStore } from '../state/class-store.js';
 import { MemoryWindowStore } from '../state/memory-store.js';
 import { Engine, type InputRecord } from './engine.js';
 import type { BatchOutput } from './outputs.js';
 import { outputRecord } from './records.js';
+import { boundedByRecording } from './replay-clock.js';
 
 export interface ReplayOptions {
   records: AsyncIterable<StreamRecord>;
@@ -17,6 +19,8 @@ export interface ReplayOptions {
   /** Verifies operator controls in the recording; without it they are reported invalid. */
   operatorKeys?: Keyring;
   batchSize?: number;
+  /** The service's bounds on event time, applied against the recording's own clock. */
+  timeBounds?: TimeBounds;
   /** Called after each batch with the number of records read so far. */
   onProgress?: (records: number) => void;
 }
@@ -49,6 +53,7 @@ export async function runRecords(
   onBatch: (out: BatchOutput, recordsSoFar: number) => Promise<void> | void,
   batchSize = 2000,
   operatorKeys?: Keyring,
+  timeBounds: TimeBounds = DEFAULT_TIME_BOUNDS,
 ): Promise<ReplaySummary> {
   const engine = new Engine({ config, store: new MemoryWindowStore(), fleet: new MemoryFleetStore(), classes: new MemoryClassStore(), ...(operatorKeys ? { operatorKeys } : {}) });
   const spans = new Map<string, [number, number]>();
@@ -66,7 +71,7 @@ export async function runRecords(
     await onBatch(out, summary.records);
   };
 
-  for await (const rec of records) {
+  for await (const rec of boundedByRecording(records, timeBounds)) {
     summary.records++;
     const offset = BigInt(rec.index);
     if (rec.result.ok && rec.result.control) {
@@ -101,7 +106,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
   const summary = await runRecords(opts.records, opts.config, async (out, n) => {
     await write(opts.output, render(out));
     opts.onProgress?.(n);
-  }, opts.batchSize, opts.operatorKeys);
+  }, opts.batchSize, opts.operatorKeys, opts.timeBounds);
   await write(opts.output, JSON.stringify(summary) + '\n');
   return summary;
 }

@@ -1,33 +1,213 @@
-import type { Producer, Message } from 'kafkajs';
-import type { WindowStore } from '../state/types.js';
+import type { Message, Producer, TopicMessages } from 'kafkajs';
+import type { Logger } from 'pino';
+import { retry, RetryError } from '../alerts/retry.js';
+import { errorMessage, WardenError } from '../errors.js';
+import { BATCH_OVERHEAD, DEFAULT_RECORD_LIMIT, recordBytes } from '../pipeline/record-size.js';
+import type { OutboxRecord, WindowStore } from '../state/types.js';
+import { kafkaErrorType, kafkaRetriable } from '../transport/kafka-client.js';
+import type { ParkedOutput, ParkingLot } from './parked.js';
+import { BACKOFF } from './supervise.js';
+
+type Pending = { seq: bigint; record: OutboxRecord };
+export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+/** Attempts at one record that Kafka refuses (not retriably) before it is parked. */
+export const REFUSED_ATTEMPTS = 3;
+
+/**
+ * The idempotent producer, replaceable: a request Kafka refuses (not
+ * retriably) may have been appended on its other partitions while kafkajs
+ * rolls their sequence numbers back, so the next send would be out of
+ * sequence. A fresh producer (a new producer id) starts clean.
+ */
+export class ProducerSlot {
+  private current: Producer | null = null;
+  /** Sends in flight per producer: a replaced one is closed once its last send is done. */
+  private readonly inflight = new Map<Producer, number>();
+  constructor(private readonly create: () => Producer) {}
+
+  private release(p: Producer): void {
+    const n = (this.inflight.get(p) ?? 1) - 1;
+    if (n > 0) this.inflight.set(p, n);
+    else {
+      this.inflight.delete(p);
+      if (p !== this.current) p.disconnect().catch(() => {});
+    }
+  }
+
+  async connect(): Promise<void> {
+    const p = this.create();
+    await p.connect();
+    this.current = p;
+  }
+
+  async send(topicMessages: TopicMessages[]): Promise<void> {
+    const p = this.current;
+    if (!p) throw new WardenError('KAFKA_PUBLISH', 'producer not connected', { retriable: true });
+    this.inflight.set(p, (this.inflight.get(p) ?? 0) + 1);
+    try {
+      await p.sendBatch({ acks: -1, topicMessages });
+    } catch (err) {
+      // Replaced meanwhile: the failure says nothing about these records.
+      if (p !== this.current) throw new WardenError('KAFKA_PUBLISH', `producer replaced during a send: ${errorMessage(err)}`, { retriable: true, cause: err });
+      throw err;
+    } finally {
+      this.release(p);
+    }
+  }
+
+  /** Swaps in a new producer; the old one finishes what it has in flight, then is closed. */
+  async renew(): Promise<void> {
+    const old = this.current;
+    const next = this.create();
+    await next.connect();
+    this.current = next;
+    if (old && !this.inflight.has(old)) await old.disconnect().catch(() => {});
+  }
+
+  async disconnect(): Promise<void> {
+    const all = new Set([...this.inflight.keys(), ...(this.current ? [this.current] : [])]);
+    this.current = null;
+    this.inflight.clear();
+    await Promise.all([...all].map((p) => p.disconnect().catch(() => {})));
+  }
+}
+
+function toMessage(record: OutboxRecord): Message {
+  const m: Message = { key: record.key, value: Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength) };
+  if (record.headers) m.headers = record.headers;
+  return m;
+}
+
+function byTopic(group: readonly Pending[]): TopicMessages[] {
+  const topics = new Map<string, Message[]>();
+  for (const { record } of group) {
+    const msgs = topics.get(record.topic) ?? [];
+    msgs.push(toMessage(record));
+    topics.set(record.topic, msgs);
+  }
+  return [...topics.entries()].map(([topic, messages]) => ({ topic, messages }));
+}
+
+/** A Kafka failure worth waiting out (retriable), as the retry factory sees it. */
+const outage = (err: unknown): WardenError =>
+  err instanceof WardenError ? err : new WardenError('KAFKA_PUBLISH', `publish failed: ${errorMessage(err)}`, { retriable: true, cause: err });
+
+/** Ends the attempts at once (not retriable to the factory): Kafka is away, which the caller waits out. */
+class Away extends WardenError {
+  constructor(readonly outage: WardenError) {
+    super('KAFKA_PUBLISH', outage.message, { cause: outage });
+  }
+}
+
+class Refused extends WardenError {
+  constructor(readonly original: unknown) {
+    super('KAFKA_PUBLISH', `Kafka refused the record: ${kafkaErrorType(original) ?? errorMessage(original)}`, { retriable: true, cause: original });
+  }
+}
+
+export interface PublisherOptions {
+  store: WindowStore;
+  producer: ProducerSlot;
+  parking: ParkingLot;
+  log: Logger;
+  onParked?: (entry: ParkedOutput) => void;
+  /** Records read from the outbox at a time. */
+  chunk?: number;
+}
 
 /**
  * Publishes a partition's outbox to Kafka, then acknowledges it in the store.
  * A crash between the two republishes the same records on restart: outputs are
  * never lost, and their deterministic ids make a repeat recognisable.
+ *
+ * Sends are split below `maxBatchBytes` (the smallest output topic limit).
+ * A retriable failure is thrown for the caller to wait out; a refusal is
+ * narrowed down to the record Kafka refuses, which after a few attempts is
+ * parked (src/service/parked.ts) so the partition moves on.
  */
 export class OutboxPublisher {
-  constructor(private readonly store: WindowStore, private readonly producer: Producer, private readonly chunk = 1000) {}
+  maxBatchBytes = DEFAULT_RECORD_LIMIT;
+  private readonly chunk: number;
 
-  async drain(partition: string): Promise<number> {
+  constructor(private readonly o: PublisherOptions) {
+    this.chunk = o.chunk ?? 1000;
+  }
+
+  async drain(partition: string, sleep: Sleep): Promise<number> {
     let sent = 0;
     for (;;) {
-      const pending = await this.store.pendingOutbox(partition, this.chunk);
+      const pending = await this.o.store.pendingOutbox(partition, this.chunk);
       if (pending.length === 0) return sent;
-      const byTopic = new Map<string, Message[]>();
-      for (const { record } of pending) {
-        const msgs = byTopic.get(record.topic) ?? [];
-        const m: Message = { key: record.key, value: Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength) };
-        if (record.headers) m.headers = record.headers;
-        msgs.push(m);
-        byTopic.set(record.topic, msgs);
+      for (const group of this.split(pending)) {
+        await this.sendOrPark(partition, group, sleep);
+        await this.o.store.ackOutbox(partition, group[group.length - 1]!.seq);
+        sent += group.length;
       }
-      await this.producer.sendBatch({
-        acks: -1,
-        topicMessages: [...byTopic.entries()].map(([topic, messages]) => ({ topic, messages })),
-      });
-      await this.store.ackOutbox(partition, pending[pending.length - 1]!.seq);
-      sent += pending.length;
+    }
+  }
+
+  /** Consecutive groups, each below the batch limit (a record alone over it goes by itself, and Kafka decides). */
+  split(pending: readonly Pending[]): Pending[][] {
+    const groups: Pending[][] = [];
+    let group: Pending[] = [];
+    let size = BATCH_OVERHEAD;
+    for (const p of pending) {
+      const n = recordBytes(p.record);
+      if (group.length > 0 && size + n > this.maxBatchBytes) {
+        groups.push(group);
+        group = [];
+        size = BATCH_OVERHEAD;
+      }
+      group.push(p);
+      size += n;
+    }
+    if (group.length > 0) groups.push(group);
+    return groups;
+  }
+
+  private async sendOrPark(partition: string, group: Pending[], sleep: Sleep): Promise<void> {
+    try {
+      await this.o.producer.send(byTopic(group));
+      return;
+    } catch (err) {
+      if (kafkaRetriable(err) || (err instanceof WardenError && err.retriable)) throw outage(err);
+      if (group.length > 1) {
+        // A one-record send touches one partition, which Kafka did not append to: only a wider one needs a new producer id.
+        await this.o.producer.renew().catch((e: unknown) => {
+          throw outage(e);
+        });
+        const half = Math.ceil(group.length / 2);
+        await this.sendOrPark(partition, group.slice(0, half), sleep);
+        await this.o.store.ackOutbox(partition, group[half - 1]!.seq);
+        await this.sendOrPark(partition, group.slice(half), sleep);
+        return;
+      }
+    }
+    await this.retryOne(partition, group[0]!, sleep);
+  }
+
+  private async retryOne(partition: string, p: Pending, sleep: Sleep): Promise<void> {
+    try {
+      await retry(async () => {
+        try {
+          await this.o.producer.send(byTopic([p]));
+        } catch (err) {
+          // An outage is not a refusal: out of here, for the caller to wait out.
+          if (kafkaRetriable(err) || (err instanceof WardenError && err.retriable)) throw new Away(outage(err));
+          // Refused for the producer's own sequence, not for the record: the next attempt goes with a fresh producer id.
+          if (/SEQUENCE|UNKNOWN_PRODUCER_ID|INVALID_PRODUCER_EPOCH/.test(kafkaErrorType(err) ?? '')) await this.o.producer.renew().catch(() => {});
+          throw new Refused(err);
+        }
+      }, { maxAttempts: REFUSED_ATTEMPTS, ...BACKOFF, sleep });
+    } catch (err) {
+      const last = err instanceof RetryError ? err.lastError : err;
+      if (last instanceof Away) throw last.outage;
+      if (!(last instanceof Refused)) throw last;
+      const entry = await this.o.parking.park(partition, p.seq, p.record, errorMessage(last));
+      this.o.log.error({ partition, seq: entry.seq, topic: entry.topic, key: entry.key, bytes: entry.bytes, reason: entry.error, attempts: REFUSED_ATTEMPTS },
+        'output parked: Kafka refused it after retries; the partition moves on (list with `warden parked`)');
+      this.o.onParked?.(entry);
     }
   }
 }

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
+import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { WardenConfig } from '../config/types.js';
+import { errorMessage } from '../errors.js';
 import { Engine } from '../pipeline/engine.js';
 import type { BatchOutput } from '../pipeline/outputs.js';
 import { OutboxEncoder } from '../pipeline/outbox.js';
@@ -9,16 +10,27 @@ import type { FleetStore } from '../state/fleet.js';
 import type { WindowStore } from '../state/types.js';
 import { createKafka } from '../transport/kafka-client.js';
 import { toRecord } from './decode.js';
-import { OutboxPublisher } from './publisher.js';
+import { MemoryParkingLot, type ParkingLot } from './parked.js';
+import { OutboxPublisher, ProducerSlot } from './publisher.js';
+import { heartbeatingSleep, persist, type Liveline } from './supervise.js';
 import type { ServiceSettings } from './settings.js';
 import { serviceMetrics, type ServiceMetrics } from '../ops/service-metrics.js';
-import { ensureTopics } from './topics.js';
+import { ensureTopics, outputLimits } from './topics.js';
+
+function within<T>(work: Promise<T>, ms: number, why: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(why)), ms)));
+  work.catch(() => {});
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
 
 /** Instrumentation, namespaced like kafkajs' own. */
 export interface ServiceEvents {
   'warden.batch': [BatchInfo];
   'warden.partitions': [{ assigned: string[] }];
   'warden.error': [{ error: unknown; partition?: string }];
+  /** The service cannot go on (a consumer kafkajs will not restart, a failure no retry can mend): the process must exit non-zero. */
+  'warden.fatal': [{ reason: string; error: unknown }];
 }
 
 export interface BatchInfo {
@@ -39,6 +51,8 @@ export interface ServiceOptions {
   store: WindowStore;
   /** Class counts for the fleet guard, shared by every Warden process. */
   fleet?: FleetStore;
+  /** Where outputs Kafka refuses after retries are kept; in memory unless given. */
+  parking?: ParkingLot;
   log: Logger;
   recordLatency?: boolean;
 }
@@ -52,12 +66,26 @@ export interface ServiceOptions {
 export class WardenService extends EventEmitter<ServiceEvents> {
   private readonly kafka: Kafka;
   private readonly consumer: Consumer;
-  private readonly producer: Producer;
+  private readonly producer: ProducerSlot;
   private readonly engine: Engine;
+  private readonly outbox: OutboxEncoder;
   private readonly publisher: OutboxPublisher;
+  private readonly parking: ParkingLot;
   private readonly log: Logger;
   private running = false;
   private crashed: string | null = null;
+  /** Set once the service cannot go on; liveness fails with it. */
+  private dead: string | null = null;
+  /** Since when the consumer has not been in the group (null: it is). */
+  private downSince: number | null = null;
+  private readonly stopping = new AbortController();
+  private readonly heartbeatMs: number;
+  /** Per assigned partition: wall time of the last completed batch (or of the assignment). */
+  private readonly progress = new Map<string, number>();
+  /** Per partition: what its batch is waiting on, while it retries. */
+  private readonly waiting = new Map<string, string>();
+  private admin: Admin | null = null;
+  private probe: NodeJS.Timeout | null = null;
   private readonly lag = new Map<string, number>();
   /** identity\0scope → until, for the open-breakers gauge; event time. */
   private readonly open = new Map<string, number>();
@@ -70,20 +98,26 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     this.log = opts.log.child({ module: 'service' });
     const { kafka, topics } = opts.settings;
     this.kafka = createKafka(kafka, opts.log);
+    this.heartbeatMs = Math.min(3000, Math.floor(kafka.sessionTimeoutMs / 3));
     this.consumer = this.kafka.consumer({
       groupId: kafka.groupId,
       maxWaitTimeInMs: 100,
       sessionTimeout: kafka.sessionTimeoutMs,
-      heartbeatInterval: Math.min(3000, Math.floor(kafka.sessionTimeoutMs / 3)),
+      heartbeatInterval: this.heartbeatMs,
       retry: { retries: 10 },
     });
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    this.producer = new ProducerSlot(() => this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner }));
+    this.outbox = new OutboxEncoder(topics, topics.actions, opts.settings.keyring);
     this.engine = new Engine({
-      config: opts.config, store: opts.store, outbox: new OutboxEncoder(topics, topics.actions, opts.settings.keyring),
+      config: opts.config, store: opts.store, outbox: this.outbox,
       operatorKeys: opts.settings.operatorKeyring,
       ...(opts.fleet ? { fleet: opts.fleet } : {}),
     });
-    this.publisher = new OutboxPublisher(opts.store, this.producer);
+    this.parking = opts.parking ?? new MemoryParkingLot();
+    this.publisher = new OutboxPublisher({
+      store: opts.store, producer: this.producer, parking: this.parking, log: this.log,
+      onParked: (entry) => this.metrics.parked.inc({ topic: entry.topic }),
+    });
     this.metrics = serviceMetrics({
       openBreakers: () => {
         let n = 0;
@@ -96,15 +130,49 @@ export class WardenService extends EventEmitter<ServiceEvents> {
 
   /** Null when ready: running, partitions assigned, Kafka consumer alive, Redis answering. */
   async notReady(): Promise<string | null> {
+    if (this.dead) return this.dead;
     if (!this.running) return 'not running';
     if (this.crashed) return `Kafka consumer crashed: ${this.crashed}`;
     if (this.assigned.length === 0) return 'no partitions assigned';
     try {
-      await this.opts.store.ping();
+      // A Redis that hangs must not hang the probe (its command timeout is 30 s).
+      await within(this.opts.store.ping(), 2000, 'no answer within 2 s');
     } catch (err) {
       return `Redis: ${(err as Error).message}`;
     }
     return null;
+  }
+
+  /**
+   * Null while alive (liveness): the consumer is in its group, and no assigned
+   * partition with lag has gone `stallTimeoutMs` without a completed batch.
+   */
+  notLive(now = Date.now()): string | null {
+    if (this.dead) return this.dead;
+    if (!this.running) return 'not running';
+    const bound = this.opts.settings.stallTimeoutMs;
+    const secs = (ms: number): number => Math.round(ms / 1000);
+    if (this.downSince !== null && now - this.downSince > bound) {
+      return `Kafka consumer not in its group for ${secs(now - this.downSince)} s${this.crashed ? `: ${this.crashed}` : ''}`;
+    }
+    for (const p of this.assigned) {
+      const lag = this.lag.get(p) ?? 0;
+      const since = this.progress.get(p) ?? now;
+      if (lag > 0 && now - since > bound) {
+        // A partition whose batch has no worker yet waits behind the ones retrying.
+        const on = this.waiting.get(p) ?? [...new Set(this.waiting.values())].join(', ');
+        return `${p}: no batch completed for ${secs(now - since)} s with ${lag} behind${on ? ` (retrying ${on})` : ''}`;
+      }
+    }
+    return null;
+  }
+
+  /** What readiness adds for an operator: partitions waiting on a dependency, parked outputs. */
+  async detail(): Promise<string[]> {
+    const lines = [...this.waiting].map(([p, on]) => `${p}: retrying ${on}`);
+    const parked = await within(this.parking.count(this.assigned), 1000, 'timeout').catch(() => 0);
+    if (parked > 0) lines.push(`parked outputs: ${parked} (list them with \`warden parked\`)`);
+    return lines;
   }
 
   get isRunning(): boolean {
@@ -121,27 +189,37 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     await store.start();
     const admin = this.kafka.admin();
     await admin.connect();
-    try {
-      const created = await ensureTopics(admin, settings.topics);
-      if (created.length > 0) this.log.info({ created }, 'created topics');
-    } finally {
-      await admin.disconnect();
-    }
+    this.admin = admin;
+    const created = await ensureTopics(admin, settings.topics);
+    if (created.length > 0) this.log.info({ created }, 'created topics');
+    const limits = await outputLimits(admin, settings.topics, this.log);
+    this.outbox.deadLetterLimit = limits.deadLetter;
+    this.publisher.maxBatchBytes = limits.batch;
+    this.log.info(limits, 'output record limits');
     await this.producer.connect();
     await this.consumer.connect();
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       const assigned = Object.entries(e.payload.memberAssignment).flatMap(([t, ps]) => ps.map((p) => `${t}:${p}`));
       this.assigned = assigned;
+      const now = Date.now();
+      for (const p of [...this.progress.keys()]) if (!assigned.includes(p)) this.progress.delete(p);
+      for (const p of [...this.lag.keys()]) if (!assigned.includes(p)) this.lag.delete(p);
+      for (const p of assigned) this.progress.set(p, now);
       this.log.info({ assigned }, 'partitions assigned');
       this.crashed = null;
+      this.downSince = null;
       this.emit('warden.partitions', { assigned });
     });
     this.consumer.on(this.consumer.events.CRASH, (e) => {
-      this.crashed = e.payload.error.message;
-      this.log.error({ err: e.payload.error.message, restart: e.payload.restart }, 'consumer crashed');
+      const err = e.payload.error;
+      this.crashed = err.message;
+      this.downSince ??= Date.now();
+      if (e.payload.restart) this.log.warn({ err: err.message, restart: true }, 'consumer crashed; kafkajs restarts it');
+      else this.fail(`Kafka consumer stopped and will not restart: ${err.message}`, err);
     });
     await this.consumer.subscribe({ topic: settings.topics.actions, fromBeginning: settings.kafka.fromBeginning });
     this.running = true;
+    this.downSince = Date.now();
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -149,14 +227,48 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       eachBatch: (payload) => this.onBatch(payload),
     });
     this.log.info({ topic: settings.topics.actions, group: settings.kafka.groupId }, 'consuming');
+    const every = Math.max(1000, Math.min(10_000, Math.floor(settings.stallTimeoutMs / 3)));
+    this.probe = setInterval(() => void this.probeLag(), every);
+    this.probe.unref();
+  }
+
+  /** Ends the service for good: one clear log line, liveness fails, and `warden run` exits non-zero. */
+  private fail(reason: string, error: unknown): void {
+    if (!this.running || this.dead) return;
+    this.dead = reason;
+    this.log.fatal({ err: errorMessage(error) }, reason);
+    this.emit('warden.fatal', { reason, error });
+  }
+
+  /** True lag per assigned partition, from the broker, between batches too: a consumer that stopped fetching must not look idle. */
+  private async probeLag(): Promise<void> {
+    const admin = this.admin;
+    if (!admin || !this.running) return;
+    const { topics, kafka } = this.opts.settings;
+    try {
+      const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topics.actions), admin.fetchOffsets({ groupId: kafka.groupId, topics: [topics.actions] })]);
+      const offsets = committed[0]?.partitions ?? [];
+      for (const e of ends) {
+        const p = `${topics.actions}:${e.partition}`;
+        if (!this.assigned.includes(p)) continue;
+        const c = Number(offsets.find((o) => o.partition === e.partition)?.offset ?? -1);
+        this.lag.set(p, Math.max(0, Number(e.high) - (c >= 0 ? c : Number(e.low))));
+      }
+    } catch (err) {
+      this.log.debug({ err: errorMessage(err) }, 'lag probe failed');
+    }
   }
 
   /** Finishes the batch in flight, commits, leaves the group. */
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    if (this.probe) clearInterval(this.probe);
+    // A batch waiting out an outage gives up now; its offsets stay uncommitted and it is redelivered.
+    this.stopping.abort(new Error('stopping'));
     await this.consumer.disconnect();
     await this.producer.disconnect();
+    await this.admin?.disconnect().catch(() => {});
     await this.opts.store.shutdown();
     this.log.info('stopped');
   }
@@ -191,25 +303,50 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     const partition = `${batch.topic}:${batch.partition}`;
     this.lag.set(partition, Number(batch.offsetLagLow()));
     const max = this.opts.settings.kafka.maxBatch;
+    const line: Liveline = { heartbeat, everyMs: this.heartbeatMs, isRunning: () => isRunning() && !isStale(), signal: this.stopping.signal };
+    const sleep = heartbeatingSleep(line);
+    let retried = false;
+    // Redis or Kafka away: wait it out here, heartbeating, so the group keeps this member and nothing is redone.
+    const wait = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+      const began = Date.now();
+      let attempts = 0;
+      try {
+        const r = await persist(fn, line, ({ attempt, delayMs, error }) => {
+          attempts = attempt;
+          retried = true;
+          this.waiting.set(partition, what);
+          this.metrics.retries.inc({ what });
+          if (attempt === 1 || attempt % 10 === 0) this.log.warn({ partition, what, attempt, delayMs, err: errorMessage(error) }, 'batch waiting: retrying');
+        });
+        if (attempts > 0) this.log.info({ partition, what, attempts, waitedMs: Date.now() - began }, 'batch recovered');
+        return r;
+      } catch (error) {
+        this.emit('warden.error', { error, partition });
+        throw error;
+      } finally {
+        this.waiting.delete(partition);
+      }
+    };
+    const drain = (): Promise<number> => wait('publish', () => this.publisher.drain(partition, sleep));
     // Outputs left by a crash or a previous owner go out before anything new.
-    await this.publisher.drain(partition);
+    await drain();
     for (let i = 0; i < batch.messages.length; i += max) {
       if (!isRunning() || isStale()) return;
       const started = performance.now();
       const messages = batch.messages.slice(i, i + max);
-      const records = messages.map(toRecord);
-      let out;
-      try {
-        out = await this.engine.process(partition, records);
-      } catch (error) {
-        this.emit('warden.error', { error, partition });
-        throw error;
-      }
-      if (out.items.length > 0) await this.publisher.drain(partition);
+      // The wall clock bounds event time (and only refuses), read once per batch so a retry decides the same.
+      const now = Date.now();
+      const records = messages.map((m) => toRecord(m, now, this.opts.settings.timeBounds));
+      retried = false;
+      // Safe to repeat: the store applies and commits each offset once (a repeat gets the views back, or "done").
+      const out = await wait('state', () => this.engine.process(partition, records));
+      if (out.items.length > 0 || retried) await drain();
       const last = messages[messages.length - 1]!.offset;
       resolveOffset(last);
       await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
       await heartbeat();
+      this.progress.set(partition, Date.now());
+      this.lag.set(partition, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));
       this.observe(out.items, messages.length, performance.now() - started);
       const info: BatchInfo = {
         partition, messages: messages.length, processed: out.processed, skipped: out.skipped, invalid: out.invalid,

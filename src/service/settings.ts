@@ -4,6 +4,9 @@ import { DEFAULT_TOPICS, type Topics } from '../pipeline/outbox.js';
 import type { KafkaSettings } from '../transport/kafka-client.js';
 import { keyringFromEnv, operatorKeyringFromEnv } from '../commands/keyring.js';
 import type { Keyring } from '../commands/keyring.js';
+import { DEFAULT_REPUBLISH_INTERVAL_MS } from './republish.js';
+import { parseDuration } from '../config/duration.js';
+import { DEFAULT_TIME_BOUNDS, type TimeBounds } from '../event/time.js';
 
 /** Where Warden's service connects. Secrets come only from the environment, never from files or logs. */
 export interface ServiceSettings {
@@ -11,10 +14,16 @@ export interface ServiceSettings {
   topics: Topics;
   redis: { url: string; prefix: string; idleTtlMs: number };
   http: { port: number; host: string };
+  /** Liveness fails when an assigned partition with lag has gone this long without a completed batch. */
+  stallTimeoutMs: number;
   /** Signs every command; gateways verify with the same keys. */
   keyring: Keyring;
   /** Verifies operator controls: WARDEN_OPERATOR_KEYS, else the command keys. */
   operatorKeyring: Keyring;
+  /** Every identity's breaker state is re-published to the commands topic on start and this often. */
+  republishIntervalMs: number;
+  /** How far an event's or control's time may be from the wall clock. */
+  timeBounds: TimeBounds;
 }
 
 const DAY = 86_400_000;
@@ -23,9 +32,41 @@ const DAY = 86_400_000;
 export const ENVIRONMENT = [
   'KAFKA_BROKERS', 'KAFKA_CLIENT_ID', 'KAFKA_GROUP_ID', 'KAFKA_SESSION_TIMEOUT_MS', 'KAFKA_SSL', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD',
   'WARDEN_COMMAND_KEYS', 'WARDEN_COMMAND_KEY_ID', 'WARDEN_OPERATOR_KEYS', 'WARDEN_OPERATOR_KEY_ID', 'WARDEN_TOPIC_ACTIONS', 'WARDEN_TOPIC_DLQ', 'WARDEN_TOPIC_COMMANDS', 'WARDEN_TOPIC_DECISIONS',
-  'WARDEN_CONCURRENCY', 'WARDEN_MAX_BATCH', 'WARDEN_FROM_BEGINNING',
-  'REDIS_URL', 'WARDEN_REDIS_PREFIX', 'WARDEN_IDLE_TTL_DAYS', 'WARDEN_HTTP_PORT', 'WARDEN_HTTP_HOST', 'LOG_LEVEL',
+  'WARDEN_CONCURRENCY', 'WARDEN_MAX_BATCH', 'WARDEN_FROM_BEGINNING', 'WARDEN_REPUBLISH_INTERVAL_MS', 'WARDEN_EVENT_MAX_AHEAD', 'WARDEN_EVENT_MAX_AGE',
+  'REDIS_URL', 'WARDEN_REDIS_PREFIX', 'WARDEN_IDLE_TTL_DAYS', 'WARDEN_HTTP_PORT', 'WARDEN_HTTP_HOST', 'WARDEN_STALL_TIMEOUT_S', 'LOG_LEVEL',
 ] as const;
+
+const MAX_AHEAD_LIMIT = 7 * DAY;
+
+/**
+ * WARDEN_EVENT_MAX_AHEAD (default 5m, at most 7d) and WARDEN_EVENT_MAX_AGE
+ * (default 30d, 0 = only the 2000-01-01 floor): the service bounds by the
+ * wall clock, `warden replay` and the demo by the recording's own clock.
+ */
+export function timeBoundsFromEnv(env: NodeJS.ProcessEnv, problems: string[] = []): TimeBounds {
+  const read = (name: string, fallback: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const d = parseDuration(raw);
+    if (!d.ok) problems.push(`${name}: ${d.reason}`);
+    else if (d.ms > max) problems.push(`${name} must be at most ${max / DAY}d, got "${raw}"`);
+    else return d.ms;
+    return fallback;
+  };
+  const bounds = {
+    maxAheadMs: read('WARDEN_EVENT_MAX_AHEAD', DEFAULT_TIME_BOUNDS.maxAheadMs, MAX_AHEAD_LIMIT),
+    maxAgeMs: read('WARDEN_EVENT_MAX_AGE', DEFAULT_TIME_BOUNDS.maxAgeMs, 3650 * DAY),
+  };
+  return bounds;
+}
+
+/** The bounds alone, for the tools that need no other settings (replay, demo). */
+export function timeBoundsSettings(env: NodeJS.ProcessEnv = process.env): TimeBounds {
+  const problems: string[] = [];
+  const bounds = timeBoundsFromEnv(env, problems);
+  if (problems.length > 0) throw new WardenError('SETTINGS_INVALID', `invalid environment: ${problems.join('; ')}`);
+  return bounds;
+}
 
 /** `operator`: for operator tools, which sign controls and need no command keys of their own. */
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env, opts: { operator?: boolean } = {}): ServiceSettings {
@@ -92,8 +133,11 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env, opts: { op
       idleTtlMs: int('WARDEN_IDLE_TTL_DAYS', 14, 1, 3650) * DAY,
     },
     http: { port: int('WARDEN_HTTP_PORT', 9400, 0, 65535), host: env.WARDEN_HTTP_HOST ?? '0.0.0.0' },
+    stallTimeoutMs: int('WARDEN_STALL_TIMEOUT_S', 300, 5, 86_400) * 1000,
     keyring: keys.ok ? keys.keyring : { activeKid: '', keys: new Map() },
     operatorKeyring: opKeys.ok ? opKeys.keyring : { activeKid: '', keys: new Map() },
+    republishIntervalMs: int('WARDEN_REPUBLISH_INTERVAL_MS', DEFAULT_REPUBLISH_INTERVAL_MS, 1000, DAY),
+    timeBounds: timeBoundsFromEnv(env, problems),
   };
   if (problems.length > 0) throw new WardenError('SETTINGS_INVALID', `invalid environment: ${problems.join('; ')}`);
   return settings;

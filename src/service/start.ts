@@ -6,13 +6,35 @@ import type { WardenConfig } from '../config/types.js';
 import { createRedis } from '../state/redis-connection.js';
 import { RedisFleetStore } from '../state/redis-fleet.js';
 import { RedisWindowStore } from '../state/redis-store.js';
+import { errorMessage } from '../errors.js';
+import { RedisParkingLot } from './parked.js';
+import { createKafka } from '../transport/kafka-client.js';
+import { startRepublisher, type Republisher } from './republish.js';
 import { WardenService } from './service.js';
 import { settingsFromEnv, type ServiceSettings } from './settings.js';
 
 export interface Running {
   service: WardenService;
   alerts: Dispatcher | null;
+  /** Resolves with the reason when the service or the dispatcher cannot go on: the process must exit non-zero. */
+  fatal: Promise<string>;
   stop(): Promise<void>;
+}
+
+/** Every Redis error as one JSON log line, at most one per 5 s per connection (with the count), never as an unhandled event. */
+function logRedisErrors(redis: Redis, log: Logger, name: string): void {
+  let last = 0;
+  let suppressed = 0;
+  redis.on('error', (err: unknown) => {
+    const now = Date.now();
+    if (now - last < 5000) {
+      suppressed++;
+      return;
+    }
+    log.warn({ connection: name, err: errorMessage(err), suppressed }, 'Redis connection error');
+    last = now;
+    suppressed = 0;
+  });
 }
 
 /** Wires Kafka, Redis and the on-call dispatcher from the settings and starts consuming. */
@@ -28,14 +50,31 @@ export async function startService(opts: {
   const alertsConfig = await loadAlertsConfig(opts.config.dir);
   if (!alertsConfig.ok) throw new ConfigError(alertsConfig.issues);
   const redis = opts.redis ?? createRedis(settings.redis.url);
+  const log = opts.log.child({ module: 'redis' });
+  logRedisErrors(redis, log, 'state');
   const store = new RedisWindowStore({ redis, prefix: settings.redis.prefix, idleTtlMs: settings.redis.idleTtlMs });
   const fleet = new RedisFleetStore(redis, settings.redis.prefix);
-  const service = new WardenService({ config: opts.config, settings, store, fleet, log: opts.log, recordLatency: opts.recordLatency ?? false });
+  const parking = new RedisParkingLot(redis, settings.redis.prefix);
+  const service = new WardenService({ config: opts.config, settings, store, fleet, parking, log: opts.log, recordLatency: opts.recordLatency ?? false });
+  let fatal!: (reason: string) => void;
+  const failed = new Promise<string>((resolve) => (fatal = resolve));
+  service.on('warden.fatal', ({ reason }) => fatal(reason));
   await service.start();
+  let republisher: Republisher;
+  try {
+    republisher = await startRepublisher({
+      redis, prefix: settings.redis.prefix, kafka: createKafka(settings.kafka, opts.log), topic: settings.topics.commands,
+      keyring: settings.keyring, intervalMs: settings.republishIntervalMs, log: opts.log,
+    });
+  } catch (err) {
+    await service.stop();
+    throw err;
+  }
   let alerts: Dispatcher | null = null;
   let alertsRedis: Redis | null = null;
   if (alertsConfig.config.receivers.length > 0) {
     alertsRedis = redis.duplicate();
+    logRedisErrors(alertsRedis, log, 'alerts');
     alerts = createDispatcher({
       config: alertsConfig.config,
       kafka: settings.kafka,
@@ -45,14 +84,24 @@ export async function startService(opts: {
       redisPrefix: settings.redis.prefix,
       log: opts.log.child({ module: 'alerts' }),
       sessionTimeoutMs: settings.kafka.sessionTimeoutMs,
+      onFatal: (reason) => fatal(`alert dispatcher: ${reason}`),
     });
-    await alerts.start();
+    try {
+      await alerts.start();
+    } catch (err) {
+      // The service already consumes: a failed start must not leave it running without the rest.
+      await Promise.all([service.stop(), alerts.stop()]).catch(() => {});
+      await alertsRedis.quit().catch(() => {});
+      throw err;
+    }
     service.metrics.attachAlerts(() => alerts!.stats());
   }
   return {
     service,
     alerts,
+    fatal: failed,
     async stop() {
+      await republisher.stop();
       await Promise.all([service.stop(), alerts?.stop()]);
       await alertsRedis?.quit();
     },

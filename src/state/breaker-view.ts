@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { parseBreaker } from '../breaker/breaker.js';
+import { parseRecord } from '../breaker/breaker.js';
 import type { BreakerState } from '../breaker/types.js';
 import { decodeIdentityState } from './identity-hash.js';
 import { IDENTITY_FIELD, identitiesPattern, identityPattern, partitionOf } from './keys.js';
@@ -12,6 +12,9 @@ export interface IdentityBreaker {
   /** Updates applied (events and operator controls) since its state was created. */
   events: number;
   breaker: BreakerState;
+  /** Seq of the identity's last command (0: none since v2) and that command's event time. */
+  seq: number;
+  at: number;
 }
 
 const FIELDS = [IDENTITY_FIELD.id, IDENTITY_FIELD.state, IDENTITY_FIELD.breaker] as const;
@@ -30,9 +33,10 @@ export async function* scanBreakers(redis: Redis, prefix: string, identity?: str
       if (identity !== undefined && id !== identity) continue;
       if (identity === undefined && !b?.length) continue;
       const state = s == null ? null : decodeIdentityState(s);
+      const record = parseRecord(b == null ? null : b.toString('utf8'));
       yield {
         identity: id, partition: partitionOf(key) ?? '', firstSeen: state?.firstSeen ?? null, events: state?.events ?? 0,
-        breaker: parseBreaker(b == null ? null : b.toString('utf8')),
+        breaker: record.state, seq: record.seq, at: record.at,
       };
     }
   } while (cursor !== '0');
@@ -41,6 +45,10 @@ export async function* scanBreakers(redis: Redis, prefix: string, identity?: str
 /** Every breaker `scanBreakers` yields, by identity. */
 export async function collectBreakers(redis: Redis, prefix: string, identity?: string): Promise<IdentityBreaker[]> {
   const found: IdentityBreaker[] = [];
-  for await (const b of scanBreakers(redis, prefix, identity)) found.push(b);
+  for await (const b of scanBreakers(redis, prefix, identity)) {
+    // A snapshot with no scopes left only keeps the seq: nothing to list.
+    if (identity === undefined && Object.keys(b.breaker).length === 0) continue;
+    found.push(b);
+  }
   return found.sort((a, b) => (a.identity < b.identity ? -1 : a.identity > b.identity ? 1 : 0));
 }

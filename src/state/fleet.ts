@@ -11,13 +11,17 @@
 export interface FleetObservation {
   /** Per class: each identity active in this batch with its latest event time. */
   active: Map<string, Map<string, number>>;
-  /** Event time the counts are for: the batch's latest. */
-  at: number;
+  /**
+   * Per class, the event time its counts are for: the class's latest in the
+   * batch. Each class is pruned by its own time, so one far-ahead event of
+   * one class cannot empty another's active set.
+   */
+  at: ReadonlyMap<string, number>;
   activeWindowMs: number;
 }
 
 export interface FleetView {
-  /** Identities with an event in (at - activeWindow, at]. */
+  /** Identities with an event in (at - activeWindow, at], `at` the class's own. */
   active: number;
   /**
    * Suspended identities → when their suspension ends, for those ending after
@@ -55,8 +59,8 @@ export class MemoryFleetStore implements FleetStore {
 
   async observe(o: FleetObservation): Promise<Map<string, FleetView>> {
     const out = new Map<string, FleetView>();
-    const from = o.at - o.activeWindowMs;
     for (const [cls, ids] of o.active) {
+      const from = classAt(o, cls) - o.activeWindowMs;
       const active = this.get(this.activeBy, cls);
       for (const [id, ts] of ids) if (ts > (active.get(id) ?? -Infinity)) active.set(id, ts);
       const open = this.get(this.openBy, cls);
@@ -78,6 +82,15 @@ export class MemoryFleetStore implements FleetStore {
     if (!m) by.set(cls, (m = new Map()));
     return m;
   }
+}
+
+/** The class's own time; a class named without one counts at its identities' latest. */
+export function classAt(o: FleetObservation, cls: string): number {
+  const at = o.at.get(cls);
+  if (at !== undefined) return at;
+  let max = -Infinity;
+  for (const ts of o.active.get(cls)?.values() ?? []) if (ts > max) max = ts;
+  return max;
 }
 
 /** Drops entries scored at or below `floor`, as Redis does; returns how many are left. */

@@ -83,6 +83,10 @@ export const outboxKey = (base: string): string => base + SUFFIX.outbox;
 export function partitionOf(key: string): string | undefined {
   return /\{p:([^}]*)\}/.exec(key)?.[1];
 }
+/** Outputs the service could not publish after retries (src/service/parked.ts). */
+export const parkedKey = (base: string): string => `${base}:parked`;
+/** SCAN MATCH pattern for every partition's parked list. */
+export const parkedPattern = (prefix: string): string => `${prefix}:{p:*}:parked`;
 
 /** Same digest as Lua's redis.sha1hex over the string's UTF-8 bytes. */
 export function sha1hex(s: string): string {

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { errorMessage, WardenError } from '../errors.js';
 import { fleetActiveKey, fleetOpenKey } from './keys.js';
-import type { FleetObservation, FleetStore, FleetSuspension, FleetView } from './fleet.js';
+import { classAt, type FleetObservation, type FleetStore, type FleetSuspension, type FleetView } from './fleet.js';
 
 /**
  * Two sorted sets per agent class under one hash tag (keys named by the
@@ -16,11 +16,12 @@ export class RedisFleetStore implements FleetStore {
     if (o.active.size === 0) return new Map();
     const p = this.redis.pipeline();
     const classes = [...o.active.keys()];
-    const from = o.at - o.activeWindowMs;
     // Reply positions of each class's ZCARD and ZRANGE: a class with no identities this batch has no ZADD.
     const at: Array<[number, number]> = [];
     let n = 0;
     for (const cls of classes) {
+      const time = classAt(o, cls);
+      const from = Number.isFinite(time) ? time - o.activeWindowMs : '-inf';
       const a = fleetActiveKey(this.prefix, cls);
       const s = fleetOpenKey(this.prefix, cls);
       const args: Array<string | number> = [];

@@ -36,3 +36,25 @@ export function createKafka(settings: KafkaSettings, log: Logger): Kafka {
   if (settings.sasl) config.sasl = settings.sasl as SASLOptions;
   return new Kafka(config);
 }
+
+function rootCause(err: unknown): unknown {
+  let e = err;
+  while (e instanceof Error && e.cause !== undefined) e = e.cause;
+  return e;
+}
+
+/** kafkajs' own rule (its consumer's restart decision): its retries ran out on a retriable cause, or the root cause is retriable. */
+export function kafkaRetriable(err: unknown): boolean {
+  if (err instanceof Error && err.name === 'KafkaJSNumberOfRetriesExceeded') return true;
+  const cause = rootCause(err) as { retriable?: unknown };
+  return typeof cause === 'object' && cause !== null && cause.retriable === true;
+}
+
+/** The broker's error type (`MESSAGE_TOO_LARGE`, ...) when it sent one. */
+export function kafkaErrorType(err: unknown): string | undefined {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    const type = (e as { type?: unknown }).type;
+    if (typeof type === 'string') return type;
+  }
+  return undefined;
+}

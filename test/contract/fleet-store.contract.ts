@@ -8,11 +8,11 @@ const SEC = 1000;
 const MIN = 60 * SEC;
 const HOUR = 60 * MIN;
 
-/** `{ cls: { identity: ts } }` → an observation at `at`. */
+/** `{ cls: { identity: ts } }` → an observation with every class at `at`. */
 function obs(active: Record<string, Record<string, number>>, at: number, activeWindowMs: number): FleetObservation {
   const m = new Map<string, Map<string, number>>();
   for (const [cls, ids] of Object.entries(active)) m.set(cls, new Map(Object.entries(ids)));
-  return { active: m, at, activeWindowMs };
+  return { active: m, at: new Map([...m.keys()].map((cls) => [cls, at])), activeWindowMs };
 }
 
 /** A view as plain data, open entries sorted, for toEqual. */
@@ -90,6 +90,21 @@ export function fleetStoreContract(name: string, make: MakeFleetStore): void {
       expect(plainAll(got)).toEqual({ x: { active: 3, open: {} }, y: { active: 1, open: {} } });
       const next = await store.observe(obs({ y: { b: T + SEC }, z: { z1: T + SEC } }, T + SEC, w));
       expect(plainAll(next)).toEqual({ y: { active: 2, open: {} }, z: { active: 1, open: { z1: T + HOUR } } });
+    }));
+
+    it('each class is pruned by its own time: one far-ahead event of one class does not empty another\'s active set', withStore(async (store) => {
+      const w = 10 * MIN;
+      const ids = (n: number, ts: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`m${i}`, ts]));
+      await store.observe(obs({ mailer: ids(5, T), other: ids(3, T) }, T, w));
+      await store.suspended([{ agentClass: 'mailer', identity: 'm0', until: T + HOUR }]);
+      // One event 300,000 years ahead in "other", in the same batch as a mailer event.
+      const far = 9e15;
+      const m = new Map([['mailer', new Map([['m1', T + MIN]])], ['other', new Map([['x', far]])]]);
+      const got = await store.observe({ active: m, at: new Map([['mailer', T + MIN], ['other', far]]), activeWindowMs: w });
+      expect(plainAll(got)).toEqual({ mailer: { active: 5, open: { m0: T + HOUR } }, other: { active: 1, open: {} } });
+      // A class named with no time of its own counts at its identities' latest.
+      const bare = await store.observe({ active: new Map([['mailer', new Map([['m2', T + 2 * MIN]])]]), at: new Map(), activeWindowMs: w });
+      expect(plainAll(bare)).toEqual({ mailer: { active: 5, open: { m0: T + HOUR } } });
     }));
 
     it('a class named with no identities this batch is counted like the others', withStore(async (store) => {

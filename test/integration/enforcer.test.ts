@@ -32,11 +32,13 @@ let seq = 0;
 function cmd(identity: string, type: 'suspend' | 'resume', over: Partial<BreakerCommand> = {}): BreakerCommand {
   const suspend = type === 'suspend';
   const c = {
-    v: 1 as const, type, commandId: `${identity}-${type}-${++seq}`, identity, scope: '*',
+    v: 2 as const, seq: 0, type, commandId: `${identity}-${type}-${++seq}`, identity, scope: '*',
     until: suspend ? T0 + HOUR : null, probationUntil: suspend ? T0 + 2 * HOUR : null,
     reason: `${identity} ${type}`, detector: suspend ? ('rate' as const) : null, issuedAt: T0 - 1000,
     eventId: suspend ? `ev-${seq}` : null, strike: 1, cascade: suspend, active: [] as BreakerCommand['active'], ...over,
   };
+  // Warden's seq is never below the command's event time.
+  if (over.seq === undefined) c.seq = c.issuedAt;
   // What a single-scope breaker publishes: the suspension itself, or nothing after a resume.
   if (!over.active && suspend) c.active = [{ scope: c.scope, until: c.until!, cascade: c.cascade, commandId: c.commandId, reason: c.reason }];
   return c;
@@ -73,6 +75,12 @@ describe('enforcer against a real broker', () => {
       signed(cmd('dave', 'suspend', { issuedAt: T0 - 1000 })),
       // A replayed, older (authentic) resume published after the newer suspend.
       signed(cmd('dave', 'resume', { issuedAt: T0 - 3000 })),
+      // The same seq again, with the same event time: a tie never applies.
+      signed(cmd('dave', 'resume', { issuedAt: T0 - 1000 })),
+      // A valid command for another identity filed under dave's key.
+      line(signCommand(cmd('judy', 'resume'), wardenRing), 'dave'),
+      // A v1 command (no seq), as Warden wrote before v2.
+      line({ ...(({ seq: _s, ...rest }) => rest)(signCommand(cmd('dave', 'resume', { issuedAt: T0 }), wardenRing)), v: 1 }),
       signed(cmd('ivan', 'suspend'), oldRing),
       signed(cmd('kim', 'suspend', { scope: 'db.write', cascade: true })),
       signed(cmd('eve', 'suspend'), attackerRing),
@@ -91,10 +99,12 @@ describe('enforcer against a real broker', () => {
 
   it('has read everything published before start() when it resolves', () => {
     expect(enforcer.stats()).toMatchObject({
-      applied: 7, stale: 1, bootstrapped: true, following: true,
-      rejected: { COMMAND_FORGED: 2, COMMAND_UNKNOWN_KEY: 1, COMMAND_EXPIRED: 1, COMMAND_MALFORMED: 1 },
+      applied: 7, stale: 1, repeated: 1, bootstrapped: true, following: true,
+      rejected: { COMMAND_FORGED: 2, COMMAND_UNKNOWN_KEY: 1, COMMAND_EXPIRED: 1, COMMAND_MALFORMED: 1, COMMAND_KEY_MISMATCH: 1, COMMAND_UNSUPPORTED_VERSION: 1 },
     });
-    expect(rejects.map((r) => r.code).sort()).toEqual(['COMMAND_EXPIRED', 'COMMAND_FORGED', 'COMMAND_FORGED', 'COMMAND_MALFORMED', 'COMMAND_UNKNOWN_KEY']);
+    expect(rejects.map((r) => r.code).sort()).toEqual([
+      'COMMAND_EXPIRED', 'COMMAND_FORGED', 'COMMAND_FORGED', 'COMMAND_KEY_MISMATCH', 'COMMAND_MALFORMED', 'COMMAND_UNKNOWN_KEY', 'COMMAND_UNSUPPORTED_VERSION',
+    ]);
     for (const r of rejects) expect(r.partition >= 0 && Number(r.offset) >= 0 && r.reason.length > 0).toBe(true);
   });
 
@@ -106,7 +116,7 @@ describe('enforcer against a real broker', () => {
     expect(denied('carol', 'file.read')).toBe(false);
     expect(denied('dave', 'file.read')).toBe(true);
     expect(denied('ivan', 'file.read')).toBe(true);
-    for (const id of ['eve', 'frank', 'grace', 'heidi', 'zed', 'nobody']) expect(denied(id, 'email.send')).toBe(false);
+    for (const id of ['eve', 'frank', 'grace', 'heidi', 'judy', 'zed', 'nobody']) expect(denied(id, 'email.send')).toBe(false);
   });
 
   it('cascades to sub-agents only for cascading suspensions', () => {
@@ -138,7 +148,7 @@ describe('enforcer against a real broker', () => {
     await until('the live forgery to be rejected', () => enforcer.stats().rejected.COMMAND_FORGED === 3);
     expect(enforcer.check('mallory', 'email.send')).toEqual({ allow: true });
     expect(enforcer.check('oscar', 'x')).toEqual({ allow: true });
-    expect(enforcer.stats()).toMatchObject({ applied: 9, stale: 1, identities: 8 });
+    expect(enforcer.stats()).toMatchObject({ applied: 9, stale: 1, repeated: 1, identities: 8 });
   });
 });
 

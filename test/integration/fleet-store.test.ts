@@ -43,7 +43,7 @@ describe('RedisFleetStore', () => {
     const { store, prefix, cleanup } = await makeRedis();
     try {
       const classes = ['a}b', 'a b'];
-      await store.observe({ active: new Map(classes.map((c) => [c, new Map([['id-1', T]])])), at: T, activeWindowMs: 3_600_000 });
+      await store.observe({ active: new Map(classes.map((c) => [c, new Map([['id-1', T]])])), at: new Map(), activeWindowMs: 3_600_000 });
       await store.suspended(classes.map((c) => ({ agentClass: c, identity: 'id-1', until: T + 900_000 })));
       const keys = await keysUnder(prefix);
       expect(keys).toEqual(classes.flatMap((c) => [fleetActiveKey(prefix, c), fleetOpenKey(prefix, c)]).sort());
@@ -73,9 +73,9 @@ describe('RedisFleetStore', () => {
     const b = new RedisFleetStore(redis, a.prefix);
     try {
       const w = 600_000;
-      await a.store.observe({ active: new Map([['c', new Map([['x', T], ['y', T]])]]), at: T, activeWindowMs: w });
+      await a.store.observe({ active: new Map([['c', new Map([['x', T], ['y', T]])]]), at: new Map(), activeWindowMs: w });
       await a.store.suspended([{ agentClass: 'c', identity: 'x', until: T + w }]);
-      const got = await b.observe({ active: new Map([['c', new Map([['z', T + 1000]])]]), at: T + 1000, activeWindowMs: w });
+      const got = await b.observe({ active: new Map([['c', new Map([['z', T + 1000]])]]), at: new Map(), activeWindowMs: w });
       expect(got.get('c')!.active).toBe(3);
       expect([...got.get('c')!.open]).toEqual([['x', T + w]]);
     } finally {
@@ -90,7 +90,7 @@ describe('RedisFleetStore', () => {
       await redis.set(fleetOpenKey(prefix, 'c'), 'not a zset');
       const store = new RedisFleetStore(redis, prefix);
       await expect(store.suspended([{ agentClass: 'c', identity: 'x', until: T }])).rejects.toMatchObject({ code: 'STATE_REDIS', retriable: true });
-      await expect(store.observe({ active: new Map([['c', new Map([['x', T]])]]), at: T, activeWindowMs: 1000 })).rejects.toMatchObject({ code: 'STATE_REDIS', retriable: true });
+      await expect(store.observe({ active: new Map([['c', new Map([['x', T]])]]), at: new Map(), activeWindowMs: 1000 })).rejects.toMatchObject({ code: 'STATE_REDIS', retriable: true });
     } finally {
       await cleanup();
     }

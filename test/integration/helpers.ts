@@ -133,10 +133,14 @@ export interface WardenProcess {
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
 }
 
-/** Starts `warden run` as a real separate process. */
+/**
+ * Starts `warden run` as a real separate process. Tests replay fixed dates
+ * (the simulated fleet's November 2026), so the age bound is off unless a test
+ * sets WARDEN_EVENT_MAX_AGE; the ahead bound stays at its default.
+ */
 export function startWarden(env: Record<string, string>, configDir = 'config'): WardenProcess {
   const child = spawn(process.execPath, ['bin/warden.js', 'run', '--config', configDir], {
-    env: { ...process.env, KAFKA_BROKERS: BROKERS, REDIS_URL, LOG_LEVEL: 'info', KAFKAJS_NO_PARTITIONER_WARNING: '1', WARDEN_HTTP_PORT: '0', WARDEN_HTTP_HOST: '127.0.0.1', WARDEN_COMMAND_KEYS: TEST_COMMAND_KEYS, ...env },
+    env: { ...process.env, KAFKA_BROKERS: BROKERS, REDIS_URL, LOG_LEVEL: 'info', KAFKAJS_NO_PARTITIONER_WARNING: '1', WARDEN_HTTP_PORT: '0', WARDEN_HTTP_HOST: '127.0.0.1', WARDEN_COMMAND_KEYS: TEST_COMMAND_KEYS, WARDEN_EVENT_MAX_AGE: '0', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const logs: string[] = [];
@@ -236,4 +240,101 @@ export async function committedCount(groupId: string, topic: string): Promise<nu
   } finally {
     await admin.disconnect();
   }
+}
+
+/** kcat as the external producer, one message per file, to a given partition; `extra` passes librdkafka settings. */
+export async function kcatProduceFile(topic: string, partition: number, key: string, value: Uint8Array | string, extra: string[] = []): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'warden-kcat-'));
+  try {
+    const file = join(dir, 'm.bin');
+    await writeFile(file, value);
+    await run('kcat', ['-b', BROKERS, '-P', '-t', topic, '-p', String(partition), '-k', key, ...extra, file], { timeout: 60_000 });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A topic's effective max.message.bytes (the broker's message.max.bytes unless the topic overrides it). */
+export async function topicMaxMessageBytes(topic: string): Promise<number> {
+  const admin = kafkaAdmin();
+  await admin.connect();
+  try {
+    const res = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: 2, name: topic, configNames: ['max.message.bytes'] }] });
+    return Number(res.resources[0]!.configEntries.find((e) => e.configName === 'max.message.bytes')!.configValue);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** `warden <args>` as a separate process; its exit code and output. */
+export async function wardenCli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['bin/warden.js', ...args], { env: { ...process.env, REDIS_URL, KAFKA_BROKERS: BROKERS, ...env }, timeout: 60_000, maxBuffer: 1 << 26 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+export interface RedisServer {
+  port: number;
+  url: string;
+  /** SHUTDOWN SAVE: the process ends, its data kept in the temp dir for start(). */
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  /** SIGSTOP / SIGCONT: the process and its connections stay, nothing answers. */
+  freeze(): void;
+  thaw(): void;
+  /** Stops it and removes its temp dir. */
+  close(): Promise<void>;
+}
+
+async function pingRedis(port: number): Promise<boolean> {
+  const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
+  r.on('error', () => {});
+  try {
+    await r.connect();
+    await r.ping();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** A redis-server of the test's own on a free port from 6390, no persistence but what stop() saves, so a test can take it away. */
+export async function startRedisServer(): Promise<RedisServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'warden-redis-'));
+  let port = 6390 + (process.pid % 50);
+  while (await pingRedis(port)) port++;
+  let child: ChildProcess | null = null;
+  const start = async (): Promise<void> => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+    for (let i = 0; i < 100; i++) {
+      if (await pingRedis(port)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`redis-server on ${port} did not start`);
+  };
+  const stop = async (): Promise<void> => {
+    const c = child;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise((r) => c.once('exit', r));
+    await run('redis-cli', ['-p', String(port), 'shutdown', 'save']).catch(() => c.kill('SIGTERM'));
+    await exited;
+    child = null;
+  };
+  await start();
+  return {
+    port, url: `redis://127.0.0.1:${port}`, start, stop,
+    freeze: () => void child?.kill('SIGSTOP'),
+    thaw: () => void child?.kill('SIGCONT'),
+    async close() {
+      (child as ChildProcess | null)?.kill('SIGCONT');
+      await stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }

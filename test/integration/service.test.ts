@@ -5,21 +5,19 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { verifyWebhook } from '../../src/alerts/sign.js';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyringFromEnv } from '../../src/commands/keyring.js';
 import { openCommand } from '../../src/commands/sign.js';
-import { loadConfig } from '../../src/config/load.js';
 import { encodeEvent } from '../../src/event/codec.js';
 import type { AgentEvent } from '../../src/event/types.js';
-import { replay } from '../../src/pipeline/replay.js';
 import { simulateFleet } from '../../src/sim/fleet.js';
 import {
-  committedCount, createTopic, deletePrefix, dumpState, headerMap, kcatConsumeAll, kcatProduceBinary, kcatProduceLines,
+  committedCount, createTopic, deletePrefix, headerMap, kcatConsumeAll, kcatProduceBinary, kcatProduceLines,
   requireKafka, requireRedis, startWarden, stopWarden, TEST_COMMAND_KEYS, uniqueName, waitForGroupCaughtUp,
 } from './helpers.js';
+import { expectSameStateOf, newRunOf, outputs, replayExpected, type Run } from './runs.js';
 
 const execFileP = promisify(execFile);
 let redis: Redis;
@@ -34,96 +32,8 @@ afterAll(async () => {
   redis?.disconnect();
 });
 
-interface Run { env: Record<string, string>; group: string; prefix: string; decisions: string; commands: string; dlq: string }
-
-async function newRun(actions: string): Promise<Run> {
-  const id = uniqueName('run');
-  const run: Run = { group: `g-${id}`, prefix: `wt-${id}`, decisions: `d-${id}`, commands: `c-${id}`, dlq: `q-${id}`, env: {} };
-  prefixes.push(run.prefix);
-  await createTopic(run.decisions, 3);
-  await createTopic(run.commands, 3, true);
-  await createTopic(run.dlq, 1);
-  run.env = {
-    WARDEN_TOPIC_ACTIONS: actions, WARDEN_TOPIC_DECISIONS: run.decisions, WARDEN_TOPIC_COMMANDS: run.commands, WARDEN_TOPIC_DLQ: run.dlq,
-    KAFKA_GROUP_ID: run.group, WARDEN_REDIS_PREFIX: run.prefix, KAFKA_SESSION_TIMEOUT_MS: '6000',
-  };
-  return run;
-}
-
-/** Compares two runs' Redis state key by key, so a failure names the keys that differ. */
-async function expectSameState(a: string, b: string, rename?: [string, string]): Promise<void> {
-  // Fleet-guard counts ({f}) are shared by all partitions and pruned per batch: approximate by design (README "Fleet guard").
-  const exact = (d: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(d).filter(([k]) => !k.startsWith(':{f}:')));
-  const [raw, sb] = [exact(await dumpState(redis, a)), exact(await dumpState(redis, b))];
-  // State of another topic's partitions lives under its name: compare partition by partition.
-  const sa = rename ? Object.fromEntries(Object.entries(raw).map(([k, v]) => [k.replace(`{p:${rename[0]}:`, `{p:${rename[1]}:`), v])) : raw;
-  expect(Object.keys(sa).sort()).toEqual(Object.keys(sb).sort());
-  const differing = Object.keys(sa).filter((k) => JSON.stringify(sa[k]) !== JSON.stringify(sb[k]));
-  const detail = differing.slice(0, 5).map((k) => {
-    const [x, y] = [sa[k] as Record<string, unknown>, sb[k] as Record<string, unknown>];
-    if (typeof x !== 'object' || Array.isArray(x)) return [k, x, y];
-    const fields = [...new Set([...Object.keys(x), ...Object.keys(y)])].filter((f) => x[f] !== y[f]);
-    return [k, Object.fromEntries(fields.map((f) => [f, [x[f], y[f]]]))];
-  });
-  expect(detail).toEqual([]);
-}
-
-const byKey = (r: Record<string, unknown>): string => `${r.eventId}|${r.detector}|${r.rule}|${r.kind}|${r.commandId}`;
-
-/** Output records of a run, each once; a republished record must be byte-identical to the first. */
-async function outputs(run: Run): Promise<{ decisions: string[]; commands: string[]; duplicates: number }> {
-  let duplicates = 0;
-  const collect = (payloads: Array<string | null>): string[] => {
-    const seen = new Map<string, string>();
-    const out: string[] = [];
-    for (const p of payloads) {
-      const rec = JSON.parse(p!) as Record<string, unknown>;
-      const key = byKey(rec);
-      const prior = seen.get(key);
-      if (prior !== undefined) {
-        duplicates++;
-        expect(p).toBe(prior);
-        continue;
-      }
-      seen.set(key, p!);
-      out.push(p!);
-    }
-    return out.sort();
-  };
-  // The audit topic holds the detections and, beside them, every command.
-  const audit = collect((await kcatConsumeAll(run.decisions)).map((r) => r.payload));
-  const decisions = audit.filter((p) => JSON.parse(p).kind === 'detection');
-  const auditCommands = audit.filter((p) => JSON.parse(p).kind === 'command');
-  // Replay output is unsigned; the service's commands must verify, and then compare without kid/sig.
-  const keyring = keyringFromEnv({ WARDEN_COMMAND_KEYS: TEST_COMMAND_KEYS });
-  if (!keyring.ok) throw new Error(keyring.reason);
-  const commands = collect((await kcatConsumeAll(run.commands)).map((r) => r.payload)).map((p) => {
-    expect(openCommand(p, keyring.keyring).ok).toBe(true);
-    const { kid: _kid, sig: _sig, ...rest } = JSON.parse(p) as Record<string, unknown>;
-    return JSON.stringify(rest);
-  }).sort();
-  expect(auditCommands.map((p) => {
-    const { kid: _kid, sig: _sig, ...rest } = JSON.parse(p) as Record<string, unknown>;
-    return JSON.stringify(rest);
-  }).sort()).toEqual(commands);
-  return { decisions, commands, duplicates };
-}
-
-async function replayExpected(events: AgentEvent[]): Promise<{ decisions: string[]; commands: string[] }> {
-  const lines: string[] = [];
-  let buf = '';
-  const output = new Writable({ write(chunk, _e, cb) { buf += chunk.toString(); cb(); } });
-  async function* records() {
-    for (const [index, event] of events.entries()) yield { index, result: { ok: true as const, event, encoding: 'json' as const } };
-  }
-  await replay({ records: records(), config: await loadConfig('config'), output });
-  for (const l of buf.trim().split('\n')) lines.push(l);
-  const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-  return {
-    decisions: parsed.filter((r) => r.kind === 'detection').map((r) => JSON.stringify(r)).sort(),
-    commands: parsed.filter((r) => r.kind === 'command').map((r) => JSON.stringify(r)).sort(),
-  };
-}
+const newRun = (actions: string): Promise<Run> => newRunOf(actions, prefixes);
+const expectSameState = (a: string, b: string, rename?: [string, string]): Promise<void> => expectSameStateOf(redis, a, redis, b, rename);
 
 describe('warden run against the real broker and Redis', () => {
   it('takes msgpack and JSON events from kcat, publishes commands and decisions, dead-letters malformed events', async () => {

@@ -29,7 +29,7 @@ function withActive(c: Omit<BreakerCommand, 'active'> & { active?: BreakerComman
 
 function suspend(over: Partial<BreakerCommand> = {}): BreakerCommand {
   return withActive({
-    v: 1, type: 'suspend', commandId: 'c-1', identity: 'agent-a', scope: '*', until: NOW + 60_000, probationUntil: NOW + 120_000,
+    v: 2, seq: 1, type: 'suspend', commandId: 'c-1', identity: 'agent-a', scope: '*', until: NOW + 60_000, probationUntil: NOW + 120_000,
     reason: 'rate over hard limit', detector: 'rate', issuedAt: NOW - 1000, eventId: 'e-1', strike: 1, cascade: true, ...over,
   });
 }
@@ -104,7 +104,7 @@ describe('signCommand / verifyCommand', () => {
   });
 
   it.each<[string, unknown]>([
-    ['type', 'resume'], ['commandId', 'c-2'], ['identity', 'agent-b'], ['scope', 'email.send'], ['until', NOW + 100_000],
+    ['seq', 2], ['type', 'resume'], ['commandId', 'c-2'], ['identity', 'agent-b'], ['scope', 'email.send'], ['until', NOW + 100_000],
     ['probationUntil', NOW + 999_999], ['reason', 'other'], ['detector', 'scope'], ['issuedAt', NOW], ['eventId', 'e-2'],
     ['strike', 2], ['cascade', false],
   ])('tampering with %s is COMMAND_FORGED', (field, value) => {
@@ -146,7 +146,12 @@ describe('signCommand / verifyCommand', () => {
     ['not JSON', () => 'nope{'],
     ['an array', () => [good()]],
     ['null', () => null],
-    ['v 2', () => ({ ...good(), v: 2 })],
+    ['v 3 as a string', () => ({ ...good(), v: '3' })],
+    ['seq missing', () => ({ ...good(), seq: undefined })],
+    ['negative seq', () => ({ ...good(), seq: -1 })],
+    ['fractional seq', () => ({ ...good(), seq: 1.5 })],
+    ['unsafe seq', () => ({ ...good(), seq: 2 ** 53 })],
+    ['state with until', () => ({ ...good(), type: 'state', probationUntil: null })],
     ['type missing', () => ({ ...good(), type: undefined })],
     ['type unknown', () => ({ ...good(), type: 'pause' })],
     ['empty identity', () => ({ ...good(), identity: '' })],
@@ -168,6 +173,12 @@ describe('signCommand / verifyCommand', () => {
     const v = make();
     const r = verifyCommand(typeof v === 'string' ? v : JSON.stringify(v), keyring, NOW);
     expect(r).toMatchObject({ ok: false, code: 'COMMAND_MALFORMED' });
+  });
+
+  it('a v1 command (no seq) or any other version is COMMAND_UNSUPPORTED_VERSION, before its signature is checked', () => {
+    const { seq: _seq, ...v1 } = { ...good(), v: 1 };
+    expect(verifyCommand(JSON.stringify(v1), keyring, NOW)).toMatchObject({ ok: false, code: 'COMMAND_UNSUPPORTED_VERSION' });
+    expect(verifyCommand(JSON.stringify({ ...good(), v: 3 }), keyring, NOW)).toMatchObject({ ok: false, code: 'COMMAND_UNSUPPORTED_VERSION' });
   });
 
   it('bytes that are not UTF-8 or too large are COMMAND_MALFORMED', () => {
@@ -222,19 +233,46 @@ describe('CommandTable', () => {
     expect(t.check('a', 'email.send')).toEqual({ allow: true });
   });
 
-  it('applies only commands at least as new as the latest for the identity and scope', () => {
+  it('applies only a strictly higher seq, whatever issuedAt and topic order say', () => {
     const t = new CommandTable(() => NOW);
-    expect(t.apply(s({ issuedAt: NOW - 10 }))).toBe('applied');
-    expect(t.apply(r({ issuedAt: NOW - 20 }))).toBe('stale');
+    expect(t.apply(s({ seq: 10, issuedAt: NOW - 10 }))).toBe('applied');
+    // A re-published older resume, even one claiming a later event time.
+    expect(t.apply(r({ seq: 9, issuedAt: NOW }))).toBe('stale');
     expect(t.check('agent-a', 'x').allow).toBe(false);
-    expect(t.apply(r({ issuedAt: NOW - 5 }))).toBe('applied');
+    // Ties never apply, even with equal issuedAt and different content.
+    expect(t.apply(r({ seq: 10, issuedAt: NOW - 10 }))).toBe('repeated');
+    expect(t.check('agent-a', 'x').allow).toBe(false);
+    expect(t.apply(r({ seq: 11, issuedAt: NOW - 20 }))).toBe('applied');
     expect(t.check('agent-a', 'x').allow).toBe(true);
-    expect(t.apply(s({ issuedAt: NOW - 10 }))).toBe('stale');
+    expect(t.apply(s({ seq: 10 }))).toBe('stale');
     expect(t.check('agent-a', 'x').allow).toBe(true);
-    // Same issuedAt: topic order, the order Warden decided them in.
-    expect(t.apply(s({ issuedAt: NOW - 5, commandId: 'r-2' }))).toBe('applied');
-    expect(t.check('agent-a', 'x').allow).toBe(false);
-    expect(t.check('agent-a', 'x').allow).toBe(false);
+    expect(t.apply(s({ seq: 12, commandId: 'c-3' }))).toBe('applied');
+    expect(t.check('agent-a', 'x')).toMatchObject({ allow: false, commandId: 'c-3' });
+  });
+
+  it('never drops a suspension in force for a later command that does not resume it', () => {
+    let now = NOW;
+    const t = new CommandTable(() => now);
+    const whole = { scope: '*', until: NOW + 60_000, cascade: true, commandId: 'c-1', reason: 'rate over hard limit' };
+    const mail = { scope: 'email.send', until: NOW + 30_000, cascade: false, commandId: 'c-m', reason: 'mail' };
+    t.apply(s({ seq: 1, active: [whole] }));
+    // A newer suspend of another scope whose `active` omits the whole-identity suspension.
+    t.apply(s({ seq: 2, scope: 'email.send', cascade: false, commandId: 'c-m', reason: 'mail', until: NOW + 30_000, active: [mail] }));
+    expect(t.check('agent-a', 'file.read')).toMatchObject({ allow: false, scope: '*' });
+    // A restatement listing nothing, and a resume of another scope, do not lift it either.
+    t.apply(signCommand({ ...resume({ seq: 3 }), type: 'state', active: [] }, keyring));
+    expect(t.check('agent-a', 'file.read')).toMatchObject({ allow: false, scope: '*' });
+    t.apply(r({ seq: 4, scope: 'email.send', cascade: false }));
+    expect(t.check('agent-a', 'email.send')).toMatchObject({ allow: false, scope: '*' });
+    // The resume of exactly that scope lifts it; the capability was resumed at seq 4.
+    t.apply(r({ seq: 5, scope: '*' }));
+    expect(t.check('agent-a', 'email.send')).toEqual({ allow: true });
+    // A suspension whose until has passed is not in force: a later command may drop it.
+    t.apply(s({ seq: 6, active: [{ ...whole, until: NOW + 1000 }] }));
+    now = NOW + 1000;
+    t.apply(signCommand({ ...resume({ seq: 7 }), type: 'state', active: [] }, keyring));
+    now = NOW;
+    expect(t.check('agent-a', 'x')).toEqual({ allow: true });
   });
 });
 

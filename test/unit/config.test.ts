@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  compileGlob, ConfigError, createResolver, loadConfig, matchAny, parseDuration, validateConfigDir,
+  compileGlob, ConfigError, escapeGlob, globText, createResolver, loadConfig, matchAny, parseDuration, validateConfigDir,
   type ConfigIssue,
 } from '../../src/config/index.js';
 
@@ -58,10 +58,31 @@ describe('compileGlob', () => {
     expect(g('**').test('')).toBe(true);
     expect(matchAny([g('x'), g('y*')], 'yes')).toBe(true);
   });
-  it('refuses reserved syntax', () => {
-    for (const p of ['', 'a[b]', '{a,b}', '!a', 'a***']) expect(compileGlob(p).ok).toBe(false);
-    const r = compileGlob('a[');
-    expect(!r.ok && r.reason).toContain("unsupported glob syntax '['; use * or **");
+  it('refuses reserved syntax, and says how to escape it', () => {
+    for (const p of ['', 'a[b]', '{a,b}', '!a', 'a***', 'a\\', 'a\\b']) expect(compileGlob(p).ok).toBe(false);
+    const r = compileGlob('s3:logs[1]/*');
+    expect(!r.ok && r.reason).toBe(`unsupported glob syntax '[' (in "s3:logs[1]/*"); to match it literally, escape it with a backslash: "s3:logs\\[1\\]/*"`);
+    const stars = compileGlob('a***');
+    expect(!stars.ok && stars.reason).toContain('for a literal star escape it as \\*');
+    const bad = compileGlob('C:\\dir');
+    expect(!bad.ok && bad.reason).toContain('write \\\\ for a literal backslash');
+  });
+  it('matches escaped metacharacters literally', () => {
+    expect(g('s3:logs\\*').test('s3:logs*')).toBe(true);
+    expect(g('s3:logs\\*').test('s3:logs1')).toBe(false);
+    expect(g('k:\\[a\\]\\{b\\}\\!\\?').test('k:[a]{b}!?')).toBe(true);
+    expect(g('k:\\?').test('k:x')).toBe(false);
+    expect(g('a\\\\b').test('a\\b')).toBe(true);
+    // An escaped star next to a wildcard: a literal '*' then any run.
+    expect(g('tmp/\\**').test('tmp/*x')).toBe(true);
+    expect(g('tmp/\\**').test('tmp/x')).toBe(false);
+    expect(g('a\\***').test('a*b/c')).toBe(true);
+    expect(g('v\\*/**').test('v*/a/b')).toBe(true);
+    expect(g('v\\*/**').test('vx/a')).toBe(false);
+    expect(escapeGlob('a*b[1]{x}!?\\')).toBe('a\\*b\\[1\\]\\{x\\}\\!\\?\\\\');
+    for (const v of ['a*b', '[x]', 'p?q', 'a\\b', 'plain']) expect(g(escapeGlob(v)).test(v)).toBe(true);
+    expect(globText('db:prod.**', '#')).toBe('db:prod.##');
+    expect(globText('email:*@acme\\*.com', '#')).toBe('email:#@acme*.com');
   });
 });
 
@@ -139,6 +160,38 @@ describe('loadConfig', () => {
       ['agentClass', 1], ['readOnly', 2], ['allow[1].resource', 5], ['limits[0].max', 7],
     ]);
     expect(issues.every((i) => i.file.endsWith('agents/bad.yaml'))).toBe(true);
+  });
+
+  it('loads a manifest\'s resources rules and escaped resources, and reports a bad one with its line and how to escape', async () => {
+    const c = await loadConfig(await configDir({
+      'agents/bot.yaml': [
+        'agentClass: bot',
+        'allow:',
+        "  - { action: s3.get, resource: 'arn:aws:s3:::logs\\*/**' }",
+        'resources:',
+        '  - { match: "web:**", shape: url }',
+        '  - { match: "git:**", depth: 1 }',
+      ].join('\n'),
+    }));
+    const m = c.manifests.get('bot')!;
+    expect(m.resources.map((r) => ({ ...r, match: r.match.source }))).toEqual([
+      { match: 'web:**', shape: 'url' }, { match: 'git:**', shape: 'auto', depth: 1 },
+    ]);
+    expect(m.allow[0]!.resource.test('arn:aws:s3:::logs*/a')).toBe(true);
+    expect(m.allow[0]!.resource.test('arn:aws:s3:::logs1/a')).toBe(false);
+    const issues = await issuesOf({
+      'agents/bad.yaml': [
+        'agentClass: bad',
+        'allow:',
+        '  - { action: s3.get, resource: "arn:aws:s3:::logs[1]/**" }',
+        'resources:',
+        '  - { match: "x:**", shape: blob }',
+        '  - { match: "y:**", depth: 99 }',
+      ].join('\n'),
+    });
+    expect(issues.map((i) => [i.path, i.line])).toEqual([['allow[0].resource', 3], ['resources[0].shape', 5], ['resources[1].depth', 6]]);
+    expect(issues[0]!.message).toContain('escape it with a backslash: "arn:aws:s3:::logs\\[1\\]/**"');
+    expect(issues[1]!.message).toContain('expected one of auto, url, email, arn, path, id, name');
   });
 
   it('reports a duplicate agentClass naming both files', async () => {

@@ -96,9 +96,11 @@ describe('codec round trip and detection', () => {
     expect(decodeErr(text('"str"')).code).toBe('EVENT_NOT_MAP');
   });
 
-  it('refuses invalid UTF-8 in JSON', () => {
+  it('refuses invalid UTF-8 in JSON with its own code, naming the field', () => {
     const bytes = concat([text('{"id":"'), Uint8Array.of(0xff), text('","ts":1,"identity":"i","action":"a","resource":"r"}')]);
-    expect(decodeErr(bytes).code).toBe('EVENT_DECODE');
+    expect(decodeEvent(bytes)).toEqual({ ok: false, error: { code: 'EVENT_INVALID_UTF8', field: 'id', message: 'field "id" is not valid UTF-8' } });
+    // Bytes that are neither valid UTF-8 nor JSON: still the encoding error, the event as a whole.
+    expect(decodeErr(concat([text('{"id":'), Uint8Array.of(0xff)])).code).toBe('EVENT_INVALID_UTF8');
   });
 });
 

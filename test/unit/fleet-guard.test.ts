@@ -189,7 +189,7 @@ describe('fleet guard in the engine', () => {
       }
     }
     // The store knows the three, until the end of their suspensions.
-    const seen = await fleet.observe({ active: new Map([['mailer', new Map()]]), at: T + MIN, activeWindowMs: HOUR });
+    const seen = await fleet.observe({ active: new Map([['mailer', new Map()]]), at: new Map([['mailer', T + MIN]]), activeWindowMs: HOUR });
     expect(Object.fromEntries(seen.get('mailer')!.open)).toEqual(Object.fromEntries(commands.map((c) => [c.identity, c.until])));
 
     // Ten minutes on, the three are still suspended: another offender is still only alerted.
@@ -271,7 +271,7 @@ describe('fleet guard in the engine', () => {
     expect(cmds[0]!.active.map((a) => a.scope)).toEqual(['crm.read', 'email.send']);
     expect(tripsOf(crm).map((d) => [d.identity, d.action, (d.evidence.fleetGuard as { suspended: number }).suspended])).toEqual([[mailer(5), 'crm.read', 3]]);
     // Still three identities suspended, mailer/0 once, until its later end.
-    const seen = (await fleet.observe({ active: new Map([['mailer', new Map()]]), at: T + 3 * MIN, activeWindowMs: HOUR })).get('mailer')!;
+    const seen = (await fleet.observe({ active: new Map([['mailer', new Map()]]), at: new Map([['mailer', T + 3 * MIN]]), activeWindowMs: HOUR })).get('mailer')!;
     expect([...seen.open.keys()].sort()).toEqual(ids.slice(0, 3).sort());
     expect(seen.open.get(mailer(0))).toBe(cmds[0]!.until);
   });
@@ -417,4 +417,24 @@ describe('fleetGuard config', () => {
       expect(r.issues).toEqual([expect.objectContaining({ path, message: expect.stringMatching(message), line: 3 })]);
     });
   }
+});
+
+describe('fleet guard: each class pruned by its own time (FleetBatch)', () => {
+  it('one far-ahead event of one class in the batch does not empty another class\'s active set', async () => {
+    const { FleetBatch } = await import('../../src/pipeline/fleet-batch.js');
+    const store = new MemoryFleetStore();
+    const seen: Array<Map<string, number>> = [];
+    const spy = { observe: (o: Parameters<MemoryFleetStore['observe']>[0]) => { seen.push(new Map(o.at)); return store.observe(o); }, suspended: store.suspended.bind(store) };
+    const first = new FleetBatch(spy, guardCfg());
+    for (let i = 0; i < 6; i++) first.note('mailer', mailer(i), T + i * SEC);
+    await first.observe();
+    const next = new FleetBatch(spy, guardCfg());
+    next.note('mailer', mailer(9), T + MIN);
+    // Older Warden accepted any ts: a producer sending µs, in another class.
+    next.note('other', 'x', 9e15);
+    await next.observe();
+    expect(seen[1]).toEqual(new Map([['mailer', T + MIN], ['other', 9e15]]));
+    const views = await store.observe({ active: new Map([['mailer', new Map()]]), at: new Map([['mailer', T + MIN]]), activeWindowMs: HOUR });
+    expect(views.get('mailer')!.active).toBe(7);
+  });
 });

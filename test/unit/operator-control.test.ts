@@ -70,7 +70,7 @@ describe('applyControl', () => {
     expect(effect.detail).toMatch(/^suspended the whole identity until 2026-11-22T12:30:00.000Z$/);
     const id = controlCommandId(c, '*', 'suspend');
     expect(effect.commands).toEqual([{
-      v: 1, type: 'suspend', commandId: id, identity: 'agent-1', scope: '*', until: T + 30 * MIN, probationUntil: T + 40 * MIN,
+      v: 2, seq: 0, type: 'suspend', commandId: id, identity: 'agent-1', scope: '*', until: T + 30 * MIN, probationUntil: T + 40 * MIN,
       reason: 'operator alice: INC-7 exfiltration suspected', detector: null, issuedAt: T, eventId: c.id, strike: 0, cascade: true,
       active: [{ scope: '*', until: T + 30 * MIN, cascade: true, commandId: id, reason: 'operator alice: INC-7 exfiltration suspected' }],
     }]);
@@ -253,10 +253,10 @@ describe('control signatures', () => {
     const cmd: BreakerCommand = applyControl({}, c, cfg).commands[0]!;
     const signed = signCommand(cmd, OPS);
     expect(verifyControl({ ...c, sig: signed.sig }, OPS)).toMatchObject({ ok: false, code: 'CONTROL_FORGED' });
-    // Commands MAC `v1.<kid>.<canonical>`: the same secret over the control's bytes with that prefix must not verify.
+    // Commands MAC `v2.<kid>.<canonical>`: the same secret over the control's bytes with that prefix must not verify.
     const secret = OPS.keys.get('ops-1')!;
     const { kid: _k, sig: _s, ...unsigned } = c;
-    const commandStyle = createHmac('sha256', secret).update(`v1.ops-1.${canonicalControl(unsigned)}`).digest('base64url');
+    const commandStyle = createHmac('sha256', secret).update(`v2.ops-1.${canonicalControl(unsigned)}`).digest('base64url');
     expect(verifyControl({ ...c, sig: commandStyle }, OPS)).toMatchObject({ ok: false, code: 'CONTROL_FORGED' });
     const controlStyle = createHmac('sha256', secret).update(`control.v1.ops-1.${canonicalControl(unsigned)}`).digest('base64url');
     expect(controlStyle).toBe(c.sig);

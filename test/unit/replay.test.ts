@@ -84,7 +84,7 @@ describe('replay', () => {
     const chunks: Buffer[] = [];
     const output = new Writable({ write(chunk, _e, cb) { chunks.push(Buffer.from(chunk)); cb(); } });
     const done = replay({ records: readEventStream(input), config, output });
-    input.end(Buffer.from(encodeEvent({ id: 'e1', ts: 5, identity: 'a', action: 'x.read', resource: 'r' }, 'msgpack')));
+    input.end(Buffer.from(encodeEvent({ id: 'e1', ts: 1_700_000_000_000, identity: 'a', action: 'x.read', resource: 'r' }, 'msgpack')));
     const summary = await done;
     expect(summary.events).toBe(1);
     expect(JSON.parse(Buffer.concat(chunks).toString()).kind).toBe('summary');

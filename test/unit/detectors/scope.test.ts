@@ -37,13 +37,14 @@ function learnedOps(identity: string): ReturnType<typeof ev>[] {
 }
 
 describe('resourcePrefixes', () => {
-  it('returns the leading 1..depth segments as substrings', () => {
+  it('returns the learned levels, never the leaf', () => {
     expect(resourcePrefixes('db:finance.ledger', 2)).toEqual(['db', 'db:finance']);
+    expect(resourcePrefixes('db:prod.users', 2)).toEqual(['db', 'db:prod']);
     expect(resourcePrefixes('crm:customers/123', 2)).toEqual(['crm', 'crm:customers']);
-    expect(resourcePrefixes('crm:customers/123', 3)).toEqual(['crm', 'crm:customers', 'crm:customers/123']);
+    expect(resourcePrefixes('crm:customers/123', 3)).toEqual(['crm', 'crm:customers']);
     expect(resourcePrefixes('vault', 2)).toEqual(['vault']);
-    expect(resourcePrefixes('a::b', 3)).toEqual(['a', 'a:', 'a::b']);
-    expect(resourcePrefixes('db:', 2)).toEqual(['db', 'db:']);
+    expect(resourcePrefixes('a::b', 3)).toEqual(['a', 'a:']);
+    expect(resourcePrefixes('db:', 2)).toEqual(['db']);
     expect(resourcePrefixes('', 2)).toEqual(['']);
     expect(resourcePrefixes('x.y', 0)).toEqual([]);
   });
@@ -164,5 +165,191 @@ describe('scope detector', () => {
       const members = scope.track(ev('ops-1', T0, 'a.b', r, OPS), ctx).slice(1).map((t) => (t.kind === 'seen' ? t.member : ''));
       expect(members).toEqual(resourcePrefixes(r, 2).filter((p, i) => i === 0 || p.length < r.length));
     }
+  });
+});
+
+describe('scope detector: resource shapes, declarations, keys', () => {
+  let r2: Resolver;
+  beforeAll(async () => {
+    ({ resolve: r2 } = await loadTestConfig({
+      // Anything goes, so nothing is declared: the learned scope speaks at full score.
+      'agents/free.yaml': 'agentClass: free\nallow:\n  - { action: "**", resource: "**" }\n',
+      'agents/helpdesk.yaml': `
+agentClass: helpdesk
+allow:
+  - { action: crm.read, resource: "crm:customers/**" }
+  - { action: kb.search, resource: "kb:articles/**" }
+  - { action: email.send, resource: "email:*@acme.example" }
+  - { action: "web.*", resource: "**" }
+  - { action: logs.read, resource: 's3:logs\\*/**' }
+`,
+      'agents/crawler.yaml': `
+agentClass: crawler
+allow:
+  - { action: "**", resource: "**" }
+resources:
+  - { match: "web:**", shape: url }
+  - { match: "git:**", depth: 1 }
+  - { match: "bucket:**", shape: name }
+`,
+    }));
+  });
+
+  const FREE = { agentClass: 'free' };
+  /** A day and an hour of routine over `pairs`, leaf ids varying, so the learning period is over. */
+  function routine(identity: string, extra: object, pairs: Array<[string, (i: number) => string]>): ReturnType<typeof ev>[] {
+    const out = [];
+    let i = 0;
+    for (let t = T0; t < T0 + DAY + HOUR; t += 15 * MIN, i++) {
+      for (const [k, [action, res]] of pairs.entries()) out.push(ev(identity, t + k, action, res(i), extra));
+    }
+    return out;
+  }
+  const LATER = T0 + 2 * DAY;
+  const firstSeen = (fired: ReturnType<Harness['run']>) => fired.filter((f) => f.finding.rule === 'first-seen').map((f) => f.finding);
+
+  const shapes: Array<{ name: string; learn: Array<[string, (i: number) => string]>; quiet: Array<[string, string]>; fires: Array<[string, string, string]> }> = [
+    {
+      name: 'path',
+      learn: [['db.query', (i) => `db:prod.orders.${i}`], ['crm.read', (i) => `crm:customers/${i}`]],
+      quiet: [['crm.read', 'crm:customers/brand-new-customer'], ['db.query', 'db:prod.refunds']],
+      fires: [['db.query', 'db:finance.ledger', 'db:finance']],
+    },
+    {
+      name: 'email',
+      learn: [['email.send', (i) => `email:user${i}@acme.example`]],
+      quiet: [['email.send', 'email:someone.new@acme.example']],
+      fires: [['email.send', 'email:drop@evil.example', 'email:@evil.example']],
+    },
+    {
+      name: 'bare email',
+      learn: [['email.send', (i) => `user${i}@acme.example`]],
+      quiet: [['email.send', 'new.person@acme.example']],
+      fires: [['email.send', 'drop@evil.example', '@evil.example']],
+    },
+    {
+      name: 'URL',
+      learn: [['web.fetch', (i) => `https://docs.example.org/page/${i}`]],
+      quiet: [['web.fetch', 'https://docs.example.org/page/999999?q=1']],
+      fires: [['web.fetch', 'https://paste.evil.example/page/1', 'https://paste.evil.example'], ['web.fetch', 'https://docs.example.org/admin/x', 'https://docs.example.org/admin']],
+    },
+    {
+      name: 'ARN',
+      learn: [
+        ['s3.get', (i) => `arn:aws:s3:::reports/${i}.csv`],
+        ['ec2.describe', (i) => `arn:aws:ec2:us-east-1:111122223333:instance/i-0${i.toString(16)}`],
+      ],
+      quiet: [['s3.get', 'arn:aws:s3:::reports/new-object.csv'], ['ec2.describe', 'arn:aws:ec2:us-east-1:111122223333:instance/i-0ffffff']],
+      fires: [
+        ['s3.get', 'arn:aws:s3:::payroll/2024.csv', 'arn:aws:s3:::payroll'],
+        ['ec2.describe', 'arn:aws:ec2:us-east-1:999988887777:instance/i-01', 'arn:aws:ec2:us-east-1:999988887777'],
+        ['iam.create', 'arn:aws:iam::111122223333:user/backdoor', 'arn:aws:iam'],
+      ],
+    },
+    {
+      name: 'bare id',
+      learn: [['ec2.describe', (i) => `i-0${(i * 7919).toString(16)}`], ['ticket.read', (i) => `${1000 + i}`]],
+      quiet: [['ec2.describe', 'i-0abcdef1234'], ['ticket.read', '987654321']],
+      fires: [['ec2.describe', 'vol-0abc', 'vol-*']],
+    },
+  ];
+  for (const s of shapes) {
+    it(`${s.name}: a new leaf stays quiet, a new learned level fires`, () => {
+      const h = new Harness(r2, [scope]);
+      const who = `free-${s.name}`;
+      expect(h.runAll(routine(who, FREE, s.learn))).toEqual([]);
+      let t = LATER;
+      for (const [action, resource] of s.quiet) expect(h.run(ev(who, t++, action, resource, FREE)), resource).toEqual([]);
+      for (const [action, resource, level] of s.fires) {
+        const [f, ...rest] = h.run(ev(who, t++, action, resource, FREE));
+        expect(rest).toEqual([]);
+        expect(f?.finding, resource).toMatchObject({ rule: 'first-seen', evidence: { declared: [] } });
+        expect(f!.finding.evidence.new, resource).toContain(level);
+      }
+    });
+  }
+
+  it('a first use the manifest names scores x declaredWeight, below the threshold; the same use undeclared fires', async () => {
+    const low = await loadTestConfig({
+      'agents/helpdesk.yaml': 'agentClass: helpdesk\nallow:\n  - { action: crm.read, resource: "crm:customers/**" }\n  - { action: kb.search, resource: "kb:articles/**" }\n',
+      'agents/free.yaml': 'agentClass: free\nallow:\n  - { action: "**", resource: "**" }\n',
+      // Only to see the score of a declared first use: it does not fire at the default 0.5.
+      'detectors.yaml': 'detectors:\n  scope:\n    learned: { threshold: 0.1 }\n',
+    });
+    const score = (resolve: Resolver, cls: string) => {
+      const h = new Harness(resolve, [scope]);
+      h.runAll(routine(`${cls}-1`, { agentClass: cls }, [['crm.read', (i) => `crm:customers/${i}`]]));
+      return firstSeen(h.run(ev(`${cls}-1`, LATER, 'kb.search', 'kb:articles/how-to-reset', { agentClass: cls })));
+    };
+    expect(score(low.resolve, 'helpdesk')).toMatchObject([{
+      evidence: { new: ['action kb.search', 'kb', 'kb:articles'], declared: ['action kb.search', 'kb', 'kb:articles'], score: 0.25 },
+    }]);
+    expect(score(low.resolve, 'helpdesk')[0]!.reason).toContain('declared by the helpdesk manifest: action kb.search, kb, kb:articles');
+    expect(score(low.resolve, 'free')).toMatchObject([{ evidence: { new: ['action kb.search', 'kb', 'kb:articles'], declared: [], score: 1 } }]);
+    // Default threshold: declared is quiet, undeclared fires.
+    expect(score(r2, 'helpdesk')).toEqual([]);
+    expect(score(r2, 'free')).toMatchObject([{ evidence: { score: 1 } }]);
+  });
+
+  it('a level under a wildcard is not declared: a new email domain or web host fires even though the manifest allows it', () => {
+    const h = new Harness(r2, [scope]);
+    const HD = { agentClass: 'helpdesk' };
+    h.runAll(routine('hd-1', HD, [['email.send', (i) => `email:u${i}@acme.example`], ['web.fetch', (i) => `https://kb.acme.example/a/${i}`]]));
+    // `email:*@acme.example` names the domain; `web.*` on `**` names nothing.
+    expect(h.run(ev('hd-1', LATER, 'email.send', 'email:new@acme.example', HD))).toEqual([]);
+    const [web] = h.run(ev('hd-1', LATER + 1, 'web.fetch', 'https://paste.evil.example/x', HD));
+    expect(web!.finding).toMatchObject({ rule: 'first-seen', evidence: { new: ['https://paste.evil.example'], declared: [], score: 1 } });
+  });
+
+  it('a class-wide rollout of a tool the manifest names fires for no one', () => {
+    const h = new Harness(r2, [scope]);
+    const HD = { agentClass: 'helpdesk' };
+    const bots = Array.from({ length: 15 }, (_, i) => `helpdesk-${i}`);
+    const events = bots.flatMap((b) => routine(b, HD, [['crm.read', (i) => `crm:customers/${i}`]]));
+    // Day 3: the new tool reaches every bot within the hour, each on its own articles.
+    bots.forEach((b, i) => {
+      for (let k = 0; k < 20; k++) events.push(ev(b, LATER + i * 3 * MIN + k * 10_000, 'kb.search', `kb:articles/${i * 100 + k}`, HD));
+    });
+    expect(h.runAll(events.sort((a, b) => a.ts - b.ts))).toEqual([]);
+  });
+
+  it('manifest resources rules pick the shape and cap the depth per glob', () => {
+    const h = new Harness(r2, [scope]);
+    const CR = { agentClass: 'crawler' };
+    const ctx = r2({ identity: 'c-1', agentClass: 'crawler' });
+    const members = (resource: string) => scope.track(ev('c-1', T0, 'x', resource, CR), ctx).slice(1).map((t) => (t.kind === 'seen' ? t.member : ''));
+    expect(members('web:docs.example.org/guide/page-1')).toEqual(['web:docs.example.org', 'web:docs.example.org/guide']);
+    expect(members('git:acme/repo/src/x.ts')).toEqual(['git']);
+    expect(members('bucket:my-logs')).toEqual(['bucket:my-logs']);
+    expect(members('db:prod.users')).toEqual(['db', 'db:prod']);
+    h.runAll(routine('c-1', CR, [['web.fetch', (i) => `web:docs.example.org/guide/${i}`], ['repo.read', (i) => `git:acme/r${i}/x`]]));
+    expect(h.run(ev('c-1', LATER, 'web.fetch', 'web:docs.example.org/guide/new', CR))).toEqual([]);
+    expect(h.run(ev('c-1', LATER + 1, 'repo.read', 'git:other-org/r/x', CR))).toEqual([]);
+    expect(firstSeen(h.run(ev('c-1', LATER + 2, 'web.fetch', 'web:evil.example/guide/x', CR)))).toMatchObject([{ evidence: { new: ['web:evil.example', 'web:evil.example/guide'] } }]);
+  });
+
+  it('allows a resource with glob metacharacters literally when they are escaped', () => {
+    const h = new Harness(r2, [scope]);
+    const HD = { agentClass: 'helpdesk' };
+    expect(h.run(ev('hd-2', T0, 'logs.read', 's3:logs*/2024/x', HD))).toEqual([]);
+    expect(h.run(ev('hd-2', T0, 'logs.read', 's3:logsX/2024/x', HD)).map((f) => f.finding.rule)).toEqual(['outside-manifest']);
+  });
+
+  it('gives every finding a key that groups one incident: action and deepest learned level', async () => {
+    const h = new Harness(resolve, [scope]);
+    const SB = { agentClass: 'support-bot' };
+    const keys = new Set<string>();
+    for (let i = 0; i < 52; i++) {
+      for (const f of h.run(ev('support-9', T0 + i * 1000, 'crm.read', `hr:salaries/${i}`, SB))) keys.add(`${f.finding.rule} ${String(f.finding.evidence.key)}`);
+    }
+    expect([...keys]).toEqual(['outside-manifest crm.read|hr:salaries']);
+    const ro = new Harness(resolve, [scope]).run(ev('reporter-2', T0, 'db.delete', 'db:finance.ledger', { agentClass: 'reporter' }));
+    expect(ro[0]!.finding.evidence.key).toBe('db.delete|db:finance');
+    const alerting = await loadTestConfig({ 'detectors.yaml': 'detectors:\n  scope:\n    unknownClass: alert\n' });
+    expect(new Harness(alerting.resolve, [scope]).run(ev('m-1', T0, 'x.read', 'x:y', { agentClass: 'mystery' }))[0]!.finding.evidence.key).toBe('mystery');
+    const fh = new Harness(r2, [scope]);
+    fh.runAll(routine('free-k', FREE, [['db.query', (i) => `db:prod.t${i}`]]));
+    const [f] = fh.run(ev('free-k', LATER, 'kms.decrypt', 'kms:keys/main', FREE));
+    expect(f!.finding.evidence.key).toBe('kms.decrypt|kms:keys');
   });
 });

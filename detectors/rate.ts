@@ -34,8 +34,17 @@ export interface RateConfig extends DetectorCommon {
     learnZ: number;
     /** The sliding bucket: bursts. */
     short: Bar;
+    /** A sliding window of a few buckets: bursts of minutes too thin for one bucket. */
+    medium: Bar & { windowMs: number };
     /** A sliding longer window: sustained shifts and ramps. */
     long: Bar & { windowMs: number };
+    /**
+     * A quiet day (a weekend, a holiday) lowers the short and medium bars: the
+     * last hour against what the profile expected of it, never below `floor`
+     * nor above 1; a window must still exceed `minRatio` x the unlowered
+     * expectation, so a return to a normal day is not a burst.
+     */
+    quiet: { floor: number; minRatio: number };
   };
   /** The identity's agent class as a peer group (needs a manifest). */
   peers: {
@@ -68,16 +77,21 @@ const schema = detectorSchema(RULES, {
     slotAlpha: number({ gt: 0, max: 1 }),
     learnZ: number({ min: 0 }),
     short: object(bar),
+    medium: object({ ...bar, windowMs: duration({ min: 1000 }).from('window') }),
     long: object({ ...bar, windowMs: duration({ min: 1000 }).from('window') }),
+    quiet: object({ floor: number({ gt: 0, max: 1 }), minRatio: number({ min: 1 }) }),
   }).check((b, report) => {
     const m = longTooShort(b);
-    if (m !== undefined) report(['long', 'window'], m);
+    if (m !== undefined) report(m.startsWith('medium') ? ['medium', 'window'] : ['long', 'window'], m.replace(/^medium\.window /, ''));
   }),
   denied: object({ enabled: boolean(), ...bar, share: number({ min: 0, max: 1 }) }),
   peers: object({ enabled: boolean(), minActive: integer({ min: 2 }), surge: number({ gt: 1 }), tolerance: number({ min: 1 }), newcomer: object(bar) }),
 });
 
 function longTooShort(b: Partial<RateConfig['baseline']>): string | undefined {
+  const m = b.medium?.windowMs;
+  if (m !== undefined && b.bucketMs !== undefined && m <= b.bucketMs) return `medium.window must be longer than bucket (${formatDuration(b.bucketMs)})`;
+  if (m !== undefined && m > 3_600_000) return 'medium.window must be at most 1h (the daily profile is hourly)';
   const w = b.long?.windowMs;
   if (w !== undefined && w > 3_600_000) return 'must be at most 1h (the daily profile is hourly)';
   if (w === undefined || b.bucketMs === undefined || w > b.bucketMs) return undefined;
@@ -108,7 +122,9 @@ const defaults = {
     slotAlpha: 0.2,
     learnZ: 3,
     short: { ratio: 3, zScore: 5, minEvents: 10 },
-    long: { window: '1h', ratio: 2, zScore: 4, minEvents: 30 },
+    medium: { window: '15m', ratio: 2.5, zScore: 5, minEvents: 12 },
+    long: { window: '1h', ratio: 2, zScore: 4, minEvents: 15 },
+    quiet: { floor: 0.25, minRatio: 1.5 },
   },
   denied: { enabled: true, ratio: 3, zScore: 5, minEvents: 10, share: 0.3 },
   peers: { enabled: true, minActive: 3, surge: 1.5, tolerance: 2, newcomer: { ratio: 4, zScore: 5, minEvents: 10 } },
@@ -137,12 +153,12 @@ export function baselineParamsOf(b: RateConfig['baseline']): BaselineParams {
 
 // Keys per action, built once: the action vocabulary is small, and a bound keeps hostile names from growing it.
 const MAX_KEYS = 4096;
-const keyCache = new Map<string, [short: string, long: string]>();
-function keysFor(action: string): [string, string] {
+const keyCache = new Map<string, [short: string, long: string, medium: string]>();
+function keysFor(action: string): [string, string, string] {
   let k = keyCache.get(action);
   if (!k) {
     if (keyCache.size >= MAX_KEYS) keyCache.clear();
-    k = [`rate:a:${action}`, `rate:h:${action}`];
+    k = [`rate:a:${action}`, `rate:h:${action}`, `rate:m:${action}`];
     keyCache.set(action, k);
   }
   return k;
@@ -185,8 +201,9 @@ function track(event: AgentEvent, ctx: DetectorContext): Track[] {
   const params = baselineParamsOf(b);
   // Errors are the system failing, not the agent acting: a retry storm is not a burst of activity.
   if (b.enabled && event.outcome !== 'error') {
-    const [short, long] = keysFor(event.action);
+    const [short, long, medium] = keysFor(event.action);
     tracks.push({ kind: 'counter', key: short, windowMs: b.bucketMs, baseline: params });
+    tracks.push({ kind: 'counter', key: medium, windowMs: b.medium.windowMs });
     tracks.push({ kind: 'counter', key: long, windowMs: b.long.windowMs });
   }
   if (cfg.denied.enabled) {
@@ -200,8 +217,8 @@ function classTrack(event: AgentEvent, ctx: DetectorContext): ClassTrack[] {
   const cfg = ctx.config.rate;
   const b = cfg.baseline;
   if (!cfg.peers.enabled || !b.enabled || !ctx.manifest || event.outcome === 'error') return NO_FINDINGS;
-  const [short, long] = keysFor(event.action);
-  return [{ key: short, windowMs: b.bucketMs, baseline: baselineParamsOf(b) }, { key: long, windowMs: b.long.windowMs }];
+  const [short, long, medium] = keysFor(event.action);
+  return [{ key: short, windowMs: b.bucketMs, baseline: baselineParamsOf(b) }, { key: medium, windowMs: b.medium.windowMs }, { key: long, windowMs: b.long.windowMs }];
 }
 
 function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Finding[] {
@@ -229,16 +246,21 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
   }
   const b = cfg.baseline;
   if (b.enabled && event.outcome !== 'error') {
-    const [short, long] = keysFor(event.action);
+    const [short, long, medium] = keysFor(event.action);
     const cv = view.counters[short];
     const base = cv?.baseline;
+    const mv = view.counters[medium];
     const lv = view.counters[long];
     if (cv && base && baselineLearned(base.n, baselineParamsOf(b), cv.bucketStart, view.firstSeen)) {
-      const f = checkBar(event, cv, base, b.short, b.bucketMs, 'baseline', cfg, view.peers)
+      const level = lv ? quietLevel(event, lv, base, b) : 1;
+      const f = checkBar(event, cv, base, b.short, b.bucketMs, 'baseline', cfg, view.peers, level)
+        ?? (mv ? checkBar(event, mv, base, b.medium, b.bucketMs, 'baseline', cfg, view.peers, level) : undefined)
         ?? (lv ? checkBar(event, lv, base, b.long, b.bucketMs, 'sustained', cfg, view.peers) : undefined);
       if (f) (out ??= []).push(f);
-    } else if (cv && lv && view.peers && cfg.peers.enabled) {
-      const f = newcomer(event, cv, short, b.bucketMs, 'baseline', view.peers, cfg) ?? newcomer(event, lv, long, b.bucketMs, 'sustained', view.peers, cfg);
+    } else if (cv && mv && lv && view.peers && cfg.peers.enabled) {
+      const f = newcomer(event, cv, short, b.bucketMs, 'baseline', view.peers, cfg)
+        ?? newcomer(event, mv, medium, b.bucketMs, 'baseline', view.peers, cfg)
+        ?? newcomer(event, lv, long, b.bucketMs, 'sustained', view.peers, cfg);
       if (f) (out ??= []).push(f);
     }
   }
@@ -268,15 +290,25 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
   return out ?? NO_FINDINGS;
 }
 
+/** How quiet the last hour was against the profile: in [quiet.floor, 1]. */
+function quietLevel(event: AgentEvent, lv: CounterView, base: BaselineView, b: RateConfig['baseline']): number {
+  const [expected] = windowExpectation(base, lv.windowMs, b.bucketMs);
+  if (expected < 1) return 1;
+  const r = slidingCount(lv, event.ts) / expected;
+  return r >= 1 ? 1 : r < b.quiet.floor ? b.quiet.floor : r;
+}
+
 function summary(base: BaselineView): Record<string, number> {
   return { expected: round(base.expected, 3), sd: round(bucketSd(base.noise, base.expected), 3), mean: round(base.mean, 3), n: base.n, hourDays: base.slotN };
 }
 
 function checkBar(
-  event: AgentEvent, cv: CounterView, base: BaselineView, bar: Bar, bucketMs: number, rule: 'baseline' | 'sustained', cfg: RateConfig, peers?: PeerView,
+  event: AgentEvent, cv: CounterView, base: BaselineView, bar: Bar, bucketMs: number, rule: 'baseline' | 'sustained', cfg: RateConfig,
+  peers?: PeerView, level = 1,
 ): Finding | undefined {
-  const [expected, variance] = windowExpectation(base, cv.windowMs, bucketMs);
-  const limit = barFor(bar, expected, variance);
+  const [profile, variance] = windowExpectation(base, cv.windowMs, bucketMs);
+  const expected = profile * level;
+  const limit = Math.max(barFor(bar, expected, variance * level), level < 1 ? cfg.baseline.quiet.minRatio * profile : 0);
   const est = slidingCount(cv, event.ts);
   if (!crosses(est, limit, cv.count)) return undefined;
   const surge = peers ? classSurge(event, peers, cv, est, expected, bucketMs, cfg) : undefined;
@@ -315,8 +347,9 @@ function learnedPeer(event: AgentEvent, peers: PeerView, key: string, cfg: RateC
  * rollout), else undefined.
  */
 function classSurge(event: AgentEvent, peers: PeerView, cv: CounterView, own: number, ownExpected: number, bucketMs: number, cfg: RateConfig): number | undefined {
-  const [short, long] = keysFor(event.action);
-  const p = learnedPeer(event, peers, cv.windowMs === bucketMs ? short : long, cfg);
+  const [short, long, medium] = keysFor(event.action);
+  const key = cv.windowMs === bucketMs ? short : cv.windowMs === cfg.baseline.medium.windowMs ? medium : long;
+  const p = learnedPeer(event, peers, key, cfg);
   if (!p) return undefined;
   const [classExpected] = windowExpectation(p[1], cv.windowMs, bucketMs);
   const others = slidingCount(p[0], event.ts) - own;

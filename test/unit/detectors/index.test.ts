@@ -13,13 +13,13 @@ describe('builtin detectors', () => {
     const { resolve } = await loadTestConfig(FLEET_MANIFESTS);
     const keys = new Set<string>();
     const h = new Harness(resolve, builtinDetectors, (_event, view) => {
-      for (const k in view.counters) keys.add(k.startsWith('rate:a:') ? 'rate:a:*' : k.startsWith('rate:h:') ? 'rate:h:*' : k);
+      for (const k in view.counters) keys.add(k.startsWith('rate:a:') ? 'rate:a:*' : k.startsWith('rate:h:') ? 'rate:h:*' : k.startsWith('rate:m:') ? 'rate:m:*' : k);
       for (const k in view.seen) keys.add(k);
       for (const k in view.distinct) keys.add(k);
     });
     expect(h.runAll(benignFleet(4)).map((f) => `${f.detector}/${f.finding.rule}: ${f.finding.reason}`)).toEqual([]);
     expect([...keys].sort()).toEqual([
-      'chain:children', 'rate:a:*', 'rate:all', 'rate:h:*', 'rate:limit:0:3600000', 'scope:act', 'scope:p1', 'scope:p2',
+      'chain:children', 'rate:a:*', 'rate:all', 'rate:h:*', 'rate:limit:0:3600000', 'rate:m:*', 'scope:act', 'scope:p1', 'scope:p2',
     ]);
   });
 });

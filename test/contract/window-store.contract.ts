@@ -203,6 +203,18 @@ export function windowStoreContract(name: string, make: MakeStore): void {
       expect(views.slice(6).map((v) => v.slotN)).toStrictEqual([1, 1, 0, 1]);
     }));
 
+    it('counts days per slot up to 255, then keeps weighting by slotAlpha', withStore(async (store) => {
+      const u = updates();
+      // slotAlpha 1/4: at k = 4 the weights 1/k and slotAlpha tie.
+      const p = params({ slotAlpha: 0.25 });
+      const c = [counter('b', HOUR, p)];
+      const ts = Array.from({ length: 300 }, (_, d) => d * DAY + 5 * HOUR + (d % 7));
+      const views = (await applyViews(store, ts.map((t) => u('a', t, c)))).map((v) => v.counters.b!);
+      expect(views).toStrictEqual(referenceViews(p, HOUR, ts));
+      expect(views.map((v) => v.baseline!.slotN).slice(250, 260)).toStrictEqual([250, 251, 252, 253, 254, 255, 255, 255, 255, 255]);
+      expect(views[299]!.baseline!.slotN).toBe(255);
+    }));
+
     it('gives the same baseline whether a counter is updated within one batch or across batches', withStore(async (store) => {
       const p = params({ alpha: 0.2, slotAlpha: 0.25, learningPeriodMs: DAY, minBuckets: 4, learnZ: 1 });
       const c = (key: string) => [counter(key, 900_000, p)];

@@ -65,15 +65,15 @@ describe('the breaker view reads what the window store writes (real Redis)', () 
     const a = views.get(alice)!;
     expect([a.firstSeen, a.events]).toStrictEqual([T0 - 60_000, 4]);
     expect(await collectBreakers(admin, prefix, alice)).toStrictEqual([
-      { identity: alice, partition: 'agent.actions:0', firstSeen: a.firstSeen, events: a.events, breaker: open },
+      { identity: alice, partition: 'agent.actions:0', firstSeen: a.firstSeen, events: a.events, breaker: open, seq: 0, at: 0 },
     ]);
     const b = views.get(bob)!;
     expect(await collectBreakers(admin, prefix, bob)).toStrictEqual([
-      { identity: bob, partition: 'agent.actions:0', firstSeen: T0 + 1500, events: 1, breaker: {} },
+      { identity: bob, partition: 'agent.actions:0', firstSeen: T0 + 1500, events: 1, breaker: {}, seq: 0, at: 0 },
     ]);
     expect([b.firstSeen, b.events]).toStrictEqual([T0 + 1500, 1]);
     expect(await collectBreakers(admin, prefix, carol)).toStrictEqual([
-      { identity: carol, partition: 'agent.actions:1', firstSeen: null, events: 0, breaker: open },
+      { identity: carol, partition: 'agent.actions:1', firstSeen: null, events: 0, breaker: open, seq: 0, at: 0 },
     ]);
     // The list: only identities with a breaker stored.
     expect((await collectBreakers(admin, prefix)).map((x) => [x.identity, x.firstSeen, x.events])).toStrictEqual([
@@ -95,6 +95,6 @@ describe('the breaker view reads what the window store writes (real Redis)', () 
     expect((await cli(['show', bob])).stdout).toBe(`${bob}\n  partition agent.actions:0, first seen 2026-11-20 03:15:01, 1 events\n  breaker closed, no strikes\n`);
     expect((await cli(['show', carol])).stdout).toContain('partition agent.actions:1, no events on record');
     const json = (await cli(['show', alice, '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
-    expect(json).toStrictEqual([{ identity: alice, partition: 'agent.actions:0', firstSeen: T0 - 60_000, events: 4, breaker: open }]);
+    expect(json).toStrictEqual([{ identity: alice, partition: 'agent.actions:0', firstSeen: T0 - 60_000, events: 4, breaker: open, seq: 0, at: 0 }]);
   });
 });

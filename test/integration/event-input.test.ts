@@ -114,7 +114,12 @@ describe('event input through the real service: bounded time, UTF-8 only', () =>
       identity, detector: 'scope', rule: 'outside-manifest', severity: 'high', decision: 'suspend', mode: 'enforce', scope: '*',
       ts: 9e15, eventId: 'us', action: 'vault.read', resource: 'vault:x', chain: [], agentClass: 'support-bot', reason: 'outside', evidence: {},
     }, config.breaker);
-    await redis.hset(identityKey(partitionKey(prefix, 'old:0'), identity), { _id: identity, _f: 'NaN', _e: '1', _b: serializeBreaker(state) });
+    // `_s` packs first seen, events and the expiry mark as three little-endian doubles.
+    const packed = Buffer.alloc(24);
+    packed.writeDoubleLE(Number.NaN, 0);
+    packed.writeDoubleLE(1, 8);
+    packed.writeDoubleLE(0, 16);
+    await redis.hset(identityKey(partitionKey(prefix, 'old:0'), identity), { _id: identity, _s: packed, _b: serializeBreaker(state) });
     const shown = (await cli(prefix, ['show', identity])).stdout;
     expect(shown).toContain('first seen NaN (not a date)');
     expect(shown).toMatch(/open\s+1\s+\d+ \(not a date\)/);

@@ -1,3 +1,4 @@
+import type { QuietState } from '../pipeline/suppress.js';
 import { createHash } from 'node:crypto';
 import type { BreakerConfig } from '../config/types.js';
 import type { Detection } from '../detector.js';
@@ -108,6 +109,8 @@ export interface BreakerRecord {
   seq: number;
   /** issuedAt of the command that took `seq`; 0 before any. */
   at: number;
+  /** Findings held back per group (src/pipeline/suppress.ts); absent when none. */
+  quiet?: QuietState;
 }
 
 /**
@@ -118,14 +121,19 @@ export interface BreakerRecord {
 export function parseRecord(snapshot: string | null): BreakerRecord {
   if (!snapshot) return { state: {}, seq: 0, at: 0 };
   const raw = JSON.parse(snapshot) as Record<string, unknown>;
-  if (typeof raw.seq === 'number') return { state: (raw.scopes ?? {}) as BreakerState, seq: raw.seq, at: Number(raw.at ?? 0) };
+  if (typeof raw.seq === 'number') {
+    const r: BreakerRecord = { state: (raw.scopes ?? {}) as BreakerState, seq: raw.seq, at: Number(raw.at ?? 0) };
+    if (raw.quiet && typeof raw.quiet === 'object') r.quiet = raw.quiet as QuietState;
+    return r;
+  }
   return { state: raw as BreakerState, seq: 0, at: 0 };
 }
 
 /** '' deletes the stored state; once a command was issued the seq is kept, even with no scopes left. */
 export function serializeRecord(r: BreakerRecord): string {
-  if (r.seq === 0) return Object.keys(r.state).length === 0 ? '' : JSON.stringify(r.state);
-  return JSON.stringify({ seq: r.seq, at: r.at, scopes: r.state });
+  const quiet = r.quiet && Object.keys(r.quiet).length > 0 ? r.quiet : undefined;
+  if (r.seq === 0 && !quiet) return Object.keys(r.state).length === 0 ? '' : JSON.stringify(r.state);
+  return JSON.stringify(quiet ? { seq: r.seq, at: r.at, scopes: r.state, quiet } : { seq: r.seq, at: r.at, scopes: r.state });
 }
 
 export function parseBreaker(snapshot: string | null): BreakerState {

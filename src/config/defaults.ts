@@ -10,6 +10,7 @@ export const DEFAULT_DETECTORS_FILE = {
     ttl: '15m', maxTtl: '24h', probation: '10m', probationActions: 20, forgiveAfter: '24h',
     fleetGuard: { enabled: true, maxPercent: 25, alwaysAllow: 2, activeWindow: '1h' },
   },
+  suppression: { window: '10m', maxGroups: 32 },
   overrides: [],
 };
 

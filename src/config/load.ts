@@ -200,6 +200,7 @@ export async function validateConfigDir(dir: string, opts: ValidateOptions = {})
     dir,
     detectors: settings.detectors,
     breaker: settings.breaker,
+    suppression: settings.suppression,
     overrides: [...settings.overrides, ...fileOverrides],
     manifests,
   };

@@ -5,6 +5,7 @@
  */
 import type { registry } from '../../detectors/index.js';
 import type { Detector } from '../detector.js';
+import type { SuppressConfig } from '../pipeline/suppress.js';
 import type { ResourceShape } from '../../detectors/resource-shapes.js';
 
 export type Mode = 'shadow' | 'alert' | 'enforce';
@@ -94,6 +95,8 @@ export interface WardenConfig {
   dir: string;
   detectors: DetectorsConfig;
   breaker: BreakerConfig;
+  /** One detection per (identity, detector, rule, key) per window. */
+  suppression: SuppressConfig;
   overrides: Override[];
   manifests: ReadonlyMap<string, Manifest>;
 }

@@ -8,6 +8,7 @@ import {
   type Issues, type Schema,
 } from './schema.js';
 import type { BreakerConfig, DeepPartial, DetectorsConfig, Manifest, Override } from './types.js';
+import type { SuppressConfig } from '../pipeline/suppress.js';
 
 const SECOND = 1000;
 
@@ -32,6 +33,11 @@ const breaker: Schema<BreakerConfig> = object({
   if (b.maxTtlMs < b.ttlMs) report(['maxTtl'], 'must be >= ttl');
 });
 
+const suppression: Schema<SuppressConfig> = object({
+  windowMs: duration().from('window'),
+  maxGroups: integer({ min: 1, max: 1000 }),
+});
+
 function overrideSchema(detectors: Schema<DetectorsConfig>) {
   return object({
     match: object({ agentClass: glob().optional(), identity: glob().optional() }).check((m, report) => {
@@ -50,7 +56,7 @@ function overrideSchema(detectors: Schema<DetectorsConfig>) {
 
 interface Schemas {
   override: ReturnType<typeof overrideSchema>;
-  file: Schema<{ version?: string | undefined; detectors: DetectorsConfig; breaker: BreakerConfig; overrides: Array<Omit<Override, 'source'>> }>;
+  file: Schema<{ version?: string | undefined; detectors: DetectorsConfig; breaker: BreakerConfig; suppression: SuppressConfig; overrides: Array<Omit<Override, 'source'>> }>;
   defaults: unknown;
 }
 const schemas = new WeakMap<readonly AnyDetector[], Schemas>();
@@ -60,7 +66,7 @@ function schemasFor(registry: readonly AnyDetector[]): Schemas {
   if (!s) {
     const detectors = detectorsSchema(registry);
     const override = overrideSchema(detectors);
-    const file = object({ version: string({ nonEmpty: true }).optional(), detectors, breaker, overrides: array(override) });
+    const file = object({ version: string({ nonEmpty: true }).optional(), detectors, breaker, suppression, overrides: array(override) });
     const defaults = registry === builtin
       ? DEFAULT_DETECTORS_FILE
       : { ...DEFAULT_DETECTORS_FILE, detectors: Object.fromEntries(registry.map((d) => [d.name, d.defaults])) };
@@ -91,6 +97,7 @@ export interface DetectorsFile {
   version?: string;
   detectors: DetectorsConfig;
   breaker: BreakerConfig;
+  suppression: SuppressConfig;
   overrides: Override[];
 }
 

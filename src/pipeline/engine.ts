@@ -15,6 +15,7 @@ import type { FleetStore } from '../state/fleet.js';
 import type { ClassTrack, StateUpdate, Track, WindowStore } from '../state/types.js';
 import type { ClassStore } from '../state/class-store.js';
 import { ClassBatch } from './class-batch.js';
+import { suppress } from './suppress.js';
 import { builtinDetectors } from '../../detectors/index.js';
 import type { BatchOutput, DeadLetter, OutputItem } from './outputs.js';
 import { classOf, FleetBatch } from './fleet-batch.js';
@@ -164,7 +165,12 @@ export class Engine {
           let detection = this.toDetection(d, f, event, dctx);
           if (fleet) detection = fleet.check(state, detection, classOf(dctx));
           const command = offend(state, detection, config.breaker);
-          items.push({ kind: 'detection', detection, commandId: command ? command.commandId : null });
+          const held = suppress((record.quiet ??= {}), detection, command !== null, config.suppression ?? NO_SUPPRESSION);
+          touched.add(event.identity);
+          if (held !== undefined) {
+            if (held) detection.evidence.suppressed = held;
+            items.push({ kind: 'detection', detection, commandId: command ? command.commandId : null });
+          }
           if (command) {
             touched.add(event.identity);
             items.push(stamped(record, command));
@@ -276,6 +282,7 @@ export class Engine {
   }
 }
 
+const NO_SUPPRESSION = Object.freeze({ windowMs: 0, maxGroups: 1 });
 const NONE: readonly ClassTrack[] = Object.freeze([]) as readonly ClassTrack[];
 
 function configOf(ctx: DetectorContext, d: AnyDetector): DetectorCommon {

@@ -143,6 +143,9 @@ describe('fleet guard in the engine', () => {
     const allow = 'allow:\n  - { action: email.send, resource: "email:**" }\n  - { action: crm.read, resource: "crm:**" }\n';
     await writeFile(join(on, 'agents', 'mailer.yaml'), `agentClass: mailer\n${allow}${limits}`);
     await writeFile(join(on, 'agents', 'courier.yaml'), `agentClass: courier\n${allow}${limits}`);
+    // The guard is under test, not suppression: every repeat is a detection here.
+    const shipped = await readFile(join(on, 'detectors.yaml'), 'utf8');
+    await writeFile(join(on, 'detectors.yaml'), shipped.replace(/suppression:\n  window: 10m\n/, 'suppression:\n  window: 0\n'));
     config = await loadConfig(on);
     const off = join(dir, 'off');
     await cp(on, off, { recursive: true });

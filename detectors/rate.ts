@@ -62,7 +62,7 @@ export interface RateConfig extends DetectorCommon {
   denied: Bar & { enabled: boolean; share: number };
 }
 
-const RULES = ['hard-limit', 'baseline', 'sustained', 'denied'] as const;
+const RULES = ['hard-limit', 'baseline', 'sustained', 'denied', 'newcomer'] as const;
 
 const bar = { ratio: number({ min: 1 }), zScore: number({ min: 0 }), minEvents: integer({ min: 1 }) };
 
@@ -111,7 +111,8 @@ const defaults = {
   mode: 'enforce',
   severity: 'high',
   scope: 'action',
-  rules: { denied: { mode: 'alert' } },
+  // Judged by others (denied outcomes, a newcomer by its class): alerts until an operator says they may suspend.
+  rules: { denied: { mode: 'alert' }, newcomer: { mode: 'alert' } },
   limits: true,
   baseline: {
     enabled: true,
@@ -258,9 +259,9 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
         ?? (lv ? checkBar(event, lv, base, b.long, b.bucketMs, 'sustained', cfg, view.peers) : undefined);
       if (f) (out ??= []).push(f);
     } else if (cv && mv && lv && view.peers && cfg.peers.enabled) {
-      const f = newcomer(event, cv, short, b.bucketMs, 'baseline', view.peers, cfg)
-        ?? newcomer(event, mv, medium, b.bucketMs, 'baseline', view.peers, cfg)
-        ?? newcomer(event, lv, long, b.bucketMs, 'sustained', view.peers, cfg);
+      const f = newcomer(event, cv, short, b.bucketMs, view.peers, cfg)
+        ?? newcomer(event, mv, medium, b.bucketMs, view.peers, cfg)
+        ?? newcomer(event, lv, long, b.bucketMs, view.peers, cfg);
       if (f) (out ??= []).push(f);
     }
   }
@@ -337,6 +338,8 @@ function learnedPeer(event: AgentEvent, peers: PeerView, key: string, cfg: RateC
   const pc = peers.counters[key];
   const ps = peers.counters[keysFor(event.action)[0]];
   if (!pc || !ps || !ps.baseline || peers.active < cfg.peers.minActive) return undefined;
+  // Partitions far apart in event time (a backlog) leave the class counter elsewhere in time: no view then.
+  if (Math.abs(Math.floor(event.ts / b.bucketMs) * b.bucketMs - ps.bucketStart) > b.bucketMs) return undefined;
   if (!baselineLearned(ps.baseline.n, baselineParamsOf(b), ps.bucketStart, ps.firstSeen)) return undefined;
   return [pc, ps.baseline];
 }
@@ -360,7 +363,7 @@ function classSurge(event: AgentEvent, peers: PeerView, cv: CounterView, own: nu
 }
 
 /** An identity still learning, judged by its class's rate per active identity. */
-function newcomer(event: AgentEvent, cv: CounterView, key: string, bucketMs: number, rule: 'baseline' | 'sustained', peers: PeerView, cfg: RateConfig): Finding | undefined {
+function newcomer(event: AgentEvent, cv: CounterView, key: string, bucketMs: number, peers: PeerView, cfg: RateConfig): Finding | undefined {
   const p = learnedPeer(event, peers, key, cfg);
   if (!p) return undefined;
   const [classExpected, classVariance] = windowExpectation(p[1], cv.windowMs, bucketMs);
@@ -370,13 +373,13 @@ function newcomer(event: AgentEvent, cv: CounterView, key: string, bucketMs: num
   const est = slidingCount(cv, event.ts);
   if (!crosses(est, limit, cv.count)) return undefined;
   return {
-    rule,
+    rule: 'newcomer',
     severity: cfg.severity,
     scope: cfg.scope,
     reason: `${event.action} at ${round(est)} in ${formatDuration(cv.windowMs)} from an identity still learning, ${round(est / Math.max(expected, 0.01), 1)}x its class's ${round(expected, 1)} per identity (threshold ${round(limit)})`,
     evidence: {
       observed: round(est), limit: round(limit), expected: round(expected, 3), judgedBy: peers.agentClass, classActive: n, windowMs: cv.windowMs,
-      action: event.action, key: `${rule}:${event.action}`,
+      action: event.action, key: `newcomer:${event.action}`,
     },
   };
 }

@@ -64,7 +64,7 @@ describe('class baselines (peer groups)', () => {
     for (const ts of arrivals(rng, start, start + 20 * MIN, () => 900)) events.push(ev('rogue-newcomer', ts, 'crm.read', 'crm:customers/3', SUPPORT));
     const flagged = (await run(events)).filter((d) => d.detector === 'rate');
     expect(new Set(flagged.map((d) => d.identity))).toEqual(new Set(['rogue-newcomer']));
-    expect(flagged[0]!.evidence).toMatchObject({ judgedBy: 'support-bot' });
+    expect(flagged[0]).toMatchObject({ rule: 'newcomer', decision: 'alert', evidence: { judgedBy: 'support-bot' } });
     expect(flagged[0]!.ts - start).toBeLessThan(3 * MIN);
   });
 });

@@ -1,9 +1,9 @@
 import { mulberry32 } from '../../src/sim/prng.js';
 import { describe, expect, it } from 'vitest';
-import { MAX_EMPTY_FOLD, foldBucket } from '../../src/state/baseline.js';
+import { MAX_EMPTY_FOLD, baselineView, foldBucket, newBaseline, rollBaseline } from '../../src/state/baseline.js';
 import { MemoryWindowStore } from '../../src/state/memory-store.js';
 import type {
-  ApplyOutcome, BaselineParams, BaselineView, IdentityView, OutboxRecord, StateUpdate, Track, WindowStore,
+  ApplyOutcome, BaselineParams, BaselineView, CounterView, IdentityView, OutboxRecord, StateUpdate, Track, WindowStore,
 } from '../../src/state/types.js';
 
 export type MakeStore = () => Promise<{ store: WindowStore; cleanup: () => Promise<void> }>;
@@ -27,8 +27,36 @@ const seen = (key: string, member: string, cap: number): Track => ({ kind: 'seen
 const distinct = (key: string, windowMs: number, member: string, cap: number): Track => ({ kind: 'distinct', key, windowMs, member, cap });
 
 const params = (p: Partial<BaselineParams>): BaselineParams => ({
-  alpha: 0.5, peakDecay: 0.5, learningPeriodMs: 1e12, minBuckets: 1000, minEvents: 1, multiplier: 1, zScore: 0, ...p,
+  alpha: 0.5, slotAlpha: 0.5, learningPeriodMs: 1e12, minBuckets: 1000, learnZ: 0, ...p,
 });
+
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+
+/**
+ * What one counter with a baseline shows after each event at `ts` (increasing:
+ * the identity is first seen at ts[0]), computed with baseline.ts directly.
+ */
+function referenceViews(p: BaselineParams, windowMs: number, ts: readonly number[]): CounterView[] {
+  const base = newBaseline();
+  let b = NaN;
+  let count = 0;
+  let prev = 0;
+  return ts.map((t) => {
+    const idx = Math.floor(t / windowMs) * windowMs;
+    if (Number.isNaN(b)) {
+      b = idx;
+    } else if (idx > b) {
+      const gap = (idx - b) / windowMs;
+      rollBaseline(base, count, gap, windowMs, p, b, ts[0]!);
+      prev = gap === 1 ? count : 0;
+      count = 0;
+      b = idx;
+    }
+    count += 1;
+    return { windowMs, bucketStart: b, count, prev, baseline: baselineView(base, b) };
+  });
+}
 
 function rec(topic: string, key: string | null, bytes: number[], headers?: Record<string, string>): OutboxRecord {
   const r: OutboxRecord = { topic, key, value: new Uint8Array(bytes) };
@@ -70,30 +98,149 @@ export function windowStoreContract(name: string, make: MakeStore): void {
       const ups = [0, 1, 2, 3].map((i) => u('a', 10 * i, c));
       ups.push(u('a', 1000, c), u('a', 1001, c), u('a', 3000, c));
       const views = await applyViews(store, ups);
-      expect(views[0]!.counters.b!.baseline).toStrictEqual({ n: 0, mean: 0, variance: 0, peak: 0 });
-      expect(views[4]!.counters.b).toStrictEqual({ windowMs: 1000, bucketStart: 1000, count: 1, prev: 4, baseline: { n: 1, mean: 4, variance: 0, peak: 4 } });
-      // fold(2): mean 4 + 0.5·(−2) = 3, var 0.5·(0 + 2) = 1, peak max(2, 4·0.5) = 2; fold(0): 1.5, 2.75, 1.
-      expect(views[6]!.counters.b).toStrictEqual({ windowMs: 1000, bucketStart: 3000, count: 1, prev: 0, baseline: { n: 3, mean: 1.5, variance: 2.75, peak: 1 } });
+      const flat = (n: number, mean: number, variance: number): BaselineView =>
+        ({ n, mean, variance, expected: mean, noise: variance, expectedHigh: mean, noiseHigh: variance, slotN: 0 });
+      expect(views[0]!.counters.b!.baseline).toStrictEqual(flat(0, 0, 0));
+      expect(views[4]!.counters.b).toStrictEqual({ windowMs: 1000, bucketStart: 1000, count: 1, prev: 4, baseline: flat(1, 4, 0) });
+      // fold(2): mean 4 + 0.5·(−2) = 3, var 0.5·(0 + 2) = 1; fold(0): 1.5, 0.5·(1 + 4.5) = 2.75. No hour has closed yet.
+      expect(views[6]!.counters.b).toStrictEqual({ windowMs: 1000, bucketStart: 3000, count: 1, prev: 0, baseline: flat(3, 1.5, 2.75) });
 
       // A silence of 10000 buckets folds the closed bucket and at most MAX_EMPTY_FOLD empty ones.
       const far = viewOf((await store.apply({ partition: P, updates: [u('a', 10_003_000, c)] })).outcomes[0]).counters.b!;
-      const expected: BaselineView = { n: 3, mean: 1.5, variance: 2.75, peak: 1 };
-      foldBucket(expected, 1, params({}));
-      for (let i = 0; i < MAX_EMPTY_FOLD; i++) foldBucket(expected, 0, params({}));
-      expect(far.baseline).toStrictEqual(expected);
+      const ref = newBaseline();
+      for (const [x, t] of [[4, 0], [2, 1000], [0, 2000], [1, 3000]] as const) foldBucket(ref, x, t, params({}), 0);
+      for (let i = 1; i <= MAX_EMPTY_FOLD; i++) foldBucket(ref, 0, 3000 + i * 1000, params({}), 0);
+      expect(far.baseline).toStrictEqual(baselineView(ref, 10_003_000));
       expect(far.baseline!.n).toBe(4 + MAX_EMPTY_FOLD);
     }));
 
-    it('leaves an anomalous bucket out of a learned baseline', withStore(async (store) => {
+    it('clips a bucket once learned at expected + learnZ sd + 1, and learns it whole before', withStore(async (store) => {
       const u = updates();
-      const c = [counter('b', 1000, params({ learningPeriodMs: 0, minBuckets: 2 }))];
+      const c = [counter('b', 1000, params({ learningPeriodMs: 0, minBuckets: 2, learnZ: 0 })), counter('l', 1000, params({ minBuckets: 2 }))];
       const ups = [u('a', 0, c), u('a', 1, c), u('a', 1000, c), u('a', 1001, c)];
       for (let i = 0; i < 10; i++) ups.push(u('a', 2000 + i, c));
       ups.push(u('a', 3000, c), u('a', 4000, c));
       const views = await applyViews(store, ups);
-      expect(views[14]!.counters.b!.baseline).toStrictEqual({ n: 2, mean: 2, variance: 0, peak: 2 });
-      expect(views[15]!.counters.b!.baseline).toStrictEqual({ n: 3, mean: 1.5, variance: 0.25, peak: 1 });
+      const flat = (n: number, mean: number, variance: number): BaselineView =>
+        ({ n, mean, variance, expected: mean, noise: variance, expectedHigh: mean, noiseHigh: variance, slotN: 0 });
+      expect(views[13]!.counters.b!.baseline).toStrictEqual(flat(2, 2, 0));
+      // Learned (n 2): the 10 is learned as 2 + 0·sqrt(max(0, 2)) + 1 = 3: mean 2.5, var 0.5·(0 + 1·0.5) = 0.25.
+      expect(views[14]!.counters.b!.baseline).toStrictEqual(flat(3, 2.5, 0.25));
+      // 1 is under the gate 3.5: mean 1.75, var 0.5·(0.25 + 1.5·0.75) = 0.6875.
+      expect(views[15]!.counters.b!.baseline).toStrictEqual(flat(4, 1.75, 0.6875));
+      // Still in its learning period: the 10 is learned whole.
+      expect(views[14]!.counters.l!.baseline).toStrictEqual(flat(3, 6, 16));
     }));
+
+    it('closes an hour into its slot once per hour and day; the hour under way is judged by earlier days', withStore(async (store) => {
+      const u = updates();
+      const W = 1_800_000;
+      const c = [counter('b', W, params({}))];
+      const ts = [0, 1, 2, 3, W, W + 1, HOUR, HOUR + W, DAY, DAY + 1, DAY + W, DAY + W + 1, DAY + HOUR, DAY + HOUR + W, 2 * DAY];
+      const views = (await applyViews(store, ts.map((t) => u('a', t, c)))).map((v) => v.counters.b!);
+      expect(views.map((v) => v.baseline)).toStrictEqual(referenceViews(params({}), W, ts).map((v) => v.baseline));
+      // At HOUR + W hour 0 (buckets 4 and 2) closes: slot 3, var 10 − 9 = 1, k 1. Flat: 4, 2, 1 → mean 2, var 1.5.
+      expect(views[7]!.baseline).toStrictEqual({ n: 3, mean: 2, variance: 1.5, expected: 2, noise: 1.5, expectedHigh: 3, noiseHigh: 1.5, slotN: 0 });
+      // Day 1, hour 0 under way: day 0's slot speaks for it; hour 1 (1, 1) has slot 1, var 0.
+      expect(views[8]!.baseline).toMatchObject({ expected: 3, noise: 1, slotN: 1 });
+      // Day 1's hour 0 (2, 2) closed once though it had two buckets: k 2, w 1/2, d −1: slot 2.5, var 1 + 0.5·(0 + 1 − 1) = 1.
+      expect(views[14]!.baseline).toMatchObject({ expected: 2.5, noise: 1, slotN: 2 });
+    }));
+
+    it('rounds slots and their variances to float32 after every update', withStore(async (store) => {
+      const u = updates();
+      const W = 1_200_000;
+      const p = params({ slotAlpha: 0.3 });
+      const c = [counter('b', W, p)];
+      // Hour 0 on three days: buckets 1, 0, 0 (mean 1/3), then 2, 1, 0, then 7, 0, 0.
+      const ts = [0, HOUR, DAY, DAY + 1, DAY + W, DAY + HOUR, 2 * DAY, 2 * DAY + 1, 2 * DAY + 2, 2 * DAY + 3, 2 * DAY + 4, 2 * DAY + 5, 2 * DAY + 6, 2 * DAY + HOUR, 3 * DAY];
+      const views = (await applyViews(store, ts.map((t) => u('a', t, c)))).map((v) => v.counters.b!.baseline!);
+      expect(views).toStrictEqual(referenceViews(p, W, ts).map((v) => v.baseline));
+      expect(views[2]!.expected).toBe(Math.fround(1 / 3));
+      expect(views[2]!.expected).not.toBe(1 / 3);
+      expect(views[2]!.noise).toBe(Math.fround(1 / 3 - (1 / 3) * (1 / 3)));
+      for (const v of views) {
+        expect(Math.fround(v.expected) === v.expected || v.expected === v.mean).toBe(true);
+        expect(Math.fround(v.noise) === v.noise || v.noise === v.variance).toBe(true);
+      }
+      expect(views[14]!.slotN).toBe(3);
+      expect(Math.fround(views[14]!.expected)).toBe(views[14]!.expected);
+    }));
+
+    it('takes expectedHigh and noiseHigh from the neighbouring hours, across midnight', withStore(async (store) => {
+      const u = updates();
+      const c = [counter('b', HOUR, params({}))];
+      // Day 0: 6 events at hour 0, 1 at hour 1, 9 at hour 23; day 1: 1 at hours 0, 1 and 23; day 2 at hour 0.
+      const ts = [
+        ...Array.from({ length: 6 }, (_, i) => i), HOUR, ...Array.from({ length: 9 }, (_, i) => 23 * HOUR + i),
+        DAY, DAY + HOUR, 2 * DAY - HOUR, 2 * DAY,
+      ];
+      const views = (await applyViews(store, ts.map((t) => u('a', t, c)))).map((v) => v.counters.b!.baseline!);
+      expect(views).toStrictEqual(referenceViews(params({}), HOUR, ts).map((v) => v.baseline));
+      // Hour 23 on day 0: hour 0 (slot 6) is its neighbour after midnight.
+      expect(views[7]).toMatchObject({ expectedHigh: 6, slotN: 0 });
+      expect(views[7]!.expected).toBeLessThan(1);
+      // Hour 0 on day 2 (slot 6, then 1: 3.5): hour 23 is its neighbour before midnight, with day 0's 9 (day 1's hour 23 is not closed yet).
+      const last = views[ts.length - 1]!;
+      expect(last.slotN).toBe(2);
+      expect(last.expected).toBe(3.5);
+      expect(last.expectedHigh).toBe(9);
+      // Its variance: day 1 moved the slot by −5, so 0 + 0.5·(25 − 0).
+      expect([last.noise, last.noiseHigh]).toStrictEqual([12.5, 12.5]);
+    }));
+
+    it('folds empty buckets across hours, at most MAX_EMPTY_FOLD of them', withStore(async (store) => {
+      const u = updates();
+      const W = 60_000;
+      const p = params({ alpha: 0.25, slotAlpha: 0.1 });
+      const c = [counter('b', W, p)];
+      // 1000 silent buckets after minute 0: the folds end 512 minutes later, in hour 8.
+      const ts = [0, 1, 2, W, 1001 * W, 1001 * W + 1, DAY + 3 * HOUR, DAY + 8 * HOUR, DAY + 12 * HOUR, DAY + 16 * HOUR + 5 * W];
+      const views = (await applyViews(store, ts.map((t) => u('a', t, c)))).map((v) => v.counters.b!.baseline!);
+      expect(views).toStrictEqual(referenceViews(p, W, ts).map((v) => v.baseline));
+      expect(views[4]!.n).toBe(2 + MAX_EMPTY_FOLD);
+      // Hours 0..7 closed by the empty folds, hour 8 when the minute-1001 bucket folded; 9..15 never saw a bucket.
+      expect(views.slice(6).map((v) => v.slotN)).toStrictEqual([1, 1, 0, 1]);
+    }));
+
+    it('counts days per slot up to 255, then keeps weighting by slotAlpha', withStore(async (store) => {
+      const u = updates();
+      // slotAlpha 1/4: at k = 4 the weights 1/k and slotAlpha tie.
+      const p = params({ slotAlpha: 0.25 });
+      const c = [counter('b', HOUR, p)];
+      const ts = Array.from({ length: 300 }, (_, d) => d * DAY + 5 * HOUR + (d % 7));
+      const views = (await applyViews(store, ts.map((t) => u('a', t, c)))).map((v) => v.counters.b!);
+      expect(views).toStrictEqual(referenceViews(p, HOUR, ts));
+      expect(views.map((v) => v.baseline!.slotN).slice(250, 260)).toStrictEqual([250, 251, 252, 253, 254, 255, 255, 255, 255, 255]);
+      expect(views[299]!.baseline!.slotN).toBe(255);
+    }));
+
+    it('gives the same baseline whether a counter is updated within one batch or across batches', withStore(async (store) => {
+      const p = params({ alpha: 0.2, slotAlpha: 0.25, learningPeriodMs: DAY, minBuckets: 4, learnZ: 1 });
+      const c = (key: string) => [counter(key, 900_000, p)];
+      const rnd = mulberry32(11);
+      const ts: number[] = [];
+      let t = 5 * HOUR;
+      for (let i = 0; i < 400; i++) {
+        t += rnd() < 0.9 ? Math.floor(rnd() * 200_000) : Math.floor(rnd() * 20 * HOUR);
+        ts.push(t);
+      }
+      const want = referenceViews(p, 900_000, ts);
+      const u = updates();
+      // One batch; one event per batch; random splits. One identity per way, so they share nothing.
+      const one = await applyViews(store, ts.map((x) => u('one', x, c('k'))));
+      const single: IdentityView[] = [];
+      for (const x of ts) single.push(...await applyViews(store, [u('single', x, c('k'))]));
+      const split: IdentityView[] = [];
+      for (let i = 0; i < ts.length;) {
+        const n = 1 + Math.floor(rnd() * 40);
+        split.push(...await applyViews(store, ts.slice(i, i + n).map((x) => u('split', x, c('k')))));
+        i += n;
+      }
+      for (const got of [one, single, split]) expect(got.map((v) => v.counters.k)).toStrictEqual(want);
+      // The workload reaches learned slots and the clip.
+      expect(want.some((v) => v.baseline!.slotN >= 3)).toBe(true);
+    }), 60_000);
 
     it('counts late events into the current bucket and moves firstSeen back', withStore(async (store) => {
       const u = updates();
@@ -251,8 +398,8 @@ export async function runParity(store: WindowStore, seed: number, total: number)
   const int = (n: number) => Math.floor(rnd() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
   const oracle = new MemoryWindowStore();
-  const p1: BaselineParams = { alpha: 0.3, peakDecay: 0.5 ** (60_000 / 3_600_000), learningPeriodMs: 3_600_000, minBuckets: 3, minEvents: 2, multiplier: 1.5, zScore: 3 };
-  const p2: BaselineParams = { alpha: 0.1, peakDecay: 0.97, learningPeriodMs: 0, minBuckets: 2, minEvents: 1, multiplier: 1, zScore: 1.5 };
+  const p1: BaselineParams = { alpha: 0.3, slotAlpha: 0.2, learningPeriodMs: 3_600_000, minBuckets: 3, learnZ: 3 };
+  const p2: BaselineParams = { alpha: 0.1, slotAlpha: 0.05, learningPeriodMs: 0, minBuckets: 2, learnZ: 0.5 };
   const members = ['read', 'write', 'db:prod', 'crm', 'x/y', '', '🙂', 'm:{1}'];
   const templates: Array<(m: string) => Track> = [
     () => counter('rate:a:read', 60_000, p1),

@@ -49,7 +49,7 @@ windowStoreContract('redis', makeRedis);
 
 describe('RedisWindowStore', () => {
   const tracks = (m: string): Track[] => [
-    { kind: 'counter', key: 'c', windowMs: 60_000, baseline: { alpha: 0.3, peakDecay: 0.9, learningPeriodMs: 0, minBuckets: 3, minEvents: 1, multiplier: 1, zScore: 3 } },
+    { kind: 'counter', key: 'c', windowMs: 60_000, baseline: { alpha: 0.3, slotAlpha: 0.2, learningPeriodMs: 0, minBuckets: 3, learnZ: 3 } },
     { kind: 'seen', key: 'act', member: m, cap: 100 },
     { kind: 'seen', key: 'p1', member: `${m}:x`, cap: 100 },
     { kind: 'distinct', key: 'kids', windowMs: 60_000, member: m, cap: 10 },
@@ -151,7 +151,7 @@ describe('RedisWindowStore', () => {
       const oracle = new MemoryWindowStore();
       const rnd = mulberry32(7);
       const int = (n: number) => Math.floor(rnd() * n);
-      const p = { alpha: 0.3, peakDecay: 0.9, learningPeriodMs: 0, minBuckets: 2, minEvents: 1, multiplier: 1.2, zScore: 2 };
+      const p = { alpha: 0.3, slotAlpha: 0.25, learningPeriodMs: 0, minBuckets: 2, learnZ: 1 };
       let offset = 0n;
       let ts = T0;
       for (let b = 0; b < 40; b++) {
@@ -177,6 +177,39 @@ describe('RedisWindowStore', () => {
         await store.commit(commit);
         await oracle.commit(commit);
       }
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('stores a counter with a baseline in 296 bytes, starts the old 56-byte layout afresh, refuses any other', async () => {
+    const { store, prefix, cleanup } = await makeRedis();
+    try {
+      const h = identityKey(partitionKey(prefix, 'p'), 'a');
+      const c = tracks('m')[0]!;
+      const plain: Track = { kind: 'counter', key: 'plain', windowMs: 60_000 };
+      await store.apply({ partition: 'p', updates: [{ offset: 0n, identity: 'a', ts: T0, tracks: [c, plain] }] });
+      expect((await admin.hgetBuffer(h, 'c|C'))!.length).toBe(296);
+      expect((await admin.hgetBuffer(h, 'plain|C'))!.length).toBe(24);
+
+      // The 56-byte '<ddddddd' b c p n m v peak of the old baseline: b c p are kept, the baseline starts afresh.
+      const old = Buffer.alloc(56);
+      [T0 - 60_000 - (T0 % 60_000), 7, 3, 90, 5, 2, 9].forEach((x, i) => old.writeDoubleLE(x, 8 * i));
+      await admin.hset(h, 'c|C', old);
+      const o = (await store.apply({ partition: 'p', updates: [{ offset: 1n, identity: 'a', ts: T0, tracks: [c] }] })).outcomes[0];
+      if (o?.status !== 'view') throw new Error('expected a view');
+      const oracle = new MemoryWindowStore();
+      const want = (await oracle.apply({ partition: 'p', updates: [{ offset: 0n, identity: 'a', ts: T0 - 60_000, tracks: Array.from({ length: 7 }, () => c) }, { offset: 1n, identity: 'a', ts: T0, tracks: [c] }] })).outcomes[1];
+      if (want?.status !== 'view') throw new Error('expected a view');
+      // As if the counter had been created with the new baseline and its 7 events.
+      expect(o.view.counters.c).toStrictEqual(want.view.counters.c);
+      expect(o.view.counters.c!.baseline).toMatchObject({ n: 1, mean: 7, slotN: 0 });
+      expect((await admin.hgetBuffer(h, 'c|C'))!.length).toBe(296);
+
+      await admin.hset(h, 'c|C', Buffer.alloc(40));
+      await expect(store.apply({ partition: 'p', updates: [{ offset: 2n, identity: 'a', ts: T0, tracks: [c] }] }))
+        .rejects.toMatchObject({ code: 'STATE_INCONSISTENT', message: expect.stringMatching(/c\|C has 40 bytes/) });
+      expect((await admin.hgetBuffer(h, 'c|C'))!.length).toBe(40);
     } finally {
       await cleanup();
     }

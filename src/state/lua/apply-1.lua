@@ -1,12 +1,17 @@
 --[[
   apply-1.lua: applies one partition batch of window-state updates, in order.
   The parts are includes (includes/): keys, offsets, identity, expiry, and one
-  per track kind, counter, seen, distinct, each with its wire entry, fields and view.
+  per track kind, counter, seen, distinct, each with its wire entry, fields and
+  view; baseline holds a counter's learned baseline (src/state/baseline.ts).
+  A counter's field <track>|C is '<ddd' b c p, or with a baseline 296 bytes:
+  '<dddddddddd' b c p n mean variance hour hn hsum hsq, 24 '<f' slots,
+  24 '<f' vars, 24 'B' k (counter.lua).
 
   KEYS[1]  the partition's base key, e.g. warden:{p:agent.actions:3}
   ARGV[1]  cmsgpack {keys, params, ids, members, updates} (src/state/apply-codec.ts)
              keys     track keys, referenced by 1-based index
-             params   7 numbers per baseline (counter.lua)
+             params   5 numbers per baseline: alpha, slotAlpha,
+                      learningPeriodMs, minBuckets, learnZ (baseline.lua)
              ids      identities, referenced by 1-based index
              members  seen and distinct members, referenced by 1-based index
              updates  flat: offset (decimal string), idIndex, ts, nslots, then
@@ -145,7 +150,7 @@ for o = 1, nord do
   for j = IDENTITY_FIELDS + 1, nf do
     local x = fx[j]
     if x > 0 then
-      counterRead(cs, x, r[j])
+      counterRead(cs, x, r[j], fl[j])
     elseif x == SEEN_SIZE then
       r[j] = seenSizeRead(r[j])
     elseif x == DISTINCT_FIELDS then

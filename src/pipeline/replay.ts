@@ -17,6 +17,8 @@ export interface ReplayOptions {
   /** Verifies operator controls in the recording; without it they are reported invalid. */
   operatorKeys?: Keyring;
   batchSize?: number;
+  /** Class baselines (peer groups); default true. The service runs them only with WARDEN_PEERS: false replays as it decides by default. */
+  peers?: boolean;
   /** Called after each batch with the number of records read so far. */
   onProgress?: (records: number) => void;
 }
@@ -49,8 +51,11 @@ export async function runRecords(
   onBatch: (out: BatchOutput, recordsSoFar: number) => Promise<void> | void,
   batchSize = 2000,
   operatorKeys?: Keyring,
+  peers = true,
 ): Promise<ReplaySummary> {
-  const engine = new Engine({ config, store: new MemoryWindowStore(), fleet: new MemoryFleetStore(), classes: new MemoryClassStore(), ...(operatorKeys ? { operatorKeys } : {}) });
+  const engine = new Engine({
+    config, store: new MemoryWindowStore(), fleet: new MemoryFleetStore(), ...(peers ? { classes: new MemoryClassStore() } : {}), ...(operatorKeys ? { operatorKeys } : {}),
+  });
   const spans = new Map<string, [number, number]>();
   const summary: ReplaySummary = {
     kind: 'summary', records: 0, events: 0, invalid: 0, identities: 0, identityHours: 0,
@@ -101,7 +106,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
   const summary = await runRecords(opts.records, opts.config, async (out, n) => {
     await write(opts.output, render(out));
     opts.onProgress?.(n);
-  }, opts.batchSize, opts.operatorKeys);
+  }, opts.batchSize, opts.operatorKeys, opts.peers ?? true);
   await write(opts.output, JSON.stringify(summary) + '\n');
   return summary;
 }

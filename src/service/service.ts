@@ -5,6 +5,7 @@ import type { WardenConfig } from '../config/types.js';
 import { Engine } from '../pipeline/engine.js';
 import type { BatchOutput } from '../pipeline/outputs.js';
 import { OutboxEncoder } from '../pipeline/outbox.js';
+import type { ClassStore } from '../state/class-store.js';
 import type { FleetStore } from '../state/fleet.js';
 import type { WindowStore } from '../state/types.js';
 import { createKafka } from '../transport/kafka-client.js';
@@ -39,6 +40,8 @@ export interface ServiceOptions {
   store: WindowStore;
   /** Class counts for the fleet guard, shared by every Warden process. */
   fleet?: FleetStore;
+  /** Class counters (peer groups), shared by every Warden process. */
+  classes?: ClassStore;
   log: Logger;
   recordLatency?: boolean;
 }
@@ -82,6 +85,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       config: opts.config, store: opts.store, outbox: new OutboxEncoder(topics, topics.actions, opts.settings.keyring),
       operatorKeys: opts.settings.operatorKeyring,
       ...(opts.fleet ? { fleet: opts.fleet } : {}),
+      ...(opts.classes ? { classes: opts.classes } : {}),
     });
     this.publisher = new OutboxPublisher(opts.store, this.producer);
     this.metrics = serviceMetrics({

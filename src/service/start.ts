@@ -4,6 +4,7 @@ import { createDispatcher, loadAlertsConfig, type Dispatcher } from '../alerts/i
 import { ConfigError } from '../config/errors.js';
 import type { WardenConfig } from '../config/types.js';
 import { createRedis } from '../state/redis-connection.js';
+import { RedisClassStore } from '../state/redis-class-store.js';
 import { RedisFleetStore } from '../state/redis-fleet.js';
 import { RedisWindowStore } from '../state/redis-store.js';
 import { WardenService } from './service.js';
@@ -30,7 +31,9 @@ export async function startService(opts: {
   const redis = opts.redis ?? createRedis(settings.redis.url);
   const store = new RedisWindowStore({ redis, prefix: settings.redis.prefix, idleTtlMs: settings.redis.idleTtlMs });
   const fleet = new RedisFleetStore(redis, settings.redis.prefix);
-  const service = new WardenService({ config: opts.config, settings, store, fleet, log: opts.log, recordLatency: opts.recordLatency ?? false });
+  // On the fleet store's connection, so a batch's two observes share one pipeline. Opt-in: see WARDEN_PEERS.
+  const classes = settings.peers ? { classes: new RedisClassStore({ redis, prefix: settings.redis.prefix }) } : {};
+  const service = new WardenService({ config: opts.config, settings, store, fleet, ...classes, log: opts.log, recordLatency: opts.recordLatency ?? false });
   await service.start();
   let alerts: Dispatcher | null = null;
   let alertsRedis: Redis | null = null;

@@ -16,6 +16,7 @@ import { encodeEvent } from '../../src/event/codec.js';
 import type { AgentEvent } from '../../src/event/types.js';
 import { replay } from '../../src/pipeline/replay.js';
 import { simulateFleet } from '../../src/sim/fleet.js';
+import { classActiveKey, classCountersKey } from '../../src/state/keys.js';
 import {
   committedCount, createTopic, deletePrefix, dumpState, headerMap, kcatConsumeAll, kcatProduceBinary, kcatProduceLines,
   requireKafka, requireRedis, startWarden, stopWarden, TEST_COMMAND_KEYS, uniqueName, waitForGroupCaughtUp,
@@ -52,9 +53,14 @@ async function newRun(actions: string): Promise<Run> {
 
 /** Compares two runs' Redis state key by key, so a failure names the keys that differ. */
 async function expectSameState(a: string, b: string, rename?: [string, string]): Promise<void> {
-  // Fleet-guard counts ({f}) are shared by all partitions and pruned per batch: approximate by design (README "Fleet guard").
-  const exact = (d: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(d).filter(([k]) => !k.startsWith(':{f}:')));
-  const [raw, sb] = [exact(await dumpState(redis, a)), exact(await dumpState(redis, b))];
+  // Fleet-guard counts ({f}) and class counters ({c}) are shared by all partitions, and a redelivered batch adds to
+  // a class again: approximate by design (README "Fleet guard", docs/design.md "Class baselines"). The same classes, though.
+  const shared = (k: string): boolean => k.startsWith(':{f}:') || k.startsWith(':{c}:');
+  const exact = (d: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(d).filter(([k]) => !shared(k)));
+  const [da, db] = [await dumpState(redis, a), await dumpState(redis, b)];
+  const classKeys = (d: Record<string, unknown>): string[] => Object.keys(d).filter((k) => k.startsWith(':{c}:')).sort();
+  expect(classKeys(da)).toEqual(classKeys(db));
+  const [raw, sb] = [exact(da), exact(db)];
   // State of another topic's partitions lives under its name: compare partition by partition.
   const sa = rename ? Object.fromEntries(Object.entries(raw).map(([k, v]) => [k.replace(`{p:${rename[0]}:`, `{p:${rename[1]}:`), v])) : raw;
   expect(Object.keys(sa).sort()).toEqual(Object.keys(sb).sort());
@@ -116,7 +122,8 @@ async function replayExpected(events: AgentEvent[]): Promise<{ decisions: string
   async function* records() {
     for (const [index, event] of events.entries()) yield { index, result: { ok: true as const, event, encoding: 'json' as const } };
   }
-  await replay({ records: records(), config: await loadConfig('config'), output });
+  // The service runs without class baselines unless WARDEN_PEERS is set (docs/design.md "Class baselines"): replay it as such.
+  await replay({ records: records(), config: await loadConfig('config'), output, peers: false });
   for (const l of buf.trim().split('\n')) lines.push(l);
   const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
   return {
@@ -145,11 +152,14 @@ describe('warden run against the real broker and Redis', () => {
       { key: 'no-ts', value: JSON.stringify({ id: 'x', identity: 'a', action: 'b', resource: 'c' }) },
     ]);
 
-    const warden = startWarden(run.env);
+    const warden = startWarden({ ...run.env, WARDEN_PEERS: 'true' });
     await warden.waitForLog(/"msg":"consuming"/);
     await waitForGroupCaughtUp(run.group, actions);
     expect(await stopWarden(warden)).toBe(0);
     expect(warden.logs.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
+    // WARDEN_PEERS: the class store counted both analytics-agent identities and the class's db.read.
+    expect((await redis.zrange(classActiveKey(run.prefix, 'analytics-agent'), '0', '-1')).sort()).toEqual([reader, rogue].sort());
+    expect(await redis.hkeys(classCountersKey(run.prefix, 'analytics-agent'))).toEqual(expect.arrayContaining([expect.stringContaining('db.read')]));
 
     const raw = await kcatConsumeAll(run.commands);
     // Every command is signed with the configured key and verifies; a tampered copy does not.

@@ -21,6 +21,8 @@ export interface ReplayOptions {
   batchSize?: number;
   /** The service's bounds on event time, applied against the recording's own clock. */
   timeBounds?: TimeBounds;
+  /** Class baselines (peer groups), on by default as in the service; false replays without them. */
+  peers?: boolean;
   /** Called after each batch with the number of records read so far. */
   onProgress?: (records: number) => void;
 }
@@ -54,8 +56,11 @@ export async function runRecords(
   batchSize = 2000,
   operatorKeys?: Keyring,
   timeBounds: TimeBounds = DEFAULT_TIME_BOUNDS,
+  peers = true,
 ): Promise<ReplaySummary> {
-  const engine = new Engine({ config, store: new MemoryWindowStore(), fleet: new MemoryFleetStore(), classes: new MemoryClassStore(), ...(operatorKeys ? { operatorKeys } : {}) });
+  const engine = new Engine({
+    config, store: new MemoryWindowStore(), fleet: new MemoryFleetStore(), ...(peers ? { classes: new MemoryClassStore() } : {}), ...(operatorKeys ? { operatorKeys } : {}),
+  });
   const spans = new Map<string, [number, number]>();
   const summary: ReplaySummary = {
     kind: 'summary', records: 0, events: 0, invalid: 0, identities: 0, identityHours: 0,
@@ -106,7 +111,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
   const summary = await runRecords(opts.records, opts.config, async (out, n) => {
     await write(opts.output, render(out));
     opts.onProgress?.(n);
-  }, opts.batchSize, opts.operatorKeys, opts.timeBounds);
+  }, opts.batchSize, opts.operatorKeys, opts.timeBounds, opts.peers ?? true);
   await write(opts.output, JSON.stringify(summary) + '\n');
   return summary;
 }

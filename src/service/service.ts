@@ -6,6 +6,7 @@ import { errorMessage } from '../errors.js';
 import { Engine } from '../pipeline/engine.js';
 import type { BatchOutput } from '../pipeline/outputs.js';
 import { OutboxEncoder } from '../pipeline/outbox.js';
+import type { ClassStore } from '../state/class-store.js';
 import type { FleetStore } from '../state/fleet.js';
 import type { WindowStore } from '../state/types.js';
 import { createKafka } from '../transport/kafka-client.js';
@@ -53,6 +54,8 @@ export interface ServiceOptions {
   fleet?: FleetStore;
   /** Where outputs Kafka refuses after retries are kept; in memory unless given. */
   parking?: ParkingLot;
+  /** Class counters (peer groups), shared by every Warden process. */
+  classes?: ClassStore;
   log: Logger;
   recordLatency?: boolean;
 }
@@ -112,6 +115,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       config: opts.config, store: opts.store, outbox: this.outbox,
       operatorKeys: opts.settings.operatorKeyring,
       ...(opts.fleet ? { fleet: opts.fleet } : {}),
+      ...(opts.classes ? { classes: opts.classes } : {}),
     });
     this.parking = opts.parking ?? new MemoryParkingLot();
     this.publisher = new OutboxPublisher({

@@ -4,6 +4,7 @@ import { createDispatcher, loadAlertsConfig, type Dispatcher } from '../alerts/i
 import { ConfigError } from '../config/errors.js';
 import type { WardenConfig } from '../config/types.js';
 import { createRedis } from '../state/redis-connection.js';
+import { RedisClassStore } from '../state/redis-class-store.js';
 import { RedisFleetStore } from '../state/redis-fleet.js';
 import { RedisWindowStore } from '../state/redis-store.js';
 import { errorMessage } from '../errors.js';
@@ -55,7 +56,9 @@ export async function startService(opts: {
   const store = new RedisWindowStore({ redis, prefix: settings.redis.prefix, idleTtlMs: settings.redis.idleTtlMs });
   const fleet = new RedisFleetStore(redis, settings.redis.prefix);
   const parking = new RedisParkingLot(redis, settings.redis.prefix);
-  const service = new WardenService({ config: opts.config, settings, store, fleet, parking, log: opts.log, recordLatency: opts.recordLatency ?? false });
+  // On the fleet store's connection, so a batch's fleet and class observes share one pipeline.
+  const classes = new RedisClassStore({ redis, prefix: settings.redis.prefix });
+  const service = new WardenService({ config: opts.config, settings, store, fleet, classes, parking, log: opts.log, recordLatency: opts.recordLatency ?? false });
   let fatal!: (reason: string) => void;
   const failed = new Promise<string>((resolve) => (fatal = resolve));
   service.on('warden.fatal', ({ reason }) => fatal(reason));

@@ -114,6 +114,22 @@ export const identitiesPattern = (prefix: string): string => `${prefix}:{p:*}${S
 export const fleetActiveKey = (prefix: string, agentClass: string): string => `${prefix}:{f}:a:${sha1hex(agentClass)}`;
 export const fleetOpenKey = (prefix: string, agentClass: string): string => `${prefix}:{f}:s:${sha1hex(agentClass)}`;
 
+/**
+ * Class-store keys (peer groups), all under one hash tag of their own, built
+ * by lua/class-1.lua from the base key: per agent class, named by its hash
+ * (class names are event input), + sha1(class).
+ */
+export const CLASS_SUFFIX = {
+  /** HASH, field: a class counter's key, value: its packed state (class-1.lua) */
+  counters: ':k:',
+  /** ZSET, the class's identities scored by their latest event time */
+  active: ':a:',
+} as const;
+
+export const classBaseKey = (prefix: string): string => `${prefix}:{c}`;
+export const classCountersKey = (prefix: string, agentClass: string): string => classBaseKey(prefix) + CLASS_SUFFIX.counters + sha1hex(agentClass);
+export const classActiveKey = (prefix: string, agentClass: string): string => classBaseKey(prefix) + CLASS_SUFFIX.active + sha1hex(agentClass);
+
 /** An alert receiver's dead letters (LIST, newest first) and their running count. */
 export const deadLetterKey = (prefix: string, receiver: string): string => `${prefix}:alerts:dead:${receiver}`;
 export const deadLetterCountKey = (prefix: string, receiver: string): string => `${prefix}:alerts:dead:${receiver}:count`;

@@ -1,44 +1,48 @@
 import type { Redis } from 'ioredis';
 import { errorMessage, WardenError } from '../errors.js';
 import { fleetActiveKey, fleetOpenKey } from './keys.js';
+import { sameTick, type PipelineReplies } from './same-tick.js';
 import { classAt, type FleetObservation, type FleetStore, type FleetSuspension, type FleetView } from './fleet.js';
 
 /**
  * Two sorted sets per agent class under one hash tag (keys named by the
  * class's hash), members the identities: active (score: latest event time)
  * and open (score: end of the suspension). One pipelined round trip per
- * batch; the keys expire so classes that go quiet leave nothing behind.
+ * batch, shared with the class store's (sameTick); the keys expire so
+ * classes that go quiet leave nothing behind.
  */
 export class RedisFleetStore implements FleetStore {
   constructor(private readonly redis: Redis, private readonly prefix: string, private readonly keepMs = 7 * 86_400_000) {}
 
   async observe(o: FleetObservation): Promise<Map<string, FleetView>> {
     if (o.active.size === 0) return new Map();
-    const p = this.redis.pipeline();
     const classes = [...o.active.keys()];
     // Reply positions of each class's ZCARD and ZRANGE: a class with no identities this batch has no ZADD.
     const at: Array<[number, number]> = [];
-    let n = 0;
-    for (const cls of classes) {
-      const time = classAt(o, cls);
-      const from = Number.isFinite(time) ? time - o.activeWindowMs : '-inf';
-      const a = fleetActiveKey(this.prefix, cls);
-      const s = fleetOpenKey(this.prefix, cls);
-      const args: Array<string | number> = [];
-      for (const [id, ts] of o.active.get(cls)!) args.push(ts, id);
-      if (args.length > 0) {
-        p.zadd(a, 'GT', ...args);
-        n++;
+    // Joins the class store's observe of the same batch, if any: one round trip for both.
+    const replies = await this.exec(sameTick(this.redis, (p) => {
+      let n = 0;
+      for (const cls of classes) {
+        // Each class is pruned by its own latest time: one class's far-ahead event cannot age out another's.
+        const time = classAt(o, cls);
+        const from = Number.isFinite(time) ? time - o.activeWindowMs : '-inf';
+        const a = fleetActiveKey(this.prefix, cls);
+        const s = fleetOpenKey(this.prefix, cls);
+        const args: Array<string | number> = [];
+        for (const [id, ts] of o.active.get(cls)!) args.push(ts, id);
+        if (args.length > 0) {
+          p.zadd(a, 'GT', ...args);
+          n++;
+        }
+        p.zremrangebyscore(a, '-inf', from);
+        p.zcard(a);
+        p.pexpire(a, Math.max(o.activeWindowMs * 2, 60_000));
+        p.zremrangebyscore(s, '-inf', from);
+        p.zrange(s, '0', '-1', 'WITHSCORES');
+        at.push([n + 1, n + 4]);
+        n += 5;
       }
-      p.zremrangebyscore(a, '-inf', from);
-      p.zcard(a);
-      p.pexpire(a, Math.max(o.activeWindowMs * 2, 60_000));
-      p.zremrangebyscore(s, '-inf', from);
-      p.zrange(s, '0', '-1', 'WITHSCORES');
-      at.push([n + 1, n + 4]);
-      n += 5;
-    }
-    const replies = await this.exec(p, 'observe');
+    }), 'observe');
     const out = new Map<string, FleetView>();
     classes.forEach((cls, i) => {
       const [card, range] = at[i]!;
@@ -58,13 +62,13 @@ export class RedisFleetStore implements FleetStore {
       p.zadd(key, 'GT', x.until, x.identity);
       p.pexpire(key, this.keepMs);
     }
-    await this.exec(p, 'suspended');
+    await this.exec(p.exec(), 'suspended');
   }
 
-  private async exec(p: ReturnType<Redis['pipeline']>, what: string): Promise<unknown[]> {
-    let res: Array<[Error | null, unknown]> | null;
+  private async exec(replies: Promise<PipelineReplies | null>, what: string): Promise<unknown[]> {
+    let res: PipelineReplies | null;
     try {
-      res = await p.exec();
+      res = await replies;
     } catch (err) {
       throw new WardenError('STATE_REDIS', `fleet ${what} failed: ${errorMessage(err)}`, { retriable: true, cause: err });
     }

@@ -120,7 +120,8 @@ export class RedisWindowStore implements WindowStore {
 /** Redis replies that a retry can outlive. */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY)\b/;
 
-function toWardenError(err: unknown, what: string): WardenError {
+/** A failed call as a Warden error: the scripts' own codes, else STATE_REDIS, retriable unless Redis refused the command. */
+export function toWardenError(err: unknown, what: string): WardenError {
   if (err instanceof WardenError) return err;
   const msg = errorMessage(err);
   if (msg.includes('WARDEN_KEY_COLLISION')) {

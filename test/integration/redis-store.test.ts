@@ -57,7 +57,7 @@ describe('RedisWindowStore', () => {
   const T0 = 1_700_000_000_000;
 
   it('registers one command per script, named from the file', () => {
-    expect(loadScripts().map((s) => [s.name, s.numberOfKeys])).toStrictEqual([['wardenAck', 1], ['wardenApply', 1], ['wardenCommit', 1]]);
+    expect(loadScripts().map((s) => [s.name, s.numberOfKeys])).toStrictEqual([['wardenAck', 1], ['wardenApply', 1], ['wardenClass', 1], ['wardenCommit', 1]]);
   });
 
   it('keeps every key of a partition under one hash tag, at the keys keys.ts computes', async () => {

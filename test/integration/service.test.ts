@@ -13,6 +13,7 @@ import { openCommand } from '../../src/commands/sign.js';
 import { encodeEvent } from '../../src/event/codec.js';
 import type { AgentEvent } from '../../src/event/types.js';
 import { simulateFleet } from '../../src/sim/fleet.js';
+import { classActiveKey, classCountersKey } from '../../src/state/keys.js';
 import {
   committedCount, createTopic, deletePrefix, headerMap, kcatConsumeAll, kcatProduceBinary, kcatProduceLines,
   requireKafka, requireRedis, startWarden, stopWarden, TEST_COMMAND_KEYS, uniqueName, waitForGroupCaughtUp,
@@ -60,6 +61,9 @@ describe('warden run against the real broker and Redis', () => {
     await waitForGroupCaughtUp(run.group, actions);
     expect(await stopWarden(warden)).toBe(0);
     expect(warden.logs.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
+    // The class store counted both analytics-agent identities and the class's db.read.
+    expect((await redis.zrange(classActiveKey(run.prefix, 'analytics-agent'), '0', '-1')).sort()).toEqual([reader, rogue].sort());
+    expect(await redis.hkeys(classCountersKey(run.prefix, 'analytics-agent'))).toEqual(expect.arrayContaining([expect.stringContaining('db.read')]));
 
     const raw = await kcatConsumeAll(run.commands);
     // Every command is signed with the configured key and verifies; a tampered copy does not.

@@ -58,7 +58,7 @@ describe('the Lua script loader', () => {
 
   it("leaves no directive in Warden's own scripts", () => {
     const scripts = loadScripts();
-    expect(scripts.map((s) => s.name)).toStrictEqual(['wardenAck', 'wardenApply', 'wardenCommit']);
+    expect(scripts.map((s) => s.name)).toStrictEqual(['wardenAck', 'wardenApply', 'wardenClass', 'wardenCommit']);
     for (const s of scripts) expect(s.lua).not.toMatch(/@include/);
   });
 });

@@ -7,8 +7,8 @@
              then per hour of day h (0..23, UTC): BASELINE_SLOT + h its slot,
              BASELINE_VAR + h its variance (float32 values), BASELINE_K + h
              its days learned (an integer, capped at 255)
-  Stored   by counter.lua, after the counter's b c p: 7 doubles, 48 floats
-           (slots, vars) and 24 bytes (k)
+  Stored   after the counter's b c p (counter.lua, class-1.lua): BASELINE_PACK,
+           7 doubles, 48 floats (slots, vars) and 24 bytes (k), 272 bytes
   Params   5 numbers per baseline from offset p: alpha, slotAlpha,
            learningPeriodMs, minBuckets, learnZ (BaselineParams)
   View     8 values: n, mean, variance, expected, noise, expectedHigh,
@@ -18,6 +18,7 @@
 local BASELINE_SLOTS, BASELINE_MAX_K = 24, 255
 local BASELINE_SLOT, BASELINE_VAR, BASELINE_K, BASELINE_SIZE = 8, 32, 56, 79
 local B_HOUR, B_DAY = 3600000, 86400000
+local BASELINE_PACK = 'ddddddd' .. string.rep('f', 48) .. string.rep('B', 24)
 local bfloor, bsqrt, bpack, bunpack = math.floor, math.sqrt, struct.pack, struct.unpack
 
 local function newBaseline()

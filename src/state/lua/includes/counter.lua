@@ -22,7 +22,7 @@
 --- @include "baseline"
 
 local COUNTER, COUNTER_WIRE = 1, 4
-local COUNTER_BASELINE = '<dddddddddd' .. string.rep('f', 48) .. string.rep('B', 24)
+local COUNTER_BASELINE = '<ddd' .. BASELINE_PACK
 local floor, spack, sunpack = math.floor, struct.pack, struct.unpack
 
 -- Pass 1, the first time a batch names this counter for an identity: its

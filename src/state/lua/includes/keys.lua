@@ -18,6 +18,10 @@
   letter, so no suffix parse takes it for a track field) and whose trailing
   length gives back <track>, hence <member>: no two tracks or members share a
   field, whatever their characters.
+
+  Keys of the class store (class-1.lua), from its base key <prefix>:{c}:
+    <base>:k:<sha1(class)>     HASH per class counter key, its packed state
+    <base>:a:<sha1(class)>     ZSET the class's identities, score their latest event time
 ]]
 
 local SUFFIX = {
@@ -49,6 +53,11 @@ local TRACK_FIELD = {
   distinctCount = '|N',
 }
 
+local CLASS_SUFFIX = {
+  counters = ':k:',
+  active = ':a:',
+}
+
 local function identityKeyOf(base, idSha)
   return base .. SUFFIX.identity .. idSha
 end
@@ -62,4 +71,9 @@ local function distinctKeyOf(base, idSha, track)
     trackSha[track] = s
   end
   return base .. SUFFIX.distinct .. idSha .. ':' .. s
+end
+
+local function classKeysOf(base, cls)
+  local sha = redis.sha1hex(cls)
+  return base .. CLASS_SUFFIX.counters .. sha, base .. CLASS_SUFFIX.active .. sha
 end

@@ -9,7 +9,7 @@ import { MemoryWindowStore } from '../state/memory-store.js';
 import { Engine, type InputRecord } from './engine.js';
 import type { BatchOutput } from './outputs.js';
 import { outputRecord } from './records.js';
-import { boundedByRecording } from './replay-clock.js';
+import { RecordingClock } from './replay-clock.js';
 
 export interface ReplayOptions {
   records: AsyncIterable<StreamRecord>;
@@ -76,7 +76,7 @@ export async function runRecords(
     await onBatch(out, summary.records);
   };
 
-  for await (const rec of boundedByRecording(records, timeBounds)) {
+  const take = (rec: StreamRecord): void => {
     summary.records++;
     const offset = BigInt(rec.index);
     if (rec.result.ok && rec.result.control) {
@@ -95,8 +95,24 @@ export async function runRecords(
     } else {
       batch.push({ offset, ok: false, error: rec.result.error });
     }
-    if (batch.length >= batchSize) await flush();
+  };
+
+  // The time bounds hold each record back until the clock has seen the ones after it.
+  const clock = new RecordingClock(timeBounds);
+  const decided: StreamRecord[] = [];
+  const takeDecided = async (): Promise<void> => {
+    for (const rec of decided) {
+      take(rec);
+      if (batch.length >= batchSize) await flush();
+    }
+    decided.length = 0;
+  };
+  for await (const rec of records) {
+    clock.push(rec, decided);
+    if (decided.length > 0) await takeDecided();
   }
+  clock.end(decided);
+  await takeDecided();
   await flush();
 
   summary.identities = spans.size;

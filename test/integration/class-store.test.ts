@@ -117,7 +117,7 @@ describe('RedisClassStore', () => {
       const o = obs('c', ['x', 'y'], T);
       await store.observe(o);
       const before = [execs, alone];
-      const [views, classes] = await Promise.all([fleet.observe({ active: o.active, at: T + 1, activeWindowMs: HOUR }), store.observe(obs('c', ['z'], T + 1))]);
+      const [views, classes] = await Promise.all([fleet.observe({ active: o.active, at: new Map([['c', T + 1]]), activeWindowMs: HOUR }), store.observe(obs('c', ['z'], T + 1))]);
       expect([execs - before[0]!, alone - before[1]!]).toEqual([1, 0]);
       // Each store keeps its own sets: the fleet saw x and y, the class store x, y, then z.
       expect(views.get('c')!.active).toBe(2);

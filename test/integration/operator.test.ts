@@ -162,10 +162,11 @@ describe('warden breaker suspend|resume against a running Warden, the real broke
       ['email.send', operatorCmd.commandId, 'operator dave: INC-2 spam'],
     ]);
 
-    // alice: already suspended as a whole, so her offences are recorded but issue nothing, and the operator's suspension stands.
-    const audit = await until(run.decisions, (rs) => ofIdentity(rs, alice).filter((d) => d.kind === 'detection').length >= 2);
+    // alice: already suspended as a whole, so her offences are recorded but issue nothing, and the operator's suspension
+    // stands; her second offence of the same kind is within the suppression window, counted but not a second detection.
+    const audit = await until(run.decisions, (rs) => ofIdentity(rs, alice).filter((d) => d.kind === 'detection').length >= 1);
     const detections = ofIdentity(audit, alice).filter((d) => d.kind === 'detection');
-    expect(detections.map((d) => [d.eventId, d.commandId])).toEqual([['a1', null], ['a2', null]]);
+    expect(detections.map((d) => [d.eventId, d.commandId])).toEqual([['a1', null]]);
     expect(ofIdentity(await kcatConsumeAll(run.commands), alice)).toHaveLength(1);
     const bobOnActions = (await kcatConsumeAll(run.actions)).filter((rec) => rec.key === bob);
     expect(bobOnActions.map((rec) => JSON.parse(rec.payload!).control ?? 'event')).toEqual(['event', 'warden.operator', 'event']);

@@ -3,6 +3,9 @@ import type { Redis } from 'ioredis';
 import { expect } from 'vitest';
 import { keyringFromEnv } from '../../src/commands/keyring.js';
 import { openCommand } from '../../src/commands/sign.js';
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
 import type { AgentEvent } from '../../src/event/types.js';
 import { replay } from '../../src/pipeline/replay.js';
@@ -88,14 +91,35 @@ export async function outputs(run: Run): Promise<{ decisions: string[]; commands
   return { decisions, commands, duplicates };
 }
 
-export async function replayExpected(events: AgentEvent[]): Promise<{ decisions: string[]; commands: string[] }> {
+let exact: Promise<string> | undefined;
+
+/**
+ * The shipped config without class baselines: class counters are shared by
+ * all partitions and approximate live (docs/design.md), so a comparison of a
+ * multi-partition service with replay, decision for decision, runs without them.
+ */
+export function exactConfigDir(): Promise<string> {
+  exact ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'warden-exact-config-'));
+    await cp('config', dir, { recursive: true });
+    const file = join(dir, 'detectors.yaml');
+    const text = await readFile(file, 'utf8');
+    const off = text.replace(/    peers:\n      enabled: true\n/, '    peers:\n      enabled: false\n');
+    if (off === text) throw new Error('exactConfigDir: no "peers: enabled: true" in config/detectors.yaml to turn off');
+    await writeFile(file, off);
+    return dir;
+  })();
+  return exact;
+}
+
+export async function replayExpected(events: AgentEvent[], configDir = 'config'): Promise<{ decisions: string[]; commands: string[] }> {
   const lines: string[] = [];
   let buf = '';
   const output = new Writable({ write(chunk, _e, cb) { buf += chunk.toString(); cb(); } });
   async function* records() {
     for (const [index, event] of events.entries()) yield { index, result: { ok: true as const, event, encoding: 'json' as const } };
   }
-  await replay({ records: records(), config: await loadConfig('config'), output });
+  await replay({ records: records(), config: await loadConfig(configDir), output });
   for (const l of buf.trim().split('\n')) lines.push(l);
   const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
   return {

@@ -42,6 +42,11 @@ local IDENTITY_FIELD = {
 
 local TRACK_FIELD = {
   counter = '|C',
+  baselineHour = '|H',
+  baselineSlotsAm = '|E',
+  baselineSlotsPm = '|F',
+  baselineVarsAm = '|V',
+  baselineVarsPm = '|W',
   seenSize = '|S',
   seenMember = '|=',
   distinctBucket = '|B',

@@ -55,7 +55,7 @@ local M = #members + 1
 
 -- Pass 1: classify every update (status: offsets.lua). Per identity: the
 -- fields the batch needs (FL) and what each holds (FX: a counter's first slot,
--- else a track kind's code), and per track and seen member where pass 2 finds
+-- else a track kind's code; a baseline's fields follow its counter's), and per track and seen member where pass 2 finds
 -- its state (POS). P gets those of every track of a fresh update, in order.
 local meta = redis.call('HMGET', metaKey, META_FIELD.applied, META_FIELD.committed)
 local applied, committed = meta[1], meta[2]

@@ -18,6 +18,9 @@
   letter, so no suffix parse takes it for a track field) and whose trailing
   length gives back <track>, hence <member>: no two tracks or members share a
   field, whatever their characters.
+  Every value stays within 64 bytes (a counter's baseline spans several
+  fields, counter.lua): one longer value and Redis (hash-max-listpack-value)
+  turns the whole hash from a listpack into a hashtable, ~1.5x the memory.
 ]]
 
 local SUFFIX = {

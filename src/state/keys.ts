@@ -46,7 +46,16 @@ export const IDENTITY_FIELD = {
 
 /** Per-track fields of an identity hash: the track key, then one of these. */
 export const TRACK_FIELD = {
+  /** a counter's b c p; with a baseline, also n mean variance hour hn (lua/includes/counter.lua) */
   counter: '|C',
+  /** a baseline's hsum hsq and days learned per hour of day; then its slots and
+   * variances per half day (hours 0-11, 12-23): every value <= 64 bytes, so the
+   * identity hash stays a listpack (hash-max-listpack-value) */
+  baselineHour: '|H',
+  baselineSlotsAm: '|E',
+  baselineSlotsPm: '|F',
+  baselineVarsAm: '|V',
+  baselineVarsPm: '|W',
   seenSize: '|S',
   /** then the member, '|' and the byte length of the track key (seenMemberField) */
   seenMember: '|=',

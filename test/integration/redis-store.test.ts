@@ -182,34 +182,85 @@ describe('RedisWindowStore', () => {
     }
   });
 
-  it('stores a counter with a baseline in 296 bytes, starts the old 56-byte layout afresh, refuses any other', async () => {
+  const REST = ['c|H', 'c|E', 'c|F', 'c|V', 'c|W'];
+  const sizes = async (h: string, fields: string[]) => Promise.all(fields.map(async (f) => (await admin.hgetBuffer(h, f))?.length ?? null));
+
+  it('stores a counter with a baseline in fields of at most 64 bytes, starts older layouts afresh, refuses any other', async () => {
     const { store, prefix, cleanup } = await makeRedis();
     try {
       const h = identityKey(partitionKey(prefix, 'p'), 'a');
       const c = tracks('m')[0]!;
       const plain: Track = { kind: 'counter', key: 'plain', windowMs: 60_000 };
       await store.apply({ partition: 'p', updates: [{ offset: 0n, identity: 'a', ts: T0, tracks: [c, plain] }] });
-      expect((await admin.hgetBuffer(h, 'c|C'))!.length).toBe(296);
-      expect((await admin.hgetBuffer(h, 'plain|C'))!.length).toBe(24);
+      expect(await sizes(h, ['c|C', ...REST, 'plain|C', ...REST.map((f) => `plain${f.slice(1)}`)])).toStrictEqual([64, 40, 48, 48, 48, 48, 24, null, null, null, null, null]);
 
-      // The 56-byte '<ddddddd' b c p n m v peak of the old baseline: b c p are kept, the baseline starts afresh.
-      const old = Buffer.alloc(56);
-      [T0 - 60_000 - (T0 % 60_000), 7, 3, 90, 5, 2, 9].forEach((x, i) => old.writeDoubleLE(x, 8 * i));
-      await admin.hset(h, 'c|C', old);
-      const o = (await store.apply({ partition: 'p', updates: [{ offset: 1n, identity: 'a', ts: T0, tracks: [c] }] })).outcomes[0];
-      if (o?.status !== 'view') throw new Error('expected a view');
+      // The 56-byte '<ddddddd' b c p n m v peak of the old baseline, and the unreleased
+      // 296-byte one-field layout: b c p are kept, the baseline starts afresh.
       const oracle = new MemoryWindowStore();
       const want = (await oracle.apply({ partition: 'p', updates: [{ offset: 0n, identity: 'a', ts: T0 - 60_000, tracks: Array.from({ length: 7 }, () => c) }, { offset: 1n, identity: 'a', ts: T0, tracks: [c] }] })).outcomes[1];
       if (want?.status !== 'view') throw new Error('expected a view');
-      // As if the counter had been created with the new baseline and its 7 events.
-      expect(o.view.counters.c).toStrictEqual(want.view.counters.c);
-      expect(o.view.counters.c!.baseline).toMatchObject({ n: 1, mean: 7, slotN: 0 });
-      expect((await admin.hgetBuffer(h, 'c|C'))!.length).toBe(296);
+      let offset = 1n;
+      for (const len of [56, 296]) {
+        const old = Buffer.alloc(len, 0x7f);
+        [T0 - 60_000 - (T0 % 60_000), 7, 3, 90, 5, 2, 9].forEach((x, i) => old.writeDoubleLE(x, 8 * i));
+        await admin.hdel(h, ...REST);
+        await admin.hset(h, 'c|C', old);
+        const o = (await store.apply({ partition: 'p', updates: [{ offset: offset++, identity: 'a', ts: T0, tracks: [c] }] })).outcomes[0];
+        if (o?.status !== 'view') throw new Error('expected a view');
+        // As if the counter had been created with the new baseline and its 7 events.
+        expect(o.view.counters.c, `${len} bytes`).toStrictEqual(want.view.counters.c);
+        expect(o.view.counters.c!.baseline).toMatchObject({ n: 1, mean: 7, slotN: 0 });
+        expect(await sizes(h, ['c|C', ...REST])).toStrictEqual([64, 40, 48, 48, 48, 48]);
+      }
 
-      await admin.hset(h, 'c|C', Buffer.alloc(40));
-      await expect(store.apply({ partition: 'p', updates: [{ offset: 2n, identity: 'a', ts: T0, tracks: [c] }] }))
-        .rejects.toMatchObject({ code: 'STATE_INCONSISTENT', message: expect.stringMatching(/c\|C has 40 bytes/) });
-      expect((await admin.hgetBuffer(h, 'c|C'))!.length).toBe(40);
+      // Refused before anything is written: a counter field of another length, a missing or short baseline field.
+      const before = await admin.hgetallBuffer(h);
+      const refused = async (field: string, value: Buffer | null, message: RegExp) => {
+        if (value) await admin.hset(h, field, value);
+        else await admin.hdel(h, field);
+        await expect(store.apply({ partition: 'p', updates: [{ offset: offset, identity: 'a', ts: T0 + 60_000, tracks: [c] }] }))
+          .rejects.toMatchObject({ code: 'STATE_INCONSISTENT', message: expect.stringMatching(message) });
+        expect((await admin.hgetBuffer(h, field))?.length ?? null).toBe(value?.length ?? null);
+        await admin.hset(h, field, before[field]!);
+      };
+      await refused('c|C', Buffer.alloc(40), /c\|C has 40 bytes/);
+      await refused('c|V', null, /c\|V is missing/);
+      await refused('c|H', Buffer.alloc(48), /c\|H has 48 bytes, not 40/);
+      await refused('c|F', Buffer.alloc(40), /c\|F has 40 bytes, not 48/);
+      expect(await admin.hgetallBuffer(h)).toStrictEqual(before);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('keeps an identity hash with baseline counters a listpack on a default-config Redis', async () => {
+    const { store, prefix, cleanup } = await makeRedis();
+    try {
+      // The limit this test is about, at Redis's default.
+      expect(await admin.config('GET', 'hash-max-listpack-value')).toStrictEqual(['hash-max-listpack-value', '64']);
+      const oracle = new MemoryWindowStore();
+      const p = { alpha: 0.3, slotAlpha: 0.2, learningPeriodMs: 0, minBuckets: 3, learnZ: 3 };
+      const base: Track[] = [
+        { kind: 'counter', key: 'rate:short', windowMs: 60_000, baseline: p },
+        { kind: 'counter', key: 'rate:medium', windowMs: 900_000, baseline: p },
+        { kind: 'counter', key: 'rate:long', windowMs: 3_600_000, baseline: p },
+        { kind: 'counter', key: 'plain', windowMs: 60_000 },
+      ];
+      let offset = 0n;
+      // Two days of events every 7 minutes: every hour-of-day slot learned.
+      for (let day = 0; day < 2; day++) {
+        const updates: StateUpdate[] = [];
+        for (let t = 0; t < 86_400_000; t += 420_000) {
+          updates.push({ offset: offset++, identity: 'agent', ts: T0 + day * 86_400_000 + t, tracks: [...base, { kind: 'seen', key: 'tool', member: `t${offset % 5n}`, cap: 50 }] });
+        }
+        const batch = { partition: 'p', updates };
+        expect(await store.apply(batch)).toStrictEqual(await oracle.apply(batch));
+      }
+      const h = identityKey(partitionKey(prefix, 'p'), 'agent');
+      const fields = await admin.hgetallBuffer(h);
+      expect(Object.keys(fields)).toHaveLength(2 + 3 * 6 + 1 + 1 + 5) // _id _s, 3 baseline counters, plain, tool's size and 5 members;
+      expect(Math.max(...Object.values(fields).map((v) => v.length))).toBe(64);
+      expect(await admin.object('ENCODING', h)).toBe('listpack');
     } finally {
       await cleanup();
     }

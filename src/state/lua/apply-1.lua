@@ -3,9 +3,9 @@
   The parts are includes (includes/): keys, offsets, identity, expiry, and one
   per track kind, counter, seen, distinct, each with its wire entry, fields and
   view; baseline holds a counter's learned baseline (src/state/baseline.ts).
-  A counter's field <track>|C is '<ddd' b c p, or with a baseline 296 bytes:
-  '<dddddddddd' b c p n mean variance hour hn hsum hsq, 24 '<f' slots,
-  24 '<f' vars, 24 'B' k (counter.lua).
+  A counter's field <track>|C is '<ddd' b c p, or with a baseline '<dddddddd'
+  b c p n mean variance hour hn, and the baseline's rest in <track>|H |E |F |V
+  |W (counter.lua): no value over 64 bytes, so identity hashes stay listpacks.
 
   KEYS[1]  the partition's base key, e.g. warden:{p:agent.actions:3}
   ARGV[1]  cmsgpack {keys, params, ids, members, updates} (src/state/apply-codec.ts)
@@ -55,7 +55,7 @@ local M = #members + 1
 
 -- Pass 1: classify every update (status: offsets.lua). Per identity: the
 -- fields the batch needs (FL) and what each holds (FX: a counter's first slot,
--- else a track kind's code), and per track and seen member where pass 2 finds
+-- else a track kind's code; a baseline's fields follow its counter's), and per track and seen member where pass 2 finds
 -- its state (POS). P gets those of every track of a fresh update, in order.
 local meta = redis.call('HMGET', metaKey, META_FIELD.applied, META_FIELD.committed)
 local applied, committed = meta[1], meta[2]
@@ -95,7 +95,7 @@ while i <= nu do
       local sp = ps[rk]
       if not sp then
         if kind == COUNTER then
-          sp, nf, nc = counterPlan(ki, tkeys[ki], fl, fx, nf, nc)
+          sp, nf, nc = counterPlan(ki, tkeys[ki], u[q + 3], fl, fx, nf, nc)
         elseif kind == SEEN then
           sp, nf = seenPlan(ki, tkeys[ki], fl, fx, nf)
         else
@@ -150,7 +150,7 @@ for o = 1, nord do
   for j = IDENTITY_FIELDS + 1, nf do
     local x = fx[j]
     if x > 0 then
-      counterRead(cs, x, r[j], fl[j])
+      counterRead(cs, x, r, j, fx, h, fl[j])
     elseif x == SEEN_SIZE then
       r[j] = seenSizeRead(r[j])
     elseif x == DISTINCT_FIELDS then

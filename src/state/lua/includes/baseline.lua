@@ -7,8 +7,13 @@
              then per hour of day h (0..23, UTC): BASELINE_SLOT + h its slot,
              BASELINE_VAR + h its variance (float32 values), BASELINE_K + h
              its days learned (an integer, capped at 255)
-  Stored   after the counter's b c p (counter.lua, class-1.lua): BASELINE_PACK,
-           7 doubles, 48 floats (slots, vars) and 24 bytes (k), 272 bytes
+  Stored   by counter.lua, in fields of at most 64 bytes: n mean variance
+           hour hn after the counter's b c p in <track>|C; hsum hsq and the
+           24 k in <track>|H; the slots (float32) in |E |F, the vars in |V |W
+           The class store (class-1.lua) keeps one packed value per counter
+           instead, after its firstSeen b c p: BASELINE_PACK, 7 doubles, 48
+           floats and 24 bytes (class hashes are few; their size does not
+           matter the way an identity's does)
   Params   5 numbers per baseline from offset p: alpha, slotAlpha,
            learningPeriodMs, minBuckets, learnZ (BaselineParams)
   View     8 values: n, mean, variance, expected, noise, expectedHigh,

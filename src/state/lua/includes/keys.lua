@@ -22,6 +22,10 @@
   Keys of the class store (class-1.lua), from its base key <prefix>:{c}:
     <base>:k:<sha1(class)>     HASH per class counter key, its packed state
     <base>:a:<sha1(class)>     ZSET the class's identities, score their latest event time
+
+  Every value stays within 64 bytes (a counter's baseline spans several
+  fields, counter.lua): one longer value and Redis (hash-max-listpack-value)
+  turns the whole hash from a listpack into a hashtable, ~1.5x the memory.
 ]]
 
 local SUFFIX = {
@@ -46,6 +50,11 @@ local IDENTITY_FIELD = {
 
 local TRACK_FIELD = {
   counter = '|C',
+  baselineHour = '|H',
+  baselineSlotsAm = '|E',
+  baselineSlotsPm = '|F',
+  baselineVarsAm = '|V',
+  baselineVarsPm = '|W',
   seenSize = '|S',
   seenMember = '|=',
   distinctBucket = '|B',

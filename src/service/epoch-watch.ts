@@ -62,7 +62,8 @@ export class EpochWatch {
     if (r.kind === 'fresh') {
       this.log.info({ key, epoch: r.marker.epoch }, 'fresh state: no Warden state under this prefix yet, epoch marker written');
     } else if (r.kind === 'adopted') {
-      if (r.marker.lostAt !== undefined) {
+      // A loss time ahead of the clock is not one this marker could have recorded: ignored, like none.
+      if (r.marker.lostAt !== undefined && r.marker.lostAt <= Date.now()) {
         this.log.info({ key, epoch: r.marker.epoch, lostAt: iso(r.marker.lostAt) }, `state was lost at ${iso(r.marker.lostAt)} (found by another Warden process or run): re-learning`);
         this.opts.onLoss(r.marker.lostAt, null);
       }

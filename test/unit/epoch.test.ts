@@ -1,6 +1,8 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import type { WardenConfig } from '../../src/config/types.js';
@@ -9,6 +11,7 @@ import { isCold, learningPeriodOf } from '../../src/pipeline/cold.js';
 import { Engine, type InputRecord } from '../../src/pipeline/engine.js';
 import { checkEpoch, classify, encodeMarker, parseMarker, type EpochRedis } from '../../src/state/epoch.js';
 import { epochKey } from '../../src/state/keys.js';
+import { EpochWatch } from '../../src/service/epoch-watch.js';
 import { MemoryWindowStore } from '../../src/state/memory-store.js';
 
 const H = 3_600_000;
@@ -85,6 +88,38 @@ describe('state epoch marker: the decision', () => {
     expect(parseMarker('junk')).toEqual({ epoch: 'junk', createdAt: 0 });
     expect(classify(known, parseMarker('junk')!, T + H)).toMatchObject({ kind: 'lost', cause: 'changed' });
     expect(parseMarker(null)).toBeNull();
+  });
+});
+
+describe('the epoch watch', () => {
+  function watch(r: EpochRedis) {
+    const lines: Array<{ level: number; msg: string }> = [];
+    const sink = new Writable({ write(chunk: Buffer, _e, cb) { lines.push(JSON.parse(chunk.toString())); cb(); } });
+    const losses: Array<[number, string | null]> = [];
+    const w = new EpochWatch({ redis: r, prefix: 'w', log: pino({ level: 'info' }, sink), onLoss: (at, cause) => losses.push([at, cause]) });
+    return { w, lines, losses };
+  }
+
+  it('logs fresh state once, a loss once (warn, counted), and a later process learns of it uncounted', async () => {
+    const r = fakeRedis();
+    const a = watch(r);
+    await a.w.check();
+    await a.w.check();
+    expect(a.lines.map((l) => [l.level, l.msg])).toEqual([[30, expect.stringMatching(/^fresh state/)]]);
+    r.data.clear();
+    await Promise.all([a.w.check(), a.w.check()]);
+    await a.w.check();
+    expect(a.lines.slice(1).map((l) => [l.level, l.msg])).toEqual([[40, expect.stringMatching(/^Redis state lost \(the epoch marker is gone/)]]);
+    expect(a.losses).toEqual([[expect.any(Number), 'missing']]);
+    const b = watch(r);
+    await b.w.check();
+    expect(b.losses).toEqual([[a.losses[0]![0], null]]);
+    expect(b.lines.map((l) => l.level)).toEqual([30]);
+    // A loss time from the future under the key is no loss to re-learn from.
+    r.data.set(epochKey('w'), encodeMarker({ epoch: 'x', createdAt: 0, lostAt: Date.now() + 10 * H }));
+    const c = watch(r);
+    await c.w.check();
+    expect(c.losses).toEqual([]);
   });
 });
 

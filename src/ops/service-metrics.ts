@@ -17,6 +17,7 @@ export function serviceMetrics(collect: { openBreakers: () => number; lag: () =>
     batchSeconds: registry.register(new Histogram('warden_batch_duration_seconds', 'Time to process one partition batch, state and outputs included.', [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5])),
     parked: registry.register(new Counter('warden_outputs_parked_total', 'Outputs Kafka refused after retries, parked for an operator (`warden parked`), by topic.')),
     retries: registry.register(new Counter('warden_batch_retries_total', 'Batch steps retried after a retriable Redis or Kafka failure, by step (state or publish).')),
+    stateLoss: registry.register(new Counter('warden_state_loss_total', 'Losses of the Redis state this process found (its epoch marker gone or changed), by cause (missing or changed).')),
     reloads: registry.register(new Counter('warden_config_reloads_total', 'Config reloads, by result.')),
     /** Webhook figures come from the dispatcher's own counters when alerting is on. */
     attachAlerts(stats: () => Record<string, ReceiverStats>): void {

@@ -15,6 +15,7 @@ import type { FleetStore } from '../state/fleet.js';
 import type { ClassTrack, StateUpdate, Track, WindowStore } from '../state/types.js';
 import type { ClassStore } from '../state/class-store.js';
 import { ClassBatch } from './class-batch.js';
+import { isCold, learningPeriodOf } from './cold.js';
 import { suppress } from './suppress.js';
 import { builtinDetectors } from '../../detectors/index.js';
 import type { BatchOutput, DeadLetter, OutputItem } from './outputs.js';
@@ -56,6 +57,8 @@ export class Engine {
   private readonly operatorKeys: Keyring | undefined;
   private readonly fleet: FleetStore | undefined;
   private readonly classes: ClassStore | undefined;
+  /** Wall time the store's state was lost (the service's epoch check); null in replay, which loses nothing. */
+  private lostAt: number | null = null;
 
   constructor(opts: EngineOptions) {
     this.operatorKeys = opts.operatorKeys;
@@ -71,6 +74,11 @@ export class Engine {
 
   get currentConfig(): WardenConfig {
     return this.config;
+  }
+
+  /** The state was lost at this wall time: detections of identities re-learning since carry `evidence.cold`. */
+  setStateLoss(lostAt: number | null): void {
+    this.lostAt = lostAt;
   }
 
   /** Swap in a validated config; the next batch uses it. */
@@ -164,6 +172,7 @@ export class Engine {
         for (const f of findings) {
           let detection = this.toDetection(d, f, event, dctx);
           if (fleet) detection = fleet.check(state, detection, classOf(dctx));
+          if (this.lostAt !== null && isCold(this.lostAt, outcome.view.firstSeen, event.ts, learningPeriodOf(dctx.config))) detection.evidence.cold = true;
           const command = offend(state, detection, config.breaker);
           const held = suppress((record.quiet ??= {}), detection, command !== null, config.suppression ?? NO_SUPPRESSION);
           touched.add(event.identity);

@@ -17,6 +17,8 @@ import { heartbeatingSleep, persist, type Liveline } from './supervise.js';
 import type { ServiceSettings } from './settings.js';
 import { serviceMetrics, type ServiceMetrics } from '../ops/service-metrics.js';
 import { ensureTopics, outputLimits } from './topics.js';
+import { learningPeriodOf } from '../pipeline/cold.js';
+import type { LossCause } from '../state/epoch.js';
 
 function within<T>(work: Promise<T>, ms: number, why: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -93,6 +95,8 @@ export class WardenService extends EventEmitter<ServiceEvents> {
   /** identity\0scope → until, for the open-breakers gauge; event time. */
   private readonly open = new Map<string, number>();
   private watermark = 0;
+  /** Wall time the Redis state was lost, when this epoch began with a loss (src/service/epoch-watch.ts). */
+  private lostAt: number | null = null;
   readonly metrics: ServiceMetrics;
   assigned: string[] = [];
 
@@ -176,7 +180,26 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     const lines = [...this.waiting].map(([p, on]) => `${p}: retrying ${on}`);
     const parked = await within(this.parking.count(this.assigned), 1000, 'timeout').catch(() => 0);
     if (parked > 0) lines.push(`parked outputs: ${parked} (list them with \`warden parked\`)`);
+    const relearning = this.relearningUntil();
+    if (relearning !== null) lines.push(`state lost at ${new Date(this.lostAt!).toISOString()}, re-learning (detections carry evidence.cold; until about ${new Date(relearning).toISOString()})`);
     return lines;
+  }
+
+  /**
+   * The Redis state was lost at `lostAt` (wall time): identities re-learn, cold.
+   * `cause` when this process found it (counted), null when the marker said so.
+   */
+  stateLost(lostAt: number, cause: LossCause | null): void {
+    this.lostAt = lostAt;
+    this.engine.setStateLoss(lostAt);
+    if (cause) this.metrics.stateLoss.inc({ cause });
+  }
+
+  /** While identities first seen after the loss can still be learning: readiness says so. */
+  private relearningUntil(now = Date.now()): number | null {
+    if (this.lostAt === null) return null;
+    const until = this.lostAt + 2 * learningPeriodOf(this.engine.currentConfig.detectors);
+    return now < until ? until : null;
   }
 
   get isRunning(): boolean {

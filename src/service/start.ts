@@ -11,6 +11,7 @@ import { errorMessage } from '../errors.js';
 import { RedisParkingLot } from './parked.js';
 import { createKafka } from '../transport/kafka-client.js';
 import { startRepublisher, type Republisher } from './republish.js';
+import { EpochWatch } from './epoch-watch.js';
 import { WardenService } from './service.js';
 import { settingsFromEnv, type ServiceSettings } from './settings.js';
 
@@ -46,6 +47,8 @@ export async function startService(opts: {
   recordLatency?: boolean;
   /** For the benchmark, which counts round trips; normally built from REDIS_URL. */
   redis?: Redis;
+  /** How often the state epoch marker is read (default EPOCH_CHECK_MS). */
+  epochCheckMs?: number;
 }): Promise<Running> {
   const settings = opts.settings ?? settingsFromEnv();
   const alertsConfig = await loadAlertsConfig(opts.config.dir);
@@ -62,7 +65,21 @@ export async function startService(opts: {
   let fatal!: (reason: string) => void;
   const failed = new Promise<string>((resolve) => (fatal = resolve));
   service.on('warden.fatal', ({ reason }) => fatal(reason));
-  await service.start();
+  // Before the first batch, so an epoch that began with a loss re-learns cold from the start.
+  const epoch = new EpochWatch({
+    redis, prefix: settings.redis.prefix, log: opts.log, everyMs: opts.epochCheckMs,
+    onLoss: (lostAt, cause) => service.stateLost(lostAt, cause),
+  });
+  await epoch.start();
+  // A restarted Redis is found at once, not a check interval later.
+  const onReady = (): void => void epoch.poll();
+  redis.on('ready', onReady);
+  try {
+    await service.start();
+  } catch (err) {
+    epoch.stop();
+    throw err;
+  }
   let republisher: Republisher;
   try {
     republisher = await startRepublisher({
@@ -70,6 +87,7 @@ export async function startService(opts: {
       keyring: settings.keyring, intervalMs: settings.republishIntervalMs, log: opts.log,
     });
   } catch (err) {
+    epoch.stop();
     await service.stop();
     throw err;
   }
@@ -93,6 +111,7 @@ export async function startService(opts: {
       await alerts.start();
     } catch (err) {
       // The service already consumes: a failed start must not leave it running without the rest.
+      epoch.stop();
       await Promise.all([service.stop(), alerts.stop()]).catch(() => {});
       await alertsRedis.quit().catch(() => {});
       throw err;
@@ -104,6 +123,8 @@ export async function startService(opts: {
     alerts,
     fatal: failed,
     async stop() {
+      epoch.stop();
+      redis.off('ready', onReady);
       await republisher.stop();
       await Promise.all([service.stop(), alerts?.stop()]);
       await alertsRedis?.quit();

@@ -139,6 +139,13 @@ export const classBaseKey = (prefix: string): string => `${prefix}:{c}`;
 export const classCountersKey = (prefix: string, agentClass: string): string => classBaseKey(prefix) + CLASS_SUFFIX.counters + sha1hex(agentClass);
 export const classActiveKey = (prefix: string, agentClass: string): string => classBaseKey(prefix) + CLASS_SUFFIX.active + sha1hex(agentClass);
 
+/**
+ * STRING, the state epoch marker (src/state/epoch.ts): written when Warden
+ * first finds no state under the prefix; missing or changed later means the
+ * state was lost (Redis restarted empty, flushed, failed over to an empty replica).
+ */
+export const epochKey = (prefix: string): string => `${prefix}:epoch`;
+
 /** An alert receiver's dead letters (LIST, newest first) and their running count. */
 export const deadLetterKey = (prefix: string, receiver: string): string => `${prefix}:alerts:dead:${receiver}`;
 export const deadLetterCountKey = (prefix: string, receiver: string): string => `${prefix}:alerts:dead:${receiver}:count`;

@@ -283,6 +283,8 @@ export interface RedisServer {
   /** SHUTDOWN SAVE: the process ends, its data kept in the temp dir for start(). */
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** SHUTDOWN NOSAVE and start again with nothing: a Redis that restarted empty. */
+  restartEmpty(): Promise<void>;
   /** SIGSTOP / SIGCONT: the process and its connections stay, nothing answers. */
   freeze(): void;
   thaw(): void;
@@ -326,9 +328,20 @@ export async function startRedisServer(): Promise<RedisServer> {
     await exited;
     child = null;
   };
+  const restartEmpty = async (): Promise<void> => {
+    const c = child;
+    if (c && c.exitCode === null) {
+      const exited = new Promise((r) => c.once('exit', r));
+      await run('redis-cli', ['-p', String(port), 'shutdown', 'nosave']).catch(() => c.kill('SIGKILL'));
+      await exited;
+    }
+    child = null;
+    await rm(join(dir, 'dump.rdb'), { force: true });
+    await start();
+  };
   await start();
   return {
-    port, url: `redis://127.0.0.1:${port}`, start, stop,
+    port, url: `redis://127.0.0.1:${port}`, start, stop, restartEmpty,
     freeze: () => void child?.kill('SIGSTOP'),
     thaw: () => void child?.kill('SIGCONT'),
     async close() {

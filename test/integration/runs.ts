@@ -32,9 +32,10 @@ export async function newRunOf(actions: string, prefixes: string[]): Promise<Run
 /** Compares two runs' Redis state key by key (each on its own Redis, or the same), so a failure names the keys that differ. */
 export async function expectSameStateOf(redisA: Redis, a: string, redisB: Redis, b: string, rename?: [string, string]): Promise<void> {
   // Fleet-guard counts ({f}) and class counters ({c}) are shared by all partitions, and a redelivered batch adds to
-  // a class again: approximate by design (README "Fleet guard", docs/design.md "Class baselines").
+  // a class again: approximate by design (README "Fleet guard", docs/design.md "Class baselines"). Each run's
+  // epoch marker is its own (src/state/epoch.ts).
   const exact = (d: Record<string, unknown>): Record<string, unknown> =>
-    Object.fromEntries(Object.entries(d).filter(([k]) => !k.startsWith(':{f}:') && !k.startsWith(':{c}:')));
+    Object.fromEntries(Object.entries(d).filter(([k]) => !k.startsWith(':{f}:') && !k.startsWith(':{c}:') && k !== ':epoch'));
   const [raw, sb] = [exact(await dumpState(redisA, a)), exact(await dumpState(redisB, b))];
   // State of another topic's partitions lives under its name: compare partition by partition.
   const sa = rename ? Object.fromEntries(Object.entries(raw).map(([k, v]) => [k.replace(`{p:${rename[0]}:`, `{p:${rename[1]}:`), v])) : raw;

@@ -39,9 +39,9 @@ const schema = detectorSchema(RULES, {
     learnZ: number({ min: 0 }),
   }),
   sweep: object(bar),
-  // The expectation of a window comes from this hour and its neighbours: a window longer than 2h would outrun it.
+  // The expectation of a window comes from this hour and its neighbours: a sliding window longer than 1h reaches past them.
   rise: object({ ...bar, windowMs: duration({ min: 1000 }).from('window').check((w, report) => {
-    if (w > 2 * 3_600_000) report([], 'must be at most 2h (the daily profile is hourly and covers an hour either side)');
+    if (w > 3_600_000) report([], 'must be at most 1h (the daily profile is hourly)');
   }) }),
   maxDistinct: integer({ min: 2 }),
 });
@@ -55,7 +55,7 @@ const defaults = {
   rules: { rise: { mode: 'alert' } },
   baseline: { bucket: '15m', learningPeriod: '24h', minBuckets: 12, alpha: 0.02, slotAlpha: 0.2, learnZ: 3 },
   sweep: { ratio: 5, zScore: 5, minDistinct: 50 },
-  rise: { window: '2h', ratio: 1.3, zScore: 4, minDistinct: 30 },
+  rise: { window: '1h', ratio: 1.3, zScore: 3.5, minDistinct: 30 },
   maxDistinct: 512,
 };
 

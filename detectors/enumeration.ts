@@ -5,6 +5,7 @@ import { duration, integer, number, object } from '../src/config/schema.js';
 import { baselineLearned, bucketSd } from '../src/state/baseline.js';
 import { slidingCount, type BaselineParams, type BaselineView, type DistinctView, type IdentityView, type Track } from '../src/state/types.js';
 import { crosses, formatDuration, NO_FINDINGS, NO_TRACKS, round } from './format.js';
+import { tag } from './credential.js';
 import { barFor, type Bar } from './rate.js';
 
 export interface EnumerationConfig extends DetectorCommon {
@@ -92,10 +93,11 @@ function track(event: AgentEvent, ctx: DetectorContext): Track[] {
   if (event.outcome === 'error') return NO_TRACKS;
   const cfg = ctx.config.enumeration;
   const [events, sweep, rise] = keysFor(event.action);
+  const member = tag(event.resource);
   return [
     { kind: 'counter', key: events, windowMs: cfg.baseline.bucketMs, baseline: paramsOf(cfg.baseline) },
-    { kind: 'distinct', key: sweep, windowMs: cfg.baseline.bucketMs, member: event.resource, cap: cfg.maxDistinct },
-    { kind: 'distinct', key: rise, windowMs: cfg.rise.windowMs, member: event.resource, cap: cfg.maxDistinct },
+    { kind: 'distinct', key: sweep, windowMs: cfg.baseline.bucketMs, member, cap: cfg.maxDistinct },
+    { kind: 'distinct', key: rise, windowMs: cfg.rise.windowMs, member, cap: cfg.maxDistinct },
   ];
 }
 

@@ -1,5 +1,7 @@
 import type { AnyDetector } from '../src/detector.js';
 import { chain } from './chain.js';
+import { credential } from './credential.js';
+import { enumeration } from './enumeration.js';
 import { rate } from './rate.js';
 import { scope } from './scope.js';
 
@@ -12,6 +14,6 @@ export { formatDuration } from './format.js';
  * `defineDetector({...})` and one line here: its config type, schema,
  * defaults and alert filter all derive from this list.
  */
-export const registry = [rate, scope, chain] as const;
+export const registry = [rate, scope, chain, credential, enumeration] as const;
 
 export const builtinDetectors: readonly AnyDetector[] = registry;

@@ -35,6 +35,8 @@ export interface Manifest {
   limits: RateLimit[];
   /** First match wins; a resource no rule matches is read with shape `auto`. The loader always sets it (default []). */
   resources?: ResourceRule[];
+  /** Concurrent instances one identity of this class may run (the credential detector); absent: its learned norm. */
+  maxInstances?: number;
   delegation: {
     /** Max chain depth for this class's agents; null = detector default. */
     maxDepth: number | null;

@@ -121,6 +121,7 @@ const manifest = object({
   allow: array(object({ action: glob(), resource: glob() })),
   limits: array(object({ action: glob(), max: integer({ min: 1 }), windowMs: duration({ min: 1 }).from('window') })),
   resources: array(object({ match: glob(), shape: oneOf(SHAPES).optional(), depth: integer({ min: 0, max: 16 }).optional() })),
+  maxInstances: integer({ min: 1 }).optional(),
   delegation: object({
     maxDepth: integer({ min: 0 }).nullable(),
     maxChildren: integer({ min: 0 }).nullable(),

@@ -6,7 +6,7 @@ import { baselineLearned, bucketSd } from '../src/state/baseline.js';
 import { slidingCount, type BaselineParams, type BaselineView, type DistinctView, type IdentityView, type Track } from '../src/state/types.js';
 import { crosses, formatDuration, NO_FINDINGS, NO_TRACKS, round } from './format.js';
 import { tag } from './credential.js';
-import { barFor, type Bar } from './rate.js';
+import { barFor, classMoving, type Bar } from './rate.js';
 
 export interface EnumerationConfig extends DetectorCommon {
   baseline: {
@@ -56,7 +56,7 @@ const defaults = {
   rules: { rise: { mode: 'alert' } },
   baseline: { bucket: '15m', learningPeriod: '24h', minBuckets: 12, alpha: 0.02, slotAlpha: 0.2, learnZ: 3 },
   sweep: { ratio: 5, zScore: 5, minDistinct: 50 },
-  rise: { window: '1h', ratio: 1.3, zScore: 3.5, minDistinct: 30 },
+  rise: { window: '1h', ratio: 2, zScore: 5, minDistinct: 40 },
   maxDistinct: 512,
 };
 
@@ -109,6 +109,8 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
   const base = cv?.baseline;
   if (!cv || !base || !baselineLearned(base.n, paramsOf(cfg.baseline), cv.bucketStart, view.firstSeen)) return NO_FINDINGS;
   const f = check(event, view.distinct[sweep], base, cfg.sweep, 'sweep', cfg) ?? check(event, view.distinct[rise], base, cfg.rise, 'rise', cfg);
+  // A slow rise while the whole class is busier is the class's day, not this identity's sweep.
+  if (f?.rule === 'rise' && classMoving(event, view, ctx.config.rate) !== undefined) return NO_FINDINGS;
   return f ? [f] : NO_FINDINGS;
 }
 

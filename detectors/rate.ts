@@ -362,6 +362,23 @@ function classSurge(event: AgentEvent, peers: PeerView, cv: CounterView, own: nu
   return ratio >= cfg.peers.surge ? ratio : undefined;
 }
 
+/**
+ * Whether the identity's class is moving together on this action right now
+ * (its other identities at `peers.surge` x their own normal or more over the
+ * long window), from the rate detector's own and class counters in the view:
+ * for other detectors that count the same activity (enumeration). The ratio,
+ * or undefined when the class is calm or cannot say.
+ */
+export function classMoving(event: AgentEvent, view: IdentityView, cfg: RateConfig): number | undefined {
+  if (!view.peers || !cfg.peers.enabled || !cfg.baseline.enabled) return undefined;
+  const [short, long] = keysFor(event.action);
+  const base = view.counters[short]?.baseline;
+  const lv = view.counters[long];
+  if (!base || !lv) return undefined;
+  const [ownExpected] = windowExpectation(base, lv.windowMs, cfg.baseline.bucketMs);
+  return classSurge(event, view.peers, lv, slidingCount(lv, event.ts), ownExpected, cfg.baseline.bucketMs, cfg);
+}
+
 /** An identity still learning, judged by its class's rate per active identity. */
 function newcomer(event: AgentEvent, cv: CounterView, key: string, bucketMs: number, peers: PeerView, cfg: RateConfig): Finding | undefined {
   const p = learnedPeer(event, peers, key, cfg);

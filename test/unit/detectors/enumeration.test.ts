@@ -65,9 +65,14 @@ describe('enumeration detector', () => {
     expect(rules(g.runAll(sweep.map((e) => ({ ...e, resource: 'crm:customers/42' }))))).toEqual([]);
   });
 
-  it('flags a slow rise: +60% distinct customers held for hours, on several seeds', () => {
+  it('flags a slow rise: +60% distinct customers held for hours, on several seeds, with the sensitive rise bar (opt-in)', async () => {
+    // The default rise bar (2x, and quiet while the class moves together) is for precision; +30-60% reliably needs this bar.
+    const sensitive = await loadTestConfig({
+      ...FLEET_MANIFESTS,
+      'detectors.yaml': 'detectors:\n  enumeration:\n    rise: { window: 1h, ratio: 1.3, zScore: 3.5, minDistinct: 30 }\n',
+    });
     for (const seed of [1, 2, 3]) {
-      const h = new Harness(resolve, [enumeration]);
+      const h = new Harness(sensitive.resolve, [enumeration]);
       const from = T0 + 3 * DAY + 9 * HOUR;
       const events = supportReads(seed, T0, T0 + 3 * DAY + 17 * HOUR, 60, (t) => (t >= from ? 1.6 : 1));
       const fired = h.runAll(events);

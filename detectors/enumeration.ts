@@ -48,7 +48,8 @@ const schema = detectorSchema(RULES, {
 });
 
 const defaults = {
-  enabled: true,
+  // Opt-in: two distinct sets per action (up to maxDistinct members each) and a baseline of its own cost Redis memory per identity.
+  enabled: false,
   mode: 'enforce',
   severity: 'high',
   scope: 'action',

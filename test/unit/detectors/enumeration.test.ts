@@ -9,7 +9,8 @@ import {
 let resolve: Resolver;
 
 beforeAll(async () => {
-  ({ resolve } = await loadTestConfig(FLEET_MANIFESTS));
+  // Opt-in: enabled here, as a user turns it on.
+  ({ resolve } = await loadTestConfig({ ...FLEET_MANIFESTS, 'detectors.yaml': 'detectors:\n  enumeration:\n    enabled: true\n' }));
 });
 afterAll(cleanupConfigs);
 
@@ -69,7 +70,7 @@ describe('enumeration detector', () => {
     // The default rise bar (2x, and quiet while the class moves together) is for precision; +30-60% reliably needs this bar.
     const sensitive = await loadTestConfig({
       ...FLEET_MANIFESTS,
-      'detectors.yaml': 'detectors:\n  enumeration:\n    rise: { window: 1h, ratio: 1.3, zScore: 3.5, minDistinct: 30 }\n',
+      'detectors.yaml': 'detectors:\n  enumeration:\n    enabled: true\n    rise: { window: 1h, ratio: 1.3, zScore: 3.5, minDistinct: 30 }\n',
     });
     for (const seed of [1, 2, 3]) {
       const h = new Harness(sensitive.resolve, [enumeration]);

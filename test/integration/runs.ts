@@ -88,14 +88,14 @@ export async function outputs(run: Run): Promise<{ decisions: string[]; commands
   return { decisions, commands, duplicates };
 }
 
-export async function replayExpected(events: AgentEvent[]): Promise<{ decisions: string[]; commands: string[] }> {
+export async function replayExpected(events: AgentEvent[], configDir = 'config'): Promise<{ decisions: string[]; commands: string[] }> {
   const lines: string[] = [];
   let buf = '';
   const output = new Writable({ write(chunk, _e, cb) { buf += chunk.toString(); cb(); } });
   async function* records() {
     for (const [index, event] of events.entries()) yield { index, result: { ok: true as const, event, encoding: 'json' as const } };
   }
-  await replay({ records: records(), config: await loadConfig('config'), output });
+  await replay({ records: records(), config: await loadConfig(configDir), output });
   for (const l of buf.trim().split('\n')) lines.push(l);
   const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
   return {

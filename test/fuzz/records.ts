@@ -11,7 +11,8 @@ import { Prng } from '../../src/sim/prng.js';
  */
 export interface FuzzRecord {
   kind: string;
-  key: string;
+  /** A Kafka key; bytes when it is not UTF-8. */
+  key: string | Buffer;
   value: Buffer;
   expect: { valid: true } | { valid: false; code: string | null; field?: string };
   /** Over the producer's default message limit: sent on its own. */
@@ -86,7 +87,7 @@ export function fuzzRecords(o: FuzzOptions): FuzzRecord[] {
     return b;
   };
 
-  const makers: Record<string, () => Omit<FuzzRecord, 'key' | 'kind'> & { key?: string }> = {
+  const makers: Record<string, () => Omit<FuzzRecord, 'key' | 'kind'> & { key?: string | Buffer }> = {
     'random-bytes': () => {
       const len = r.chance(0.1) ? r.int(1, 4) : r.int(1, 400);
       const b = Buffer.alloc(len);
@@ -291,6 +292,15 @@ export function fuzzRecords(o: FuzzOptions): FuzzRecord[] {
       const ev: AgentEvent = { ...e, ts: tsNow() };
       if (r.chance(0.3)) Object.assign(ev, { agentClass: 'analytics-agent', action: 'db.write', resource: 'db:prod.orders' });
       return { key: r.pick([template().identity, 'junk', '{p:x}', `${ev.identity}/`, ' ']), value: enc(ev), expect: { valid: true } };
+    },
+    'binary-key': () => {
+      // A key that is not UTF-8 (the dead letter carries it base64 in a header), on a bad record or a valid one.
+      const key = Buffer.concat([Buffer.from([0xff, 0xc0, r.int(0x80, 0xff)]), Buffer.from(`fz-${n}`)]);
+      if (r.chance(0.5)) {
+        const b = mpBytes(template());
+        return { key, value: b.subarray(0, r.int(1, b.length - 1)), expect: bad('EVENT_DECODE') };
+      }
+      return { key, value: enc(fresh('bkey', template())), expect: { valid: true } };
     },
   };
   const kinds = Object.keys(makers);

@@ -19,10 +19,12 @@ import { newRunOf, outputs, replayExpected } from './runs.js';
 
 const run = promisify(execFile);
 const DAY = 86_400_000;
+const COUNT = 4000;
 const BOUNDS = { maxAheadMs: 5 * 60_000, maxAgeMs: 30 * DAY };
 // Delimiters no generated record holds (checked before producing).
 const KEY_DELIM = '\u001fFZ-KEY\u001f';
 const MSG_DELIM = '\u001eFZ-END-OF-RECORD\u001e';
+const TOMBSTONE_HEADER = 'x-fuzz=tomb\u001b[0m<!channel>';
 
 let redis: Redis;
 let configDir: string;
@@ -48,7 +50,7 @@ afterAll(async () => {
 });
 
 /** kcat as the external producer of many binary records in one run: key and value as they are, in this order. */
-async function kcatProduceRaw(topic: string, records: Array<{ key: string; value: Buffer }>): Promise<void> {
+async function kcatProduceRaw(topic: string, records: Array<{ key: string | Buffer; value: Buffer }>, extra: string[] = []): Promise<void> {
   const [kd, md] = [Buffer.from(KEY_DELIM), Buffer.from(MSG_DELIM)];
   const parts: Buffer[] = [];
   for (const r of records) {
@@ -60,7 +62,7 @@ async function kcatProduceRaw(topic: string, records: Array<{ key: string; value
   try {
     const file = join(dir, 'in.bin');
     await writeFile(file, Buffer.concat(parts));
-    await run('kcat', ['-b', BROKERS, '-P', '-t', topic, '-K', KEY_DELIM, '-D', MSG_DELIM, '-X', 'partitioner=murmur2_random', '-l', file], { timeout: 60_000 });
+    await run('kcat', ['-b', BROKERS, '-P', '-t', topic, '-K', KEY_DELIM, '-D', MSG_DELIM, '-X', 'partitioner=murmur2_random', ...extra, '-l', file], { timeout: 60_000 });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -90,6 +92,9 @@ function decoderSays(value: Buffer, now: number): { code: string; field?: string
   return late ? { code: late.code, field: late.field } : { code: 'valid' };
 }
 
+/** How a record is found in the DLQ: its key, or the base64 of a key that is not UTF-8. */
+const keyId = (key: string | Buffer): string => (typeof key === 'string' ? key : `b64:${key.toString('base64')}`);
+
 const tally = (xs: string[]): Record<string, number> => {
   const t: Record<string, number> = {};
   for (const x of xs.sort()) t[x] = (t[x] ?? 0) + 1;
@@ -102,8 +107,9 @@ describe('fuzz: malformed and hostile records through the live service', () => {
   const start = Math.floor(now / DAY) * DAY - 2 * DAY;
   const sim = simulateFleet({ days: 1, seed: 9, start, agents: { 'support-bot': 2, 'analytics-agent': 1, 'ops-orchestrator': 1, 'batch-reporter': 1, 'coding-assistant': 1 } });
   const base = sim.events.slice(0, 1200);
-  const records = fuzzRecords({ seed: 20_261_202, now, base, count: 3000 });
-  const invalid = records.filter((r) => !r.expect.valid);
+  const records = fuzzRecords({ seed: 20_261_202, now, base, count: COUNT });
+  const tombstones: FuzzRecord[] = Array.from({ length: 20 }, (_, i) => ({ kind: 'tombstone', key: `fz-null-${i}`, value: Buffer.alloc(0), expect: { valid: false, code: 'EVENT_EMPTY' } }));
+  const invalid = [...records.filter((r) => !r.expect.valid), ...tombstones];
   const valid = records.filter((r) => r.expect.valid);
 
   it('the generator: what each record was made to be is what the decoder and the time rule say of its bytes', () => {
@@ -111,19 +117,21 @@ describe('fuzz: malformed and hostile records through the live service', () => {
     for (const r of records) {
       const says = decoderSays(r.value, now);
       if (r.expect.valid) {
-        if (says.code !== 'valid') wrong.push([r.kind, r.key, 'valid', says]);
+        if (says.code !== 'valid') wrong.push([r.kind, keyId(r.key), 'valid', says]);
       } else if (r.expect.code === null) {
-        if (says.code === 'valid' || !says.code.startsWith('EVENT_')) wrong.push([r.kind, r.key, 'some EVENT_*', says]);
+        if (says.code === 'valid' || !says.code.startsWith('EVENT_')) wrong.push([r.kind, keyId(r.key), 'some EVENT_*', says]);
       } else if (says.code !== r.expect.code || says.field !== r.expect.field) {
-        wrong.push([r.kind, r.key, { code: r.expect.code, field: r.expect.field }, says]);
+        wrong.push([r.kind, keyId(r.key), { code: r.expect.code, field: r.expect.field }, says]);
       }
     }
     expect(wrong.slice(0, 10)).toEqual([]);
-    expect(invalid.length).toBeGreaterThan(2000);
+    expect(invalid.length).toBeGreaterThan(3000);
+    expect(new Set(records.map((r) => keyId(r.key))).size).toBeGreaterThan(invalid.length);
     expect(new Set(records.map((r) => r.kind)).size).toBeGreaterThan(15);
     // The same seed gives the same bytes.
-    const again = fuzzRecords({ seed: 20_261_202, now, base, count: 3000 });
-    expect(again.map((r) => createHash('sha256').update(r.value).update(r.key).digest('hex'))).toEqual(records.map((r) => createHash('sha256').update(r.value).update(r.key).digest('hex')));
+    const again = fuzzRecords({ seed: 20_261_202, now, base, count: COUNT });
+    const digest = (r: FuzzRecord): string => createHash('sha256').update(r.value).update(keyId(r.key)).digest('hex');
+    expect(again.map(digest)).toEqual(records.map(digest));
   });
 
   it('every bad record is in the DLQ with its code and bytes, valid outputs equal a replay, and the service still consumes afterwards', async () => {
@@ -137,8 +145,10 @@ describe('fuzz: malformed and hostile records through the live service', () => {
       const at = records.findIndex((r) => r.huge);
       await kcatProduceRaw(actions, records.slice(0, at));
       // Over librdkafka's default message limit: on its own, as the poison test sends it.
-      await kcatProduceFile(actions, 0, records[at]!.key, records[at]!.value, ['-X', 'message.max.bytes=2000000']);
+      await kcatProduceFile(actions, 0, String(records[at]!.key), records[at]!.value, ['-X', 'message.max.bytes=2000000']);
       await kcatProduceRaw(actions, records.slice(at + 1));
+      // Tombstones (null values) with a producer header the dead letter must keep.
+      await kcatProduceRaw(actions, tombstones, ['-Z', '-H', TOMBSTONE_HEADER]);
       await waitForGroupCaughtUp(runOf.group, actions, 90_000);
       const fuzzMs = Date.now() - t0;
 
@@ -161,17 +171,19 @@ describe('fuzz: malformed and hostile records through the live service', () => {
       const bytes = await kcatConsumeValues(runOf.dlq);
       const byKey = new Map<string, Array<{ headers: Record<string, string>; value: Buffer }>>();
       for (const d of dlq) {
-        const list = byKey.get(d.key ?? '') ?? [];
-        list.push({ headers: headerMap(d), value: bytes.get(d.offset)! });
-        byKey.set(d.key ?? '', list);
+        const h = headerMap(d);
+        const id = d.key ?? (h['warden-source-key-base64'] === undefined ? '' : `b64:${h['warden-source-key-base64']}`);
+        const list = byKey.get(id) ?? [];
+        list.push({ headers: h, value: bytes.get(d.offset)! });
+        byKey.set(id, list);
       }
       expect(dlq.length).toBe(invalid.length);
       const wrong: Array<[string, string, unknown, unknown]> = [];
       const codes: string[] = [];
       for (const r of invalid) {
-        const found = byKey.get(r.key) ?? [];
+        const found = byKey.get(keyId(r.key)) ?? [];
         if (found.length !== 1) {
-          wrong.push([r.kind, r.key, 'one dead letter', found.length]);
+          wrong.push([r.kind, keyId(r.key), 'one dead letter', found.length]);
           continue;
         }
         const { headers: h, value } = found[0]!;
@@ -180,16 +192,20 @@ describe('fuzz: malformed and hostile records through the live service', () => {
         const says = decoderSays(r.value, now);
         const want = e.code ?? says.code;
         if (h['warden-error-code'] !== want || h['warden-error-field'] !== (e.code === null ? says.field : e.field)) {
-          wrong.push([r.kind, r.key, { code: want, field: e.field }, { code: h['warden-error-code'], field: h['warden-error-field'], reason: h['warden-error-reason'] }]);
+          wrong.push([r.kind, keyId(r.key), { code: want, field: e.field }, { code: h['warden-error-code'], field: h['warden-error-field'], reason: h['warden-error-reason'] }]);
         }
-        if (h['warden-source-topic'] !== actions) wrong.push([r.kind, r.key, 'source topic', h['warden-source-topic']]);
+        if (h['warden-source-topic'] !== actions) wrong.push([r.kind, keyId(r.key), 'source topic', h['warden-source-topic']]);
+        if (r.kind === 'tombstone' && h['x-fuzz'] !== TOMBSTONE_HEADER.slice('x-fuzz='.length)) wrong.push([r.kind, keyId(r.key), 'the producer header', h]);
         if (h['warden-truncated'] === undefined) {
-          if (!value.equals(r.value)) wrong.push([r.kind, r.key, 'original bytes', value.length]);
+          if (!value.equals(r.value)) wrong.push([r.kind, keyId(r.key), 'original bytes', value.length]);
         } else if (h['warden-truncated'] !== String(r.value.length) || h['warden-original-sha256'] !== createHash('sha256').update(r.value).digest('hex') || !r.value.subarray(0, value.length).equals(value)) {
-          wrong.push([r.kind, r.key, 'a prefix and the hash of the original', h]);
+          wrong.push([r.kind, keyId(r.key), 'a prefix and the hash of the original', h]);
         }
       }
       expect(wrong.slice(0, 10)).toEqual([]);
+      // The tombstones went as null values.
+      const sent = (await kcatConsumeAll(actions)).filter((m) => m.key?.startsWith('fz-null-'));
+      expect(sent.map((m) => m.payload)).toEqual(tombstones.map(() => null));
       // Only the 1 MB record is cut down, to a prefix with the hash and length of the whole.
       expect(records.find((r) => r.huge)!.value.length).toBe(1_048_400);
       expect(dlq.filter((d) => headerMap(d)['warden-truncated'] !== undefined).map((d) => d.key)).toEqual(['fz-huge']);
@@ -216,7 +232,7 @@ describe('fuzz: malformed and hostile records through the live service', () => {
         fuzz: {
           records: records.length, valid: valid.length, invalid: invalid.length, final: final.length, fuzzMs,
           decisions: got.decisions.length, commands: got.commands.length, hostileIdentities: hostileSeen.size,
-          kinds: tally(records.map((r) => `${r.kind}${r.expect.valid ? '' : ' (bad)'}`)),
+          kinds: tally([...records, ...tombstones].map((r) => `${r.kind}${r.expect.valid ? '' : ' (bad)'}`)),
           codes: tally(codes),
         },
       }, null, 1));

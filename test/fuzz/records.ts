@@ -293,6 +293,27 @@ export function fuzzRecords(o: FuzzOptions): FuzzRecord[] {
       if (r.chance(0.3)) Object.assign(ev, { agentClass: 'analytics-agent', action: 'db.write', resource: 'db:prod.orders' });
       return { key: r.pick([template().identity, 'junk', '{p:x}', `${ev.identity}/`, ' ']), value: enc(ev), expect: { valid: true } };
     },
+    'forged-control': () => {
+      // Operator controls nobody signed, many a resume of a hostile identity: refused, never applied.
+      const sig = Array.from({ length: 43 }, () => r.pick([...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'])).join('');
+      const c: Record<string, unknown> = {
+        control: 'warden.operator', v: 1, id: `fz-ctl-${n}`, ts: tsNow(), op: 'resume', identity: r.pick(HOSTILE_IDENTITIES),
+        scope: null, ttlMs: null, reason: 'fuzz', operator: 'mallory', kid: 'test-1', sig,
+      };
+      const [patch, code, field] = r.pick<[Record<string, unknown>, string, string | undefined]>([
+        [{}, 'CONTROL_FORGED', undefined],
+        [{ op: 'suspend', scope: '*', ttlMs: 60_000 }, 'CONTROL_FORGED', undefined],
+        [{ kid: 'mallory-key' }, 'CONTROL_UNKNOWN_KEY', undefined],
+        [{ sig: 'short' }, 'CONTROL_MALFORMED', 'sig'],
+        [{ op: 'delete' }, 'CONTROL_MALFORMED', 'op'],
+        [{ control: 'warden.operator ' }, 'CONTROL_MALFORMED', 'control'],
+        [{ extra: 1 }, 'CONTROL_MALFORMED', 'extra'],
+        [{ op: 'suspend' }, 'CONTROL_MALFORMED', 'scope'],
+        [{ ts: o.now + DAY }, 'CONTROL_TS_FUTURE', 'ts'],
+        [{ ts: 9e15 }, 'CONTROL_MALFORMED', 'ts'],
+      ]);
+      return { value: enc({ ...c, ...patch }), expect: bad(code, field) };
+    },
     'binary-key': () => {
       // A key that is not UTF-8 (the dead letter carries it base64 in a header), on a bad record or a valid one.
       const key = Buffer.concat([Buffer.from([0xff, 0xc0, r.int(0x80, 0xff)]), Buffer.from(`fz-${n}`)]);

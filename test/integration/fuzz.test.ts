@@ -6,13 +6,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyringFromEnv } from '../../src/commands/keyring.js';
+import { verifyControl } from '../../src/control/sign.js';
 import { decodeEvent } from '../../src/event/codec.js';
 import { timeError } from '../../src/event/time.js';
 import type { AgentEvent } from '../../src/event/types.js';
 import { simulateFleet } from '../../src/sim/fleet.js';
 import { fuzzRecords, HOSTILE_IDENTITIES, type FuzzRecord } from '../fuzz/records.js';
 import {
-  BROKERS, createTopic, deletePrefix, dumpState, headerMap, kcatConsumeAll, kcatProduceFile, requireKafka, requireRedis,
+  BROKERS, TEST_COMMAND_KEYS, createTopic, deletePrefix, dumpState, headerMap, kcatConsumeAll, kcatProduceFile, requireKafka, requireRedis,
   startWarden, stopWarden, uniqueName, waitForGroupCaughtUp,
 } from './helpers.js';
 import { newRunOf, outputs, replayExpected } from './runs.js';
@@ -20,6 +22,10 @@ import { newRunOf, outputs, replayExpected } from './runs.js';
 const run = promisify(execFile);
 const DAY = 86_400_000;
 const COUNT = 4000;
+// The service verifies operator controls with its command keys when it has no operator keys.
+const operatorKeys = keyringFromEnv({ WARDEN_COMMAND_KEYS: TEST_COMMAND_KEYS });
+if (!operatorKeys.ok) throw new Error(operatorKeys.reason);
+const OPERATOR_KEYS = operatorKeys.keyring;
 const BOUNDS = { maxAheadMs: 5 * 60_000, maxAgeMs: 30 * DAY };
 // Delimiters no generated record holds (checked before producing).
 const KEY_DELIM = '\u001fFZ-KEY\u001f';
@@ -87,7 +93,12 @@ async function kcatConsumeValues(topic: string): Promise<Map<number, Buffer>> {
 function decoderSays(value: Buffer, now: number): { code: string; field?: string } {
   const r = decodeEvent(value);
   if (!r.ok) return { code: r.error.code, field: r.error.field };
-  if (r.control) return { code: 'CONTROL' };
+  if (r.control) {
+    const late = timeError(r.control.ts, now, BOUNDS, 'CONTROL');
+    if (late) return { code: late.code, field: late.field };
+    const v = verifyControl(r.control, OPERATOR_KEYS);
+    return v.ok ? { code: 'signed control' } : { code: v.code };
+  }
   const late = timeError(r.event.ts, now, BOUNDS, 'EVENT');
   return late ? { code: late.code, field: late.field } : { code: 'valid' };
 }
@@ -119,7 +130,7 @@ describe('fuzz: malformed and hostile records through the live service', () => {
       if (r.expect.valid) {
         if (says.code !== 'valid') wrong.push([r.kind, keyId(r.key), 'valid', says]);
       } else if (r.expect.code === null) {
-        if (says.code === 'valid' || !says.code.startsWith('EVENT_')) wrong.push([r.kind, keyId(r.key), 'some EVENT_*', says]);
+        if (says.code === 'valid' || !/^(EVENT|CONTROL)_/.test(says.code)) wrong.push([r.kind, keyId(r.key), 'some EVENT_*', says]);
       } else if (says.code !== r.expect.code || says.field !== r.expect.field) {
         wrong.push([r.kind, keyId(r.key), { code: r.expect.code, field: r.expect.field }, says]);
       }

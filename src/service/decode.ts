@@ -4,14 +4,32 @@ import { timeError, type TimeBounds } from '../event/time.js';
 import type { InputRecord } from '../pipeline/engine.js';
 
 const EMPTY = new Uint8Array(0);
+/** The headers no string can carry as they were (repeated, null, or not UTF-8): README "Dead letters". */
+export const RAW_HEADERS = 'warden-source-headers-base64';
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+function textOf(v: Buffer | string | null): string | undefined {
+  if (typeof v === 'string' || v === null) return v ?? undefined;
+  try {
+    return utf8.decode(v);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A bad record's headers for its dead letter, exactly: as text where that is the value, else base64 in RAW_HEADERS. */
 function headersOf(message: KafkaMessage): Record<string, string> | undefined {
   if (!message.headers) return undefined;
   const headers: Record<string, string> = {};
+  const raw: Array<[string, string | null]> = [];
   for (const [k, v] of Object.entries(message.headers)) {
     if (v === undefined) continue;
-    headers[k] = Array.isArray(v) ? v.map(String).join(',') : String(v);
+    const values = (Array.isArray(v) ? v : [v]) as Array<Buffer | string | null>;
+    const text = values.length === 1 ? textOf(values[0]!) : undefined;
+    if (text !== undefined) headers[k] = text;
+    else for (const x of values) raw.push([k, x === null ? null : Buffer.from(x).toString('base64')]);
   }
+  if (raw.length > 0) headers[RAW_HEADERS] = JSON.stringify(raw);
   return headers;
 }
 

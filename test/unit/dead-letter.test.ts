@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
+import type { KafkaMessage } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_TIME_BOUNDS } from '../../src/event/time.js';
 import { DEAD_LETTER_PREFIX_BYTES, deadLetterOutbox } from '../../src/pipeline/dead-letter.js';
 import { BATCH_OVERHEAD, DEFAULT_RECORD_LIMIT, recordBytes } from '../../src/pipeline/record-size.js';
+import { RAW_HEADERS, toRecord } from '../../src/service/decode.js';
 
 const enc = new TextEncoder();
 
@@ -40,5 +43,21 @@ describe('dead-letter records', () => {
     const r = deadLetterOutbox({ offset: 3n, code: 'EVENT_TOO_LARGE', message: 'big', raw: new Uint8Array(200_000) }, 'dlq', 'a', 'a:0', 50_000);
     expect(recordBytes(r) + BATCH_OVERHEAD).toBeLessThanOrEqual(50_000);
     expect(r.value.byteLength).toBeGreaterThan(40_000);
+  });
+});
+
+describe('a bad record\'s headers (service/decode.ts)', () => {
+  it('are kept exactly: a repeated, null or non-UTF-8 header goes base64 in warden-source-headers-base64, never merged or decoded lossily', () => {
+    const message = {
+      offset: '3', key: Buffer.from('k'), value: Buffer.from('junk'), timestamp: '0', attributes: 0,
+      headers: { ok: Buffer.from('caf\u00e9'), bin: Buffer.from([0xff, 0xfe, 0x41]), dup: [Buffer.from('1'), Buffer.from('2')], nul: null },
+    } as unknown as KafkaMessage;
+    const r = toRecord(message, Date.now(), DEFAULT_TIME_BOUNDS);
+    expect(r.ok).toBe(false);
+    expect(r.headers).toEqual({ ok: 'caf\u00e9', [RAW_HEADERS]: JSON.stringify([['bin', '//5B'], ['dup', 'MQ=='], ['dup', 'Mg=='], ['nul', null]]) });
+    const dl = deadLetterOutbox({ offset: 3n, code: 'EVENT_DECODE', message: 'x', raw: r.raw!, key: r.key!, headers: r.headers! }, 'dlq', 'a', 'a:0', DEFAULT_RECORD_LIMIT);
+    expect(dl.headers).toMatchObject(r.headers!);
+    const back = (JSON.parse(dl.headers![RAW_HEADERS]!) as Array<[string, string | null]>).map(([k, v]) => [k, v === null ? null : Buffer.from(v, 'base64')]);
+    expect(back).toEqual([['bin', Buffer.from([0xff, 0xfe, 0x41])], ['dup', Buffer.from('1')], ['dup', Buffer.from('2')], ['nul', null]]);
   });
 });

@@ -2,7 +2,7 @@
 export type Outcome = 'allowed' | 'denied' | 'error';
 
 export interface AgentEvent {
-  /** Unique per event; the idempotency key. */
+  /** Unique per event; carried into decisions and dead letters. Warden does not deduplicate on it (README). */
   id: string;
   /** Event time, ms since the epoch. */
   ts: number;

@@ -8,6 +8,7 @@ export function serviceMetrics(collect: { openBreakers: () => number; lag: () =>
     registry,
     events: registry.register(new Counter('warden_events_consumed_total', 'Events consumed from the actions topic.')),
     invalid: registry.register(new Counter('warden_events_invalid_total', 'Events sent to the dead-letter topic, by error code.')),
+    misrouted: registry.register(new Counter('warden_events_misrouted_total', 'Valid events whose record key is not their identity (or is missing): the identity may have a state per partition.')),
     detections: registry.register(new Counter('warden_detections_total', 'Detections by detector, rule and decision.')),
     commands: registry.register(new Counter('warden_breaker_commands_total', 'Breaker commands published, by type.')),
     guardTrips: registry.register(new Counter('warden_fleet_guard_trips_total', 'Suspensions the fleet guard turned into alerts, by agent class.')),

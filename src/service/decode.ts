@@ -34,6 +34,21 @@ function headersOf(message: KafkaMessage): Record<string, string> | undefined {
 }
 
 /**
+ * Whether a valid event's record key is not its identity: its producer's
+ * partitioner may then place the identity on several partitions, each with a
+ * state of its own (issue 9 case 4). Counted, so operators can find the
+ * producer; the event is still counted where it lands.
+ */
+export function misrouted(message: KafkaMessage, rec: InputRecord): boolean {
+  if (!rec.ok || !rec.event) return false;
+  const key = message.key;
+  if (!key) return true;
+  const id = rec.event.identity;
+  // Byte length first: most keys are right, and this avoids decoding them.
+  return key.length !== Buffer.byteLength(id) || key.toString('utf8') !== id;
+}
+
+/**
  * A Kafka message to an engine record; a bad one keeps its bytes and headers
  * for the dead-letter topic, and so does a control, whose signature the engine checks.
  * `now` is the wall clock the record's time is bounded by.

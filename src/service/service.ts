@@ -10,7 +10,7 @@ import type { ClassStore } from '../state/class-store.js';
 import type { FleetStore } from '../state/fleet.js';
 import type { WindowStore } from '../state/types.js';
 import { createKafka } from '../transport/kafka-client.js';
-import { toRecord } from './decode.js';
+import { misrouted, toRecord } from './decode.js';
 import { MemoryParkingLot, type ParkingLot } from './parked.js';
 import { OutboxPublisher, ProducerSlot } from './publisher.js';
 import { heartbeatingSleep, persist, type Liveline } from './supervise.js';
@@ -364,6 +364,9 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       // The wall clock bounds event time (and only refuses), read once per batch so a retry decides the same.
       const now = Date.now();
       const records = messages.map((m) => toRecord(m, now, this.opts.settings.timeBounds));
+      let wrongKey = 0;
+      for (let j = 0; j < records.length; j++) if (misrouted(messages[j]!, records[j]!)) wrongKey++;
+      if (wrongKey > 0) this.metrics.misrouted.inc(undefined, wrongKey);
       retried = false;
       // Safe to repeat: the store applies and commits each offset once (a repeat gets the views back, or "done").
       const out = await wait('state', () => this.engine.process(partition, records));

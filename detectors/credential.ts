@@ -58,7 +58,8 @@ const schema = detectorSchema(RULES, {
 });
 
 const defaults = {
-  enabled: true,
+  // Opt-in: five distinct sets and a seen set per identity cost Redis memory and time on every event with an instance.
+  enabled: false,
   // A rolling deploy or a move looks like a shared credential for a while: alert until an operator says otherwise.
   mode: 'alert',
   severity: 'high',

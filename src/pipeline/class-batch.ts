@@ -1,9 +1,9 @@
 import type { ClassCounterBatch, ClassState, ClassStore } from '../state/class-store.js';
-import type { ClassTrack, CounterView, PeerView } from '../state/types.js';
+import type { ClassTrack, PeerView } from '../state/types.js';
 
 interface Running {
-  firstSeen: number;
-  view: CounterView;
+  out: PeerView;
+  state: ClassState | undefined;
 }
 
 /**
@@ -17,7 +17,7 @@ export class ClassBatch {
   private readonly active = new Map<string, Map<string, number>>();
   private at = -Infinity;
   private before: Map<string, ClassState> | undefined;
-  private readonly running = new Map<string, Map<string, Running>>();
+  private readonly running = new Map<string, Running>();
 
   constructor(private readonly store: ClassStore, private readonly activeWindowMs: number) {}
 
@@ -45,31 +45,34 @@ export class ClassBatch {
     this.before = await this.store.observe({ counters: this.counters, active: this.active, at: this.at, activeWindowMs: this.activeWindowMs });
   }
 
-  /** The class at this event, this event included; call in event order. */
+  /**
+   * The class at this event, this event included; call in event order. The
+   * objects are reused from one event to the next: a view is read by the
+   * detectors of its own event only.
+   */
   peersAt(agentClass: string, ts: number, tracks: readonly ClassTrack[]): PeerView {
-    const state = this.before?.get(agentClass);
-    const out: PeerView = { agentClass, active: state?.active ?? 1, counters: {} };
-    let mine = this.running.get(agentClass);
-    if (!mine) this.running.set(agentClass, (mine = new Map()));
+    let cls = this.running.get(agentClass);
+    if (!cls) {
+      const state = this.before?.get(agentClass);
+      cls = { out: { agentClass, active: state?.active ?? 1, counters: {} }, state };
+      this.running.set(agentClass, cls);
+    }
+    const counters = cls.out.counters;
     for (const t of tracks) {
-      let r = mine.get(t.key);
+      let v = counters[t.key];
       const idx = Math.floor(ts / t.windowMs) * t.windowMs;
-      if (!r) {
-        const b = state?.counters.get(t.key);
-        r = b
-          ? { firstSeen: b.firstSeen, view: { ...b.view } }
-          : { firstSeen: idx, view: { windowMs: t.windowMs, bucketStart: idx, count: 0, prev: 0 } };
-        mine.set(t.key, r);
+      if (!v) {
+        const b = cls.state?.counters.get(t.key);
+        v = b ? { ...b.view, firstSeen: b.firstSeen } : { windowMs: t.windowMs, bucketStart: idx, count: 0, prev: 0, firstSeen: idx };
+        counters[t.key] = v;
       }
-      const v = r.view;
       if (idx > v.bucketStart) {
         v.prev = idx - v.bucketStart === t.windowMs ? v.count : 0;
         v.count = 0;
         v.bucketStart = idx;
       }
       v.count += 1;
-      out.counters[t.key] = { ...v, firstSeen: r.firstSeen };
     }
-    return out;
+    return cls.out;
   }
 }

@@ -137,24 +137,24 @@ export function rollBaseline(b: BaselineState, count: number, gap: number, windo
  */
 export function baselineView(b: BaselineState, bucketStart: number): BaselineView {
   const h = slotOf(bucketStart);
+  const k = b.k;
+  const on = k[h]! > 0;
+  const expected = on ? b.slots[h]! : b.mean;
+  const noise = on ? b.vars[h]! : b.variance;
+  // The hour before, this one, the hour after, in that order, as the Lua twin.
+  const g = h === 0 ? SLOTS - 1 : h - 1;
+  const j = h === SLOTS - 1 ? 0 : h + 1;
+  const eg = k[g]! > 0 ? b.slots[g]! : b.mean;
+  const vg = k[g]! > 0 ? b.vars[g]! : b.variance;
+  const ej = k[j]! > 0 ? b.slots[j]! : b.mean;
+  const vj = k[j]! > 0 ? b.vars[j]! : b.variance;
   let high = -1;
   let highNoise = 0;
-  for (const s of [h === 0 ? SLOTS - 1 : h - 1, h, h === SLOTS - 1 ? 0 : h + 1]) {
-    const on = b.k[s]! > 0;
-    const e = on ? b.slots[s]! : b.mean;
-    const v = on ? b.vars[s]! : b.variance;
-    if (e > high) high = e;
-    if (v > highNoise) highNoise = v;
-  }
-  const on = b.k[h]! > 0;
-  return {
-    n: b.n,
-    mean: b.mean,
-    variance: b.variance,
-    expected: on ? b.slots[h]! : b.mean,
-    noise: on ? b.vars[h]! : b.variance,
-    expectedHigh: high,
-    noiseHigh: highNoise,
-    slotN: b.k[h]!,
-  };
+  if (eg > high) high = eg;
+  if (vg > highNoise) highNoise = vg;
+  if (expected > high) high = expected;
+  if (noise > highNoise) highNoise = noise;
+  if (ej > high) high = ej;
+  if (vj > highNoise) highNoise = vj;
+  return { n: b.n, mean: b.mean, variance: b.variance, expected, noise, expectedHigh: high, noiseHigh: highNoise, slotN: k[h]! };
 }

@@ -15,6 +15,8 @@ maxInstances: 2
 allow:
   - { action: "**", resource: "**" }
 `,
+    // Opt-in: enabled here, as a user turns it on.
+    'detectors.yaml': 'detectors:\n  credential:\n    enabled: true\n',
   }));
 });
 afterAll(cleanupConfigs);

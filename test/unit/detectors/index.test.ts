@@ -10,8 +10,8 @@ describe('builtin detectors', () => {
   });
 
   it('together stay quiet on the benign fleet', async () => {
-    // Every detector on, the opt-in enumeration too.
-    const { resolve } = await loadTestConfig({ ...FLEET_MANIFESTS, 'detectors.yaml': 'detectors:\n  enumeration:\n    enabled: true\n' });
+    // Every detector on, the opt-in enumeration and credential too.
+    const { resolve } = await loadTestConfig({ ...FLEET_MANIFESTS, 'detectors.yaml': 'detectors:\n  enumeration:\n    enabled: true\n  credential:\n    enabled: true\n' });
     const keys = new Set<string>();
     const h = new Harness(resolve, builtinDetectors, (_event, view) => {
       const perAction = (k: string) => k.replace(/^(rate:[ahm]:|enumeration:[esr]:).*$/, '$1*');

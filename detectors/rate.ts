@@ -34,12 +34,10 @@ export interface RateConfig extends DetectorCommon {
     learnZ: number;
     /** The sliding bucket: bursts. */
     short: Bar;
-    /** A sliding window of a few buckets: bursts of minutes too thin for one bucket. */
-    medium: Bar & { windowMs: number };
     /** A sliding longer window: sustained shifts and ramps. */
     long: Bar & { windowMs: number };
     /**
-     * A quiet day (a weekend, a holiday) lowers the short and medium bars: the
+     * A quiet day (a weekend, a holiday) lowers the short bar: the
      * last hour against what the profile expected of it, never below `floor`
      * nor above 1; a window must still exceed `minRatio` x the unlowered
      * expectation, so a return to a normal day is not a burst.
@@ -77,21 +75,17 @@ const schema = detectorSchema(RULES, {
     slotAlpha: number({ gt: 0, max: 1 }),
     learnZ: number({ min: 0 }),
     short: object(bar),
-    medium: object({ ...bar, windowMs: duration({ min: 1000 }).from('window') }),
     long: object({ ...bar, windowMs: duration({ min: 1000 }).from('window') }),
     quiet: object({ floor: number({ gt: 0, max: 1 }), minRatio: number({ min: 1 }) }),
   }).check((b, report) => {
     const m = longTooShort(b);
-    if (m !== undefined) report(m.startsWith('medium') ? ['medium', 'window'] : ['long', 'window'], m.replace(/^medium\.window /, ''));
+    if (m !== undefined) report(['long', 'window'], m);
   }),
   denied: object({ enabled: boolean(), ...bar, share: number({ min: 0, max: 1 }) }),
   peers: object({ enabled: boolean(), minActive: integer({ min: 2 }), surge: number({ gt: 1 }), tolerance: number({ min: 1 }), newcomer: object(bar) }),
 });
 
 function longTooShort(b: Partial<RateConfig['baseline']>): string | undefined {
-  const m = b.medium?.windowMs;
-  if (m !== undefined && b.bucketMs !== undefined && m <= b.bucketMs) return `medium.window must be longer than bucket (${formatDuration(b.bucketMs)})`;
-  if (m !== undefined && m > 3_600_000) return 'medium.window must be at most 1h (the daily profile is hourly)';
   const w = b.long?.windowMs;
   if (w !== undefined && w > 3_600_000) return 'must be at most 1h (the daily profile is hourly)';
   if (w === undefined || b.bucketMs === undefined || w > b.bucketMs) return undefined;
@@ -123,7 +117,6 @@ const defaults = {
     slotAlpha: 0.2,
     learnZ: 3,
     short: { ratio: 3, zScore: 5, minEvents: 10 },
-    medium: { window: '15m', ratio: 2.5, zScore: 5, minEvents: 12 },
     long: { window: '1h', ratio: 2, zScore: 4, minEvents: 15 },
     quiet: { floor: 0.25, minRatio: 1.5 },
   },
@@ -154,12 +147,12 @@ export function baselineParamsOf(b: RateConfig['baseline']): BaselineParams {
 
 // Keys per action, built once: the action vocabulary is small, and a bound keeps hostile names from growing it.
 const MAX_KEYS = 4096;
-const keyCache = new Map<string, [short: string, long: string, medium: string]>();
-function keysFor(action: string): [string, string, string] {
+const keyCache = new Map<string, [short: string, long: string]>();
+function keysFor(action: string): [string, string] {
   let k = keyCache.get(action);
   if (!k) {
     if (keyCache.size >= MAX_KEYS) keyCache.clear();
-    k = [`rate:a:${action}`, `rate:h:${action}`, `rate:m:${action}`];
+    k = [`rate:a:${action}`, `rate:h:${action}`];
     keyCache.set(action, k);
   }
   return k;
@@ -202,9 +195,8 @@ function track(event: AgentEvent, ctx: DetectorContext): Track[] {
   const params = baselineParamsOf(b);
   // Errors are the system failing, not the agent acting: a retry storm is not a burst of activity.
   if (b.enabled && event.outcome !== 'error') {
-    const [short, long, medium] = keysFor(event.action);
+    const [short, long] = keysFor(event.action);
     tracks.push({ kind: 'counter', key: short, windowMs: b.bucketMs, baseline: params });
-    tracks.push({ kind: 'counter', key: medium, windowMs: b.medium.windowMs });
     tracks.push({ kind: 'counter', key: long, windowMs: b.long.windowMs });
   }
   if (cfg.denied.enabled) {
@@ -218,8 +210,8 @@ function classTrack(event: AgentEvent, ctx: DetectorContext): ClassTrack[] {
   const cfg = ctx.config.rate;
   const b = cfg.baseline;
   if (!cfg.peers.enabled || !b.enabled || !ctx.manifest || event.outcome === 'error') return NO_FINDINGS;
-  const [short, long, medium] = keysFor(event.action);
-  return [{ key: short, windowMs: b.bucketMs, baseline: baselineParamsOf(b) }, { key: medium, windowMs: b.medium.windowMs }, { key: long, windowMs: b.long.windowMs }];
+  const [short, long] = keysFor(event.action);
+  return [{ key: short, windowMs: b.bucketMs, baseline: baselineParamsOf(b) }, { key: long, windowMs: b.long.windowMs }];
 }
 
 function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Finding[] {
@@ -247,20 +239,17 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
   }
   const b = cfg.baseline;
   if (b.enabled && event.outcome !== 'error') {
-    const [short, long, medium] = keysFor(event.action);
+    const [short, long] = keysFor(event.action);
     const cv = view.counters[short];
     const base = cv?.baseline;
-    const mv = view.counters[medium];
     const lv = view.counters[long];
     if (cv && base && baselineLearned(base.n, baselineParamsOf(b), cv.bucketStart, view.firstSeen)) {
       const level = lv ? quietLevel(event, lv, base, b) : 1;
       const f = checkBar(event, cv, base, b.short, b.bucketMs, 'baseline', cfg, view.peers, level)
-        ?? (mv ? checkBar(event, mv, base, b.medium, b.bucketMs, 'baseline', cfg, view.peers, level) : undefined)
         ?? (lv ? checkBar(event, lv, base, b.long, b.bucketMs, 'sustained', cfg, view.peers) : undefined);
       if (f) (out ??= []).push(f);
-    } else if (cv && mv && lv && view.peers && cfg.peers.enabled) {
+    } else if (cv && lv && view.peers && cfg.peers.enabled) {
       const f = newcomer(event, cv, short, b.bucketMs, view.peers, cfg)
-        ?? newcomer(event, mv, medium, b.bucketMs, view.peers, cfg)
         ?? newcomer(event, lv, long, b.bucketMs, view.peers, cfg);
       if (f) (out ??= []).push(f);
     }
@@ -350,8 +339,8 @@ function learnedPeer(event: AgentEvent, peers: PeerView, key: string, cfg: RateC
  * rollout), else undefined.
  */
 function classSurge(event: AgentEvent, peers: PeerView, cv: CounterView, own: number, ownExpected: number, bucketMs: number, cfg: RateConfig): number | undefined {
-  const [short, long, medium] = keysFor(event.action);
-  const key = cv.windowMs === bucketMs ? short : cv.windowMs === cfg.baseline.medium.windowMs ? medium : long;
+  const [short, long] = keysFor(event.action);
+  const key = cv.windowMs === bucketMs ? short : long;
   const p = learnedPeer(event, peers, key, cfg);
   if (!p) return undefined;
   const [classExpected] = windowExpectation(p[1], cv.windowMs, bucketMs);

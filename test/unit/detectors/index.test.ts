@@ -21,7 +21,7 @@ describe('builtin detectors', () => {
     });
     expect(h.runAll(benignFleet(4)).map((f) => `${f.detector}/${f.finding.rule}: ${f.finding.reason}`)).toEqual([]);
     expect([...keys].sort()).toEqual([
-      'chain:children', 'enumeration:e:*', 'enumeration:r:*', 'enumeration:s:*', 'rate:a:*', 'rate:all', 'rate:h:*', 'rate:limit:0:3600000', 'rate:m:*', 'scope:act', 'scope:p1', 'scope:p2',
+      'chain:children', 'enumeration:e:*', 'enumeration:r:*', 'enumeration:s:*', 'rate:a:*', 'rate:all', 'rate:h:*', 'rate:limit:0:3600000', 'scope:act', 'scope:p1', 'scope:p2',
     ]);
   });
 });

@@ -2,9 +2,9 @@ import { defineDetector, type DetectorCommon, type DetectorContext, type Finding
 import type { AgentEvent } from '../src/event/types.js';
 import { detectorSchema } from '../src/config/detector-schema.js';
 import { duration, integer, number, object } from '../src/config/schema.js';
-import { baselineLearned, bucketSd } from '../src/state/baseline.js';
-import { slidingCount, type BaselineParams, type BaselineView, type DistinctView, type IdentityView, type Track } from '../src/state/types.js';
-import { crosses, formatDuration, NO_FINDINGS, NO_TRACKS, round } from './format.js';
+import { baselineLearned, baselineParamsOf, bucketSd } from '../src/state/baseline.js';
+import { slidingCount, type BaselineView, type DistinctView, type IdentityView, type Track } from '../src/state/types.js';
+import { crosses, formatDuration, NO_FINDINGS, NO_TRACKS, perActionKeys, round } from './format.js';
 import { tag } from './credential.js';
 import { barFor, classMoving, type Bar } from './rate.js';
 
@@ -61,28 +61,7 @@ const defaults = {
   maxDistinct: 512,
 };
 
-const params = new WeakMap<EnumerationConfig['baseline'], BaselineParams>();
-function paramsOf(b: EnumerationConfig['baseline']): BaselineParams {
-  let p = params.get(b);
-  if (!p) {
-    p = { alpha: b.alpha, slotAlpha: b.slotAlpha, learningPeriodMs: b.learningPeriodMs, minBuckets: b.minBuckets, learnZ: b.learnZ };
-    params.set(b, p);
-  }
-  return p;
-}
-
-// Keys per action, built once (bounded, as in rate).
-const MAX_KEYS = 4096;
-const keyCache = new Map<string, [events: string, sweep: string, rise: string]>();
-function keysFor(action: string): [string, string, string] {
-  let k = keyCache.get(action);
-  if (!k) {
-    if (keyCache.size >= MAX_KEYS) keyCache.clear();
-    k = [`enumeration:e:${action}`, `enumeration:s:${action}`, `enumeration:r:${action}`];
-    keyCache.set(action, k);
-  }
-  return k;
-}
+const keysFor = perActionKeys('enumeration:e:', 'enumeration:s:', 'enumeration:r:');
 
 /**
  * A track cannot count only the members a distinct set adds (tracks are fixed
@@ -96,7 +75,7 @@ function track(event: AgentEvent, ctx: DetectorContext): Track[] {
   const [events, sweep, rise] = keysFor(event.action);
   const member = tag(event.resource);
   return [
-    { kind: 'counter', key: events, windowMs: cfg.baseline.bucketMs, baseline: paramsOf(cfg.baseline) },
+    { kind: 'counter', key: events, windowMs: cfg.baseline.bucketMs, baseline: baselineParamsOf(cfg.baseline) },
     { kind: 'distinct', key: sweep, windowMs: cfg.baseline.bucketMs, member, cap: cfg.maxDistinct },
     { kind: 'distinct', key: rise, windowMs: cfg.rise.windowMs, member, cap: cfg.maxDistinct },
   ];
@@ -108,7 +87,7 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
   const [events, sweep, rise] = keysFor(event.action);
   const cv = view.counters[events];
   const base = cv?.baseline;
-  if (!cv || !base || !baselineLearned(base.n, paramsOf(cfg.baseline), cv.bucketStart, view.firstSeen)) return NO_FINDINGS;
+  if (!cv || !base || !baselineLearned(base.n, baselineParamsOf(cfg.baseline), cv.bucketStart, view.firstSeen)) return NO_FINDINGS;
   const f = check(event, view.distinct[sweep], base, cfg.sweep, 'sweep', cfg) ?? check(event, view.distinct[rise], base, cfg.rise, 'rise', cfg);
   // A slow rise while the whole class is busier is the class's day, not this identity's sweep.
   if (f?.rule === 'rise' && classMoving(event, view, ctx.config.rate) !== undefined) return NO_FINDINGS;

@@ -38,3 +38,20 @@ export function crosses(estimate: number, limit: number, bucketCount: number): b
 /** Shared empty results (the pipeline never mutates them): frozen so a caller that did would fail loudly. */
 export const NO_FINDINGS: never[] = Object.freeze([]) as unknown as never[];
 export const NO_TRACKS: never[] = NO_FINDINGS;
+
+// The action vocabulary is small, and the bound keeps hostile action names from growing a cache.
+const MAX_KEYS = 4096;
+
+/** Track keys per action (`<prefix><action>` for each prefix), built once per action. */
+export function perActionKeys<const P extends readonly string[]>(...prefixes: P): (action: string) => { [K in keyof P]: string } {
+  const cache = new Map<string, { [K in keyof P]: string }>();
+  return (action) => {
+    let k = cache.get(action);
+    if (!k) {
+      if (cache.size >= MAX_KEYS) cache.clear();
+      k = prefixes.map((p) => p + action) as unknown as { [K in keyof P]: string };
+      cache.set(action, k);
+    }
+    return k;
+  };
+}

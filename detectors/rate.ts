@@ -3,9 +3,9 @@ import type { AgentEvent } from '../src/event/types.js';
 import type { DeepPartial, Manifest } from '../src/config/types.js';
 import { detectorSchema } from '../src/config/detector-schema.js';
 import { boolean, duration, integer, number, object } from '../src/config/schema.js';
-import { baselineLearned, bucketSd } from '../src/state/baseline.js';
-import { slidingCount, type BaselineParams, type BaselineView, type ClassTrack, type CounterView, type IdentityView, type PeerView, type Track } from '../src/state/types.js';
-import { crosses, formatDuration, NO_FINDINGS, round } from './format.js';
+import { baselineLearned, baselineParamsOf, bucketSd } from '../src/state/baseline.js';
+import { slidingCount, type BaselineView, type ClassTrack, type CounterView, type IdentityView, type PeerView, type Track } from '../src/state/types.js';
+import { crosses, formatDuration, NO_FINDINGS, perActionKeys, round } from './format.js';
 
 /** When a window's count is anomalous against what the baseline expects of it. */
 export interface Bar {
@@ -125,7 +125,6 @@ const defaults = {
 };
 
 const limitKeys = new WeakMap<Manifest, string[]>();
-const baselineParams = new WeakMap<RateConfig['baseline'], BaselineParams>();
 
 function keysOf(m: Manifest): string[] {
   let keys = limitKeys.get(m);
@@ -136,27 +135,9 @@ function keysOf(m: Manifest): string[] {
   return keys;
 }
 
-export function baselineParamsOf(b: RateConfig['baseline']): BaselineParams {
-  let p = baselineParams.get(b);
-  if (!p) {
-    p = { alpha: b.alpha, slotAlpha: b.slotAlpha, learningPeriodMs: b.learningPeriodMs, minBuckets: b.minBuckets, learnZ: b.learnZ };
-    baselineParams.set(b, p);
-  }
-  return p;
-}
+export { baselineParamsOf };
 
-// Keys per action, built once: the action vocabulary is small, and a bound keeps hostile names from growing it.
-const MAX_KEYS = 4096;
-const keyCache = new Map<string, [short: string, long: string]>();
-function keysFor(action: string): [string, string] {
-  let k = keyCache.get(action);
-  if (!k) {
-    if (keyCache.size >= MAX_KEYS) keyCache.clear();
-    k = [`rate:a:${action}`, `rate:h:${action}`];
-    keyCache.set(action, k);
-  }
-  return k;
-}
+const keysFor = perActionKeys('rate:a:', 'rate:h:');
 const ALL = 'rate:all';
 const DENIED = 'rate:o:denied';
 

@@ -158,3 +158,15 @@ export function baselineView(b: BaselineState, bucketStart: number): BaselineVie
   if (vj > highNoise) highNoise = vj;
   return { n: b.n, mean: b.mean, variance: b.variance, expected, noise, expectedHigh: high, noiseHigh: highNoise, slotN: k[h]! };
 }
+
+const paramsCache = new WeakMap<object, BaselineParams>();
+
+/** A detector config's baseline settings as the store's params, one object per config (the store interns them by identity). */
+export function baselineParamsOf(b: BaselineParams): BaselineParams {
+  let p = paramsCache.get(b);
+  if (!p) {
+    p = { alpha: b.alpha, slotAlpha: b.slotAlpha, learningPeriodMs: b.learningPeriodMs, minBuckets: b.minBuckets, learnZ: b.learnZ };
+    paramsCache.set(b, p);
+  }
+  return p;
+}

@@ -9,7 +9,8 @@ import { OutboxEncoder } from '../pipeline/outbox.js';
 import type { ClassStore } from '../state/class-store.js';
 import type { FleetStore } from '../state/fleet.js';
 import type { WindowStore } from '../state/types.js';
-import { createKafka } from '../transport/kafka-client.js';
+import { createKafka, kafkaRetriable } from '../transport/kafka-client.js';
+import { kafkaDependency, redisDependency, type Dependency, type StartGate } from './start-gate.js';
 import { misrouted, toRecord } from './decode.js';
 import { MemoryParkingLot, type ParkingLot } from './parked.js';
 import { OutboxPublisher, ProducerSlot } from './publisher.js';
@@ -211,20 +212,45 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     this.engine.setConfig(config);
   }
 
-  async start(): Promise<void> {
+  /** `gate` bounds each wait on Kafka or Redis (WARDEN_START_TIMEOUT_S); without one, kafkajs' and ioredis' own retries do. */
+  async start(gate?: StartGate): Promise<void> {
+    try {
+      await this.begin(gate);
+    } catch (err) {
+      // Not awaited: a Kafka that does not answer must not hold up the failure; the clients close in the background.
+      this.running = false;
+      if (this.probe) clearInterval(this.probe);
+      void Promise.allSettled([this.consumer.disconnect(), this.producer.disconnect(), this.admin?.disconnect()]);
+      throw err;
+    }
+  }
+
+  private async begin(gate?: StartGate): Promise<void> {
     const { settings, store } = this.opts;
-    await store.start();
-    const admin = this.kafka.admin();
-    await admin.connect();
-    this.admin = admin;
-    const created = await ensureTopics(admin, settings.topics);
+    const kafka = kafkaDependency(settings.kafka.brokers);
+    const redis = redisDependency(settings.redis.url);
+    const step = <T>(dep: Dependency, doing: string, fn: () => Promise<T>, retriable?: (err: unknown) => boolean): Promise<T> =>
+      gate ? gate.wait(dep, doing, fn, retriable) : fn();
+    await step(redis, 'checking the version of', () => store.start());
+    this.admin = await step(kafka, 'connecting to', async () => {
+      const admin = this.kafka.admin();
+      try {
+        await admin.connect();
+        return admin;
+      } catch (err) {
+        await admin.disconnect().catch(() => {});
+        throw err;
+      }
+    }, kafkaRetriable);
+    const admin = this.admin;
+    const created = await step(kafka, 'creating topics on', () => ensureTopics(admin, settings.topics));
     if (created.length > 0) this.log.info({ created }, 'created topics');
-    const limits = await outputLimits(admin, settings.topics, this.log);
+    const limits = await step(kafka, 'reading topic limits from', () => outputLimits(admin, settings.topics, this.log));
     this.outbox.deadLetterLimit = limits.deadLetter;
     this.publisher.maxBatchBytes = limits.batch;
     this.log.info(limits, 'output record limits');
-    await this.producer.connect();
-    await this.consumer.connect();
+    await step(kafka, 'connecting the producer to', () => this.producer.connect());
+    await step(kafka, 'connecting the consumer to', () => this.consumer.connect());
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       const assigned = Object.entries(e.payload.memberAssignment).flatMap(([t, ps]) => ps.map((p) => `${t}:${p}`));
       this.assigned = assigned;
@@ -244,9 +270,11 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       if (e.payload.restart) this.log.warn({ err: err.message, restart: true }, 'consumer crashed; kafkajs restarts it');
       else this.fail(`Kafka consumer stopped and will not restart: ${err.message}`, err);
     });
-    await this.consumer.subscribe({ topic: settings.topics.actions, fromBeginning: settings.kafka.fromBeginning });
+    await step(kafka, 'subscribing to the actions topic on', () => this.consumer.subscribe({ topic: settings.topics.actions, fromBeginning: settings.kafka.fromBeginning }));
     this.running = true;
     this.downSince = Date.now();
+    // Not bounded by the gate: a join waits for the group to rebalance; a failed one is a consumer crash (above).
+    gate?.note(`joining consumer group ${settings.kafka.groupId} on ${settings.topics.actions}`);
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,

@@ -5,6 +5,7 @@ import type { KafkaSettings } from '../transport/kafka-client.js';
 import { keyringFromEnv, operatorKeyringFromEnv } from '../commands/keyring.js';
 import type { Keyring } from '../commands/keyring.js';
 import { DEFAULT_REPUBLISH_INTERVAL_MS } from './republish.js';
+import { DEFAULT_START_TIMEOUT_MS } from './start-gate.js';
 import { parseDuration } from '../config/duration.js';
 import { DEFAULT_TIME_BOUNDS, type TimeBounds } from '../event/time.js';
 
@@ -14,6 +15,8 @@ export interface ServiceSettings {
   topics: Topics;
   redis: { url: string; prefix: string; idleTtlMs: number };
   http: { port: number; host: string };
+  /** How long `warden run` waits for each Kafka or Redis step at start before it exits non-zero. */
+  startTimeoutMs: number;
   /** Liveness fails when an assigned partition with lag has gone this long without a completed batch. */
   stallTimeoutMs: number;
   /** Signs every command; gateways verify with the same keys. */
@@ -33,7 +36,7 @@ export const ENVIRONMENT = [
   'KAFKA_BROKERS', 'KAFKA_CLIENT_ID', 'KAFKA_GROUP_ID', 'KAFKA_SESSION_TIMEOUT_MS', 'KAFKA_SSL', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD',
   'WARDEN_COMMAND_KEYS', 'WARDEN_COMMAND_KEY_ID', 'WARDEN_OPERATOR_KEYS', 'WARDEN_OPERATOR_KEY_ID', 'WARDEN_TOPIC_ACTIONS', 'WARDEN_TOPIC_DLQ', 'WARDEN_TOPIC_COMMANDS', 'WARDEN_TOPIC_DECISIONS',
   'WARDEN_CONCURRENCY', 'WARDEN_MAX_BATCH', 'WARDEN_FROM_BEGINNING', 'WARDEN_REPUBLISH_INTERVAL_MS', 'WARDEN_EVENT_MAX_AHEAD', 'WARDEN_EVENT_MAX_AGE',
-  'REDIS_URL', 'WARDEN_REDIS_PREFIX', 'WARDEN_IDLE_TTL_DAYS', 'WARDEN_HTTP_PORT', 'WARDEN_HTTP_HOST', 'WARDEN_STALL_TIMEOUT_S', 'LOG_LEVEL',
+  'REDIS_URL', 'WARDEN_REDIS_PREFIX', 'WARDEN_IDLE_TTL_DAYS', 'WARDEN_HTTP_PORT', 'WARDEN_HTTP_HOST', 'WARDEN_STALL_TIMEOUT_S', 'WARDEN_START_TIMEOUT_S', 'LOG_LEVEL',
 ] as const;
 
 const MAX_AHEAD_LIMIT = 7 * DAY;
@@ -133,6 +136,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env, opts: { op
       idleTtlMs: int('WARDEN_IDLE_TTL_DAYS', 14, 1, 3650) * DAY,
     },
     http: { port: int('WARDEN_HTTP_PORT', 9400, 0, 65535), host: env.WARDEN_HTTP_HOST ?? '0.0.0.0' },
+    startTimeoutMs: int('WARDEN_START_TIMEOUT_S', DEFAULT_START_TIMEOUT_MS / 1000, 1, 3600) * 1000,
     stallTimeoutMs: int('WARDEN_STALL_TIMEOUT_S', 300, 5, 86_400) * 1000,
     keyring: keys.ok ? keys.keyring : { activeKid: '', keys: new Map() },
     operatorKeyring: opKeys.ok ? opKeys.keyring : { activeKid: '', keys: new Map() },

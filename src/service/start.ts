@@ -3,17 +3,17 @@ import type { Redis } from 'ioredis';
 import { createDispatcher, loadAlertsConfig, type Dispatcher } from '../alerts/index.js';
 import { ConfigError } from '../config/errors.js';
 import type { WardenConfig } from '../config/types.js';
-import { createRedis } from '../state/redis-connection.js';
+import { createRedis, duplicateRedis, logRedisErrors } from '../state/redis-connection.js';
 import { RedisClassStore } from '../state/redis-class-store.js';
 import { RedisFleetStore } from '../state/redis-fleet.js';
 import { RedisWindowStore } from '../state/redis-store.js';
-import { errorMessage } from '../errors.js';
 import { RedisParkingLot } from './parked.js';
 import { createKafka } from '../transport/kafka-client.js';
 import { startRepublisher, type Republisher } from './republish.js';
 import { EpochWatch } from './epoch-watch.js';
 import { WardenService } from './service.js';
 import { settingsFromEnv, type ServiceSettings } from './settings.js';
+import { kafkaDependency, redisDependency, StartGate } from './start-gate.js';
 
 export interface Running {
   service: WardenService;
@@ -23,21 +23,8 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-/** Every Redis error as one JSON log line, at most one per 5 s per connection (with the count), never as an unhandled event. */
-function logRedisErrors(redis: Redis, log: Logger, name: string): void {
-  let last = 0;
-  let suppressed = 0;
-  redis.on('error', (err: unknown) => {
-    const now = Date.now();
-    if (now - last < 5000) {
-      suppressed++;
-      return;
-    }
-    log.warn({ connection: name, err: errorMessage(err), suppressed }, 'Redis connection error');
-    last = now;
-    suppressed = 0;
-  });
-}
+/** Redis answered (WRONGPASS, NOAUTH, ...): trying again will not help. */
+const isRedisReply = (err: unknown): boolean => err instanceof Error && err.name === 'ReplyError';
 
 /** Wires Kafka, Redis and the on-call dispatcher from the settings and starts consuming. */
 export async function startService(opts: {
@@ -49,19 +36,40 @@ export async function startService(opts: {
   redis?: Redis;
   /** How often the state epoch marker is read (default EPOCH_CHECK_MS). */
   epochCheckMs?: number;
+  /** Bounds and names each wait on Kafka or Redis; by default one with the settings' start timeout. */
+  gate?: StartGate;
+  /** The service as soon as it exists, before it starts (for /metrics while it does). */
+  onService?: (service: WardenService) => void;
 }): Promise<Running> {
   const settings = opts.settings ?? settingsFromEnv();
+  const gate = opts.gate ?? new StartGate(settings.startTimeoutMs);
   const alertsConfig = await loadAlertsConfig(opts.config.dir);
   if (!alertsConfig.ok) throw new ConfigError(alertsConfig.issues);
-  const redis = opts.redis ?? createRedis(settings.redis.url);
   const log = opts.log.child({ module: 'redis' });
-  logRedisErrors(redis, log, 'state');
+  const redis = opts.redis ?? createRedis(settings.redis.url, { logger: log, name: 'state' });
+  if (opts.redis) logRedisErrors(redis, log, 'state');
+  const kafkaDep = kafkaDependency(settings.kafka.brokers);
+  const redisDep = redisDependency(settings.redis.url);
+  try {
+    // Until Redis answers a PING: refused connections are retried until the start timeout.
+    // The connection's own error (ECONNREFUSED) says more than ioredis' "max retries per request".
+    let seen: unknown;
+    const note = (err: unknown): void => void (seen = err);
+    redis.on('error', note);
+    await gate.wait(redisDep, 'connecting to', () => redis.ping().catch((err: unknown) => {
+      throw isRedisReply(err) || seen === undefined ? err : seen;
+    }), (err) => !isRedisReply(err)).finally(() => redis.off('error', note));
+  } catch (err) {
+    if (!opts.redis) redis.disconnect();
+    throw err;
+  }
   const store = new RedisWindowStore({ redis, prefix: settings.redis.prefix, idleTtlMs: settings.redis.idleTtlMs });
   const fleet = new RedisFleetStore(redis, settings.redis.prefix);
   const parking = new RedisParkingLot(redis, settings.redis.prefix);
   // On the fleet store's connection, so a batch's fleet and class observes share one pipeline.
   const classes = new RedisClassStore({ redis, prefix: settings.redis.prefix });
   const service = new WardenService({ config: opts.config, settings, store, fleet, classes, parking, log: opts.log, recordLatency: opts.recordLatency ?? false });
+  opts.onService?.(service);
   let fatal!: (reason: string) => void;
   const failed = new Promise<string>((resolve) => (fatal = resolve));
   service.on('warden.fatal', ({ reason }) => fatal(reason));
@@ -70,32 +78,40 @@ export async function startService(opts: {
     redis, prefix: settings.redis.prefix, log: opts.log, everyMs: opts.epochCheckMs,
     onLoss: (lostAt, cause) => service.stateLost(lostAt, cause),
   });
-  await epoch.start();
+  // A failed start gives up at once: what it opened closes in the background (a dependency that does not answer must not hold up the exit).
+  const abandon = (...more: Array<Promise<unknown> | undefined>): void => {
+    epoch.stop();
+    void Promise.allSettled([service.stop(), ...more]).then(() => (opts.redis ? undefined : redis.disconnect()));
+  };
+  try {
+    await gate.wait(redisDep, 'reading the state epoch marker from', () => epoch.start());
+  } catch (err) {
+    abandon();
+    throw err;
+  }
   // A restarted Redis is found at once, not a check interval later.
   const onReady = (): void => void epoch.poll();
   redis.on('ready', onReady);
   try {
-    await service.start();
+    await service.start(gate);
   } catch (err) {
-    epoch.stop();
+    abandon();
     throw err;
   }
   let republisher: Republisher;
   try {
-    republisher = await startRepublisher({
+    republisher = await gate.wait(kafkaDep, 'connecting the republisher to', () => startRepublisher({
       redis, prefix: settings.redis.prefix, kafka: createKafka(settings.kafka, opts.log), topic: settings.topics.commands,
       keyring: settings.keyring, intervalMs: settings.republishIntervalMs, log: opts.log,
-    });
+    }));
   } catch (err) {
-    epoch.stop();
-    await service.stop();
+    abandon();
     throw err;
   }
   let alerts: Dispatcher | null = null;
   let alertsRedis: Redis | null = null;
   if (alertsConfig.config.receivers.length > 0) {
-    alertsRedis = redis.duplicate();
-    logRedisErrors(alertsRedis, log, 'alerts');
+    alertsRedis = duplicateRedis(redis, log, 'alerts');
     alerts = createDispatcher({
       config: alertsConfig.config,
       kafka: settings.kafka,
@@ -108,12 +124,13 @@ export async function startService(opts: {
       onFatal: (reason) => fatal(`alert dispatcher: ${reason}`),
     });
     try {
+      // Not bounded: it joins its receivers' groups, which waits for their rebalances like the service's own join.
+      gate.note(`starting the alert dispatcher (joining its groups on Kafka at ${kafkaDep.address})`);
       await alerts.start();
     } catch (err) {
       // The service already consumes: a failed start must not leave it running without the rest.
-      epoch.stop();
-      await Promise.all([service.stop(), alerts.stop()]).catch(() => {});
-      await alertsRedis.quit().catch(() => {});
+      const own = alertsRedis;
+      abandon(republisher.stop(), alerts.stop().finally(() => own.disconnect()));
       throw err;
     }
     service.metrics.attachAlerts(() => alerts!.stats());

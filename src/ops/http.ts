@@ -14,6 +14,8 @@ export interface Probe {
 /**
  * /healthz (liveness: the consumer runs and makes progress where there is lag),
  * /readyz (Kafka and Redis connected, partitions assigned), /metrics (Prometheus text).
+ * Served from before the service starts: the probe says "starting: ..." meanwhile.
+ * Rejects with the listen error (EADDRINUSE, ...) as it came, for the caller to name the setting.
  */
 export async function startOpsServer(probe: Probe, port: number, host: string): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer((req, res) => {

@@ -11,6 +11,8 @@ export interface Dependency {
   variable: string;
   /** Where it was tried, credentials removed. */
   address: string;
+  /** Further settings to check when it answers with a refusal (credentials, TLS). */
+  refusal?: string;
 }
 
 /** A URL with its user's password replaced, for logs and errors: `redis://:[redacted]@host:6379`. */
@@ -26,7 +28,7 @@ export function redactUrl(raw: string): string {
   }
 }
 
-export const kafkaDependency = (brokers: string[]): Dependency => ({ name: 'Kafka', variable: 'KAFKA_BROKERS', address: brokers.join(',') });
+export const kafkaDependency = (brokers: string[]): Dependency => ({ name: 'Kafka', variable: 'KAFKA_BROKERS', address: brokers.join(','), refusal: 'KAFKA_SSL and KAFKA_SASL_*' });
 export const redisDependency = (url: string): Dependency => ({ name: 'Redis', variable: 'REDIS_URL', address: redactUrl(url) });
 
 /**
@@ -72,7 +74,7 @@ export class StartGate {
         throw this.timedOut(dep, phase, last);
       } catch (err) {
         if (err instanceof WardenError && err.code === 'START_TIMEOUT') throw err;
-        if (!retriable(err)) throw new WardenError('START_FAILED', `${phase}: ${errorMessage(err)} (check ${dep.variable})`, { cause: err });
+        if (!retriable(err)) throw new WardenError('START_FAILED', `${phase}: ${errorMessage(err)} (check ${dep.variable}${dep.refusal ? `, ${dep.refusal}` : ''})`, { cause: err });
         last = err;
       } finally {
         timer.abort();

@@ -1,11 +1,16 @@
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deletePrefix, requireRedis, startWarden, uniqueName, type WardenProcess } from './helpers.js';
+import { createTopic, deletePrefix, requireKafka, requireRedis, startRedisServer, startWarden, stopWarden, uniqueName, type WardenProcess } from './helpers.js';
+import { newRunOf } from './runs.js';
 
 let redis: Redis;
 const prefixes: string[] = [];
 beforeAll(async () => {
+  await requireKafka();
   redis = await requireRedis();
 });
 afterAll(async () => {
@@ -144,6 +149,32 @@ describe('warden run fails fast and visibly at start', () => {
       expect(line.msg).toContain(`connecting to Kafka at 127.0.0.1:${broker.port}: no answer within 8 s (check KAFKA_BROKERS`);
     } finally {
       await broker.close();
+    }
+  });
+
+  it('after start, a Redis outage is logged as JSON for the state and the alert dispatcher connections, never as an unhandled event', async () => {
+    const server = await startRedisServer();
+    const dir = await mkdtemp(join(tmpdir(), 'warden-cfg-'));
+    try {
+      await cp('config', dir, { recursive: true });
+      await writeFile(join(dir, 'alerts.yaml'), 'receivers:\n  - name: oncall\n    url: http://127.0.0.1:9/hook\n    format: generic\n    secretEnv: ONCALL_SECRET\n');
+      const actions = uniqueName('start-outage');
+      await createTopic(actions, 1);
+      const run = await newRunOf(actions, []);
+      const w = startWarden({ ...run.env, REDIS_URL: server.url, ONCALL_SECRET: 'on-call-test-secret' }, dir);
+      await w.waitForLog(/"msg":"alert receiver consuming"/);
+      await w.waitForLog(/"msg":"warden running"/);
+      await server.stop();
+      await w.waitForLog(/"connection":"state".*"msg":"Redis connection error"/, 15_000);
+      await w.waitForLog(/"connection":"alerts".*"msg":"Redis connection error"/, 15_000);
+      await server.start();
+      expect(w.child.exitCode).toBeNull();
+      expect(await stopWarden(w)).toBe(0);
+      for (const l of w.logs) expect(() => JSON.parse(l), `not a JSON log line: ${l}`).not.toThrow();
+      expect(w.logs.filter((l) => l.includes('Unhandled error event'))).toEqual([]);
+    } finally {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

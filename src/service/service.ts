@@ -113,7 +113,10 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       heartbeatInterval: this.heartbeatMs,
       retry: { retries: 10 },
     });
-    this.producer = new ProducerSlot(() => this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner }));
+    this.producer = new ProducerSlot(
+      () => this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner }),
+      (seconds, failed) => (failed ? this.metrics.kafkaErrors.inc({ kind: 'publish' }) : this.metrics.publishSeconds.observe(seconds)),
+    );
     this.outbox = new OutboxEncoder(topics, topics.actions, opts.settings.keyring);
     this.engine = new Engine({
       config: opts.config, store: opts.store, outbox: this.outbox,
@@ -132,7 +135,11 @@ export class WardenService extends EventEmitter<ServiceEvents> {
         for (const until of this.open.values()) if (until > this.watermark) n++;
         return n;
       },
-      lag: () => [...this.lag].map(([partition, lag]) => [{ partition }, lag]),
+      // Keys are `topic:partition`; a topic name has no colon.
+      lag: () => [...this.lag].map(([key, lag]) => {
+        const at = key.lastIndexOf(':');
+        return { topic: key.slice(0, at), partition: Number(key.slice(at + 1)), lag };
+      }),
     });
   }
 
@@ -239,6 +246,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     });
     this.consumer.on(this.consumer.events.CRASH, (e) => {
       const err = e.payload.error;
+      this.metrics.kafkaErrors.inc({ kind: 'crash' });
       this.crashed = err.message;
       this.downSince ??= Date.now();
       if (e.payload.restart) this.log.warn({ err: err.message, restart: true }, 'consumer crashed; kafkajs restarts it');
@@ -282,6 +290,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
         this.lag.set(p, Math.max(0, Number(e.high) - (c >= 0 ? c : Number(e.low))));
       }
     } catch (err) {
+      this.metrics.kafkaErrors.inc({ kind: 'lag_probe' });
       this.log.debug({ err: errorMessage(err) }, 'lag probe failed');
     }
   }
@@ -302,7 +311,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
 
   private observe(items: BatchOutput['items'], messages: number, ms: number): void {
     const m = this.metrics;
-    m.events.inc(undefined, messages);
+    m.events.inc(messages);
     m.batchSeconds.observe(ms / 1000);
     for (const item of items) {
       if (item.kind === 'dead-letter') m.invalid.inc({ code: item.deadLetter.code });
@@ -366,7 +375,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       const records = messages.map((m) => toRecord(m, now, this.opts.settings.timeBounds));
       let wrongKey = 0;
       for (let j = 0; j < records.length; j++) if (misrouted(messages[j]!, records[j]!)) wrongKey++;
-      if (wrongKey > 0) this.metrics.misrouted.inc(undefined, wrongKey);
+      if (wrongKey > 0) this.metrics.misrouted.inc(wrongKey);
       retried = false;
       // Safe to repeat: the store applies and commits each offset once (a repeat gets the views back, or "done").
       const out = await wait('state', () => this.engine.process(partition, records));

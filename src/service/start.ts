@@ -62,6 +62,7 @@ export async function startService(opts: {
   // On the fleet store's connection, so a batch's fleet and class observes share one pipeline.
   const classes = new RedisClassStore({ redis, prefix: settings.redis.prefix });
   const service = new WardenService({ config: opts.config, settings, store, fleet, classes, parking, log: opts.log, recordLatency: opts.recordLatency ?? false });
+  service.metrics.countRedisErrors(redis, 'state');
   let fatal!: (reason: string) => void;
   const failed = new Promise<string>((resolve) => (fatal = resolve));
   service.on('warden.fatal', ({ reason }) => fatal(reason));
@@ -96,6 +97,7 @@ export async function startService(opts: {
   if (alertsConfig.config.receivers.length > 0) {
     alertsRedis = redis.duplicate();
     logRedisErrors(alertsRedis, log, 'alerts');
+    service.metrics.countRedisErrors(alertsRedis, 'alerts');
     alerts = createDispatcher({
       config: alertsConfig.config,
       kafka: settings.kafka,

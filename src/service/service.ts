@@ -92,6 +92,8 @@ export class WardenService extends EventEmitter<ServiceEvents> {
   private admin: Admin | null = null;
   private probe: NodeJS.Timeout | null = null;
   private readonly lag = new Map<string, number>();
+  /** Per partition: when a batch last set its lag (performance.now()). */
+  private readonly lagAt = new Map<string, number>();
   /** identity\0scope → until, for the open-breakers gauge; event time. */
   private readonly open = new Map<string, number>();
   private watermark = 0;
@@ -237,7 +239,12 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       this.assigned = assigned;
       const now = Date.now();
       for (const p of [...this.progress.keys()]) if (!assigned.includes(p)) this.progress.delete(p);
-      for (const p of [...this.lag.keys()]) if (!assigned.includes(p)) this.lag.delete(p);
+      for (const p of [...this.lag.keys()]) {
+        if (!assigned.includes(p)) {
+          this.lag.delete(p);
+          this.lagAt.delete(p);
+        }
+      }
       for (const p of assigned) this.progress.set(p, now);
       this.log.info({ assigned }, 'partitions assigned');
       this.crashed = null;
@@ -280,14 +287,18 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     const admin = this.admin;
     if (!admin || !this.running) return;
     const { topics, kafka } = this.opts.settings;
+    const began = performance.now();
     try {
       const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topics.actions), admin.fetchOffsets({ groupId: kafka.groupId, topics: [topics.actions] })]);
       const offsets = committed[0]?.partitions ?? [];
       for (const e of ends) {
         const p = `${topics.actions}:${e.partition}`;
-        if (!this.assigned.includes(p)) continue;
+        // A batch that ended while the broker answered knows better than these offsets.
+        if (!this.assigned.includes(p) || (this.lagAt.get(p) ?? -1) > began) continue;
         const c = Number(offsets.find((o) => o.partition === e.partition)?.offset ?? -1);
-        this.lag.set(p, Math.max(0, Number(e.high) - (c >= 0 ? c : Number(e.low))));
+        if (c >= 0 || kafka.fromBeginning) this.lag.set(p, Math.max(0, Number(e.high) - (c >= 0 ? c : Number(e.low))));
+        // Nothing committed and it started at the end: the old messages are not behind it; its first batch tells the lag.
+        else if (!this.lag.has(p)) this.lag.set(p, 0);
       }
     } catch (err) {
       this.metrics.kafkaErrors.inc({ kind: 'lag_probe' });
@@ -307,6 +318,11 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     await this.admin?.disconnect().catch(() => {});
     await this.opts.store.shutdown();
     this.log.info('stopped');
+  }
+
+  private setLag(partition: string, lag: number): void {
+    this.lag.set(partition, lag);
+    this.lagAt.set(partition, performance.now());
   }
 
   private observe(items: BatchOutput['items'], messages: number, ms: number): void {
@@ -337,7 +353,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
 
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const partition = `${batch.topic}:${batch.partition}`;
-    this.lag.set(partition, Number(batch.offsetLagLow()));
+    this.setLag(partition, Number(batch.offsetLagLow()));
     const max = this.opts.settings.kafka.maxBatch;
     const line: Liveline = { heartbeat, everyMs: this.heartbeatMs, isRunning: () => isRunning() && !isStale(), signal: this.stopping.signal };
     const sleep = heartbeatingSleep(line);
@@ -385,7 +401,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
       await heartbeat();
       this.progress.set(partition, Date.now());
-      this.lag.set(partition, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));
+      this.setLag(partition, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));
       this.observe(out.items, messages.length, performance.now() - started);
       const info: BatchInfo = {
         partition, messages: messages.length, processed: out.processed, skipped: out.skipped, invalid: out.invalid,

@@ -23,7 +23,7 @@ export function serviceMetrics(collect: { openBreakers: () => number; lag: () =>
   const registers = [registry];
   const counter = <L extends string = never>(name: string, help: string, labelNames: readonly L[] = [], start: Array<Record<L, string>> = []): Counter<L> => {
     const c = new Counter<L>({ name, help, labelNames, registers });
-    for (const labels of start) c.inc(labels as never, 0);
+    for (const labels of start) c.inc(labels, 0);
     return c;
   };
   const buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];

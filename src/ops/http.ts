@@ -8,7 +8,8 @@ export interface Probe {
   notLive?(): string | null;
   /** Lines readiness adds for an operator (partitions retrying, parked outputs). */
   detail?(): Promise<string[]>;
-  metrics(): string;
+  /** Prometheus text; prom-client renders asynchronously. */
+  metrics(): string | Promise<string>;
 }
 
 /**
@@ -32,7 +33,10 @@ export async function startOpsServer(probe: Probe, port: number, host: string): 
         (err: Error) => res.writeHead(503, { 'content-type': 'text/plain' }).end(`not ready: ${err.message}\n`),
       );
     } else if (path === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(probe.metrics());
+      Promise.resolve().then(() => probe.metrics()).then(
+        (text) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(text),
+        (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${err.message}\n`),
+      );
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /readyz or /metrics\n');
     }

@@ -1,41 +1,94 @@
 import type { ReceiverStats } from '../alerts/dispatcher.js';
-import { Counter, Gauge, Histogram, Registry } from './metrics.js';
+import { Counter, createRegistry, Gauge, Histogram } from './metrics.js';
 
-/** The service's metrics, named after Prometheus conventions (base units, _total for counters). */
-export function serviceMetrics(collect: { openBreakers: () => number; lag: () => Array<[Record<string, string>, number]> }) {
-  const registry = new Registry();
+export interface PartitionLag {
+  topic: string;
+  partition: number;
+  lag: number;
+}
+
+/** Where an 'error' event comes from: a Redis connection (ioredis emits one per failed connection attempt). */
+interface ErrorSource {
+  on(event: 'error', listener: (err: unknown) => void): unknown;
+}
+
+/**
+ * The service's metrics, named after Prometheus conventions (base units,
+ * _total for counters). Families with a small known set of label values start
+ * at 0 for each, so rate() sees the first increase; other labelled families
+ * show no sample until they have one.
+ */
+export function serviceMetrics(collect: { openBreakers: () => number; lag: () => Iterable<PartitionLag> }) {
+  const registry = createRegistry();
+  const registers = [registry];
+  const counter = <L extends string = never>(name: string, help: string, labelNames: readonly L[] = [], start: Array<Record<L, string>> = []): Counter<L> => {
+    const c = new Counter<L>({ name, help, labelNames, registers });
+    for (const labels of start) c.inc(labels, 0);
+    return c;
+  };
+  const buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+  const redisErrors = counter('warden_redis_errors_total', 'Redis connection errors (refused, reset, timed out), by connection (state or alerts).', ['connection']);
   return {
     registry,
-    events: registry.register(new Counter('warden_events_consumed_total', 'Events consumed from the actions topic.')),
-    invalid: registry.register(new Counter('warden_events_invalid_total', 'Events sent to the dead-letter topic, by error code.')),
-    misrouted: registry.register(new Counter('warden_events_misrouted_total', 'Valid events whose record key is not their identity (or is missing): the identity may have a state per partition.')),
-    detections: registry.register(new Counter('warden_detections_total', 'Detections by detector, rule and decision.')),
-    commands: registry.register(new Counter('warden_breaker_commands_total', 'Breaker commands published, by type.')),
-    guardTrips: registry.register(new Counter('warden_fleet_guard_trips_total', 'Suspensions the fleet guard turned into alerts, by agent class.')),
-    controls: registry.register(new Counter('warden_operator_controls_total', 'Operator controls handled, by op and result (applied or ignored).')),
-    openBreakers: registry.register(new Gauge('warden_breakers_open', 'Suspensions in force on the partitions this process owns.', () => [[undefined, collect.openBreakers()]])),
-    lag: registry.register(new Gauge('warden_consumer_lag', 'Messages behind the high watermark, by partition: after every batch and from the broker on an interval.', collect.lag)),
-    batchSeconds: registry.register(new Histogram('warden_batch_duration_seconds', 'Time to process one partition batch, state and outputs included.', [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5])),
-    parked: registry.register(new Counter('warden_outputs_parked_total', 'Outputs Kafka refused after retries, parked for an operator (`warden parked`), by topic.')),
-    retries: registry.register(new Counter('warden_batch_retries_total', 'Batch steps retried after a retriable Redis or Kafka failure, by step (state or publish).')),
-    stateLoss: registry.register(new Counter('warden_state_loss_total', 'Losses of the Redis state this process found (its epoch marker gone or changed), by cause (missing or changed).')),
-    reloads: registry.register(new Counter('warden_config_reloads_total', 'Config reloads, by result.')),
+    events: counter('warden_events_consumed_total', 'Events consumed from the actions topic.'),
+    invalid: counter('warden_events_invalid_total', 'Events sent to the dead-letter topic, by error code.', ['code']),
+    misrouted: counter('warden_events_misrouted_total', 'Valid events whose record key is not their identity (or is missing): the identity may have a state per partition.'),
+    detections: counter('warden_detections_total', 'Detections by detector, rule and decision.', ['detector', 'rule', 'decision']),
+    commands: counter('warden_breaker_commands_total', 'Breaker commands published, by type.', ['type']),
+    guardTrips: counter('warden_fleet_guard_trips_total', 'Suspensions the fleet guard turned into alerts, by agent class.', ['agent_class']),
+    controls: counter('warden_operator_controls_total', 'Operator controls handled, by op and result (applied or ignored).', ['op', 'result']),
+    openBreakers: new Gauge({
+      name: 'warden_breakers_open', help: 'Suspensions in force on the partitions this process owns.', registers,
+      collect() { this.set(collect.openBreakers()); },
+    }),
+    lag: new Gauge({
+      name: 'warden_consumer_lag',
+      help: 'Messages behind the high watermark per assigned partition: after every batch and from the broker on an interval.',
+      labelNames: ['topic', 'partition'] as const, registers,
+      collect() {
+        this.reset();
+        for (const p of collect.lag()) this.set({ topic: p.topic, partition: p.partition }, p.lag);
+      },
+    }),
+    batchSeconds: new Histogram({ name: 'warden_batch_duration_seconds', help: 'Time to process one partition batch, state and outputs included.', buckets, registers }),
+    publishSeconds: new Histogram({ name: 'warden_publish_seconds', help: 'Time for Kafka to acknowledge one send of outputs (acks=all); failed sends are counted in warden_kafka_errors_total{kind="publish"}.', buckets, registers }),
+    parked: counter('warden_outputs_parked_total', 'Outputs Kafka refused after retries, parked for an operator (`warden parked`), by topic.', ['topic']),
+    retries: counter('warden_batch_retries_total', 'Batch steps retried after a retriable Redis or Kafka failure, by step (state or publish).', ['what'], [{ what: 'state' }, { what: 'publish' }]),
+    stateLoss: counter('warden_state_loss_total', 'Losses of the Redis state this process found (its epoch marker gone or changed), by cause (missing or changed).', ['cause'], [{ cause: 'missing' }, { cause: 'changed' }]),
+    reloads: counter('warden_config_reloads_total', 'Config reloads, by result.', ['result'], [{ result: 'applied' }, { result: 'refused' }]),
+    kafkaErrors: counter(
+      'warden_kafka_errors_total',
+      'Kafka failures, by kind: crash (the consumer crashed), publish (a send of outputs failed), lag_probe (the broker did not give offsets).',
+      ['kind'], [{ kind: 'crash' }, { kind: 'publish' }, { kind: 'lag_probe' }],
+    ),
+    redisErrors,
+    /** Counts a Redis connection's 'error' events under `connection`. */
+    countRedisErrors(source: ErrorSource, connection: string): void {
+      redisErrors.inc({ connection }, 0);
+      source.on('error', () => redisErrors.inc({ connection }));
+    },
     /** Webhook figures come from the dispatcher's own counters when alerting is on. */
     attachAlerts(stats: () => Record<string, ReceiverStats>): void {
-      const per = (name: string, help: string, type: 'counter' | 'gauge', pick: (s: ReceiverStats) => number): void => {
-        registry.register({
-          render: () => {
-            const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`];
-            for (const [receiver, s] of Object.entries(stats())) lines.push(`${name}{receiver="${receiver}"} ${pick(s)}`);
-            return lines.join('\n');
+      const counted = (name: string, help: string, pick: (s: ReceiverStats) => number): void => {
+        new Counter({
+          name, help, labelNames: ['receiver'] as const, registers,
+          collect() {
+            this.reset();
+            for (const [receiver, s] of Object.entries(stats())) this.inc({ receiver }, pick(s));
           },
         });
       };
-      per('warden_webhook_deliveries_total', 'Alerts delivered, by receiver.', 'counter', (s) => s.delivered);
-      per('warden_webhook_failures_total', 'Failed delivery attempts, by receiver.', 'counter', (s) => s.failures);
-      per('warden_webhook_retries_total', 'Delivery attempts repeated after a retriable failure, by receiver.', 'counter', (s) => s.retries);
-      per('warden_webhook_dead_letters_total', 'Alerts kept as dead letters by this process, by receiver.', 'counter', (s) => s.deadLettered);
-      per('warden_webhook_queue_depth', 'Decisions not yet handled plus pending follow-ups, by receiver.', 'gauge', (s) => s.queueDepth);
+      counted('warden_webhook_deliveries_total', 'Alerts delivered, by receiver.', (s) => s.delivered);
+      counted('warden_webhook_failures_total', 'Failed delivery attempts, by receiver.', (s) => s.failures);
+      counted('warden_webhook_retries_total', 'Delivery attempts repeated after a retriable failure, by receiver.', (s) => s.retries);
+      counted('warden_webhook_dead_letters_total', 'Alerts kept as dead letters by this process, by receiver.', (s) => s.deadLettered);
+      new Gauge({
+        name: 'warden_webhook_queue_depth', help: 'Decisions not yet handled plus pending follow-ups, by receiver.', labelNames: ['receiver'] as const, registers,
+        collect() {
+          this.reset();
+          for (const [receiver, s] of Object.entries(stats())) this.set({ receiver }, s.queueDepth);
+        },
+      });
     },
   };
 }

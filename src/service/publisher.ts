@@ -24,7 +24,8 @@ export class ProducerSlot {
   private current: Producer | null = null;
   /** Sends in flight per producer: a replaced one is closed once its last send is done. */
   private readonly inflight = new Map<Producer, number>();
-  constructor(private readonly create: () => Producer) {}
+  /** `onSend`: each send's duration and whether it failed (for metrics). */
+  constructor(private readonly create: () => Producer, private readonly onSend?: (seconds: number, failed: boolean) => void) {}
 
   private release(p: Producer): void {
     const n = (this.inflight.get(p) ?? 1) - 1;
@@ -45,9 +46,12 @@ export class ProducerSlot {
     const p = this.current;
     if (!p) throw new WardenError('KAFKA_PUBLISH', 'producer not connected', { retriable: true });
     this.inflight.set(p, (this.inflight.get(p) ?? 0) + 1);
+    const began = performance.now();
     try {
       await p.sendBatch({ acks: -1, topicMessages });
+      this.onSend?.((performance.now() - began) / 1000, false);
     } catch (err) {
+      this.onSend?.((performance.now() - began) / 1000, true);
       // Replaced meanwhile: the failure says nothing about these records.
       if (p !== this.current) throw new WardenError('KAFKA_PUBLISH', `producer replaced during a send: ${errorMessage(err)}`, { retriable: true, cause: err });
       throw err;

@@ -93,6 +93,8 @@ export class WardenService extends EventEmitter<ServiceEvents> {
   private admin: Admin | null = null;
   private probe: NodeJS.Timeout | null = null;
   private readonly lag = new Map<string, number>();
+  /** Per partition: when a batch last set its lag (performance.now()). */
+  private readonly lagAt = new Map<string, number>();
   /** identity\0scope → until, for the open-breakers gauge; event time. */
   private readonly open = new Map<string, number>();
   private watermark = 0;
@@ -114,7 +116,10 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       heartbeatInterval: this.heartbeatMs,
       retry: { retries: 10 },
     });
-    this.producer = new ProducerSlot(() => this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner }));
+    this.producer = new ProducerSlot(
+      () => this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner }),
+      (seconds, failed) => (failed ? this.metrics.kafkaErrors.inc({ kind: 'publish' }) : this.metrics.publishSeconds.observe(seconds)),
+    );
     this.outbox = new OutboxEncoder(topics, topics.actions, opts.settings.keyring);
     this.engine = new Engine({
       config: opts.config, store: opts.store, outbox: this.outbox,
@@ -133,7 +138,11 @@ export class WardenService extends EventEmitter<ServiceEvents> {
         for (const until of this.open.values()) if (until > this.watermark) n++;
         return n;
       },
-      lag: () => [...this.lag].map(([partition, lag]) => [{ partition }, lag]),
+      // Keys are `topic:partition`; a topic name has no colon.
+      lag: () => [...this.lag].map(([key, lag]) => {
+        const at = key.lastIndexOf(':');
+        return { topic: key.slice(0, at), partition: Number(key.slice(at + 1)), lag };
+      }),
     });
   }
 
@@ -256,7 +265,12 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       this.assigned = assigned;
       const now = Date.now();
       for (const p of [...this.progress.keys()]) if (!assigned.includes(p)) this.progress.delete(p);
-      for (const p of [...this.lag.keys()]) if (!assigned.includes(p)) this.lag.delete(p);
+      for (const p of [...this.lag.keys()]) {
+        if (!assigned.includes(p)) {
+          this.lag.delete(p);
+          this.lagAt.delete(p);
+        }
+      }
       for (const p of assigned) this.progress.set(p, now);
       this.log.info({ assigned }, 'partitions assigned');
       this.crashed = null;
@@ -265,6 +279,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     });
     this.consumer.on(this.consumer.events.CRASH, (e) => {
       const err = e.payload.error;
+      this.metrics.kafkaErrors.inc({ kind: 'crash' });
       this.crashed = err.message;
       this.downSince ??= Date.now();
       if (e.payload.restart) this.log.warn({ err: err.message, restart: true }, 'consumer crashed; kafkajs restarts it');
@@ -300,16 +315,21 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     const admin = this.admin;
     if (!admin || !this.running) return;
     const { topics, kafka } = this.opts.settings;
+    const began = performance.now();
     try {
       const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topics.actions), admin.fetchOffsets({ groupId: kafka.groupId, topics: [topics.actions] })]);
       const offsets = committed[0]?.partitions ?? [];
       for (const e of ends) {
         const p = `${topics.actions}:${e.partition}`;
-        if (!this.assigned.includes(p)) continue;
+        // A batch that ended while the broker answered knows better than these offsets.
+        if (!this.assigned.includes(p) || (this.lagAt.get(p) ?? -1) > began) continue;
         const c = Number(offsets.find((o) => o.partition === e.partition)?.offset ?? -1);
-        this.lag.set(p, Math.max(0, Number(e.high) - (c >= 0 ? c : Number(e.low))));
+        if (c >= 0 || kafka.fromBeginning) this.lag.set(p, Math.max(0, Number(e.high) - (c >= 0 ? c : Number(e.low))));
+        // Nothing committed and it started at the end: the old messages are not behind it; its first batch tells the lag.
+        else if (!this.lag.has(p)) this.lag.set(p, 0);
       }
     } catch (err) {
+      this.metrics.kafkaErrors.inc({ kind: 'lag_probe' });
       this.log.debug({ err: errorMessage(err) }, 'lag probe failed');
     }
   }
@@ -328,9 +348,14 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     this.log.info('stopped');
   }
 
+  private setLag(partition: string, lag: number): void {
+    this.lag.set(partition, lag);
+    this.lagAt.set(partition, performance.now());
+  }
+
   private observe(items: BatchOutput['items'], messages: number, ms: number): void {
     const m = this.metrics;
-    m.events.inc(undefined, messages);
+    m.events.inc(messages);
     m.batchSeconds.observe(ms / 1000);
     for (const item of items) {
       if (item.kind === 'dead-letter') m.invalid.inc({ code: item.deadLetter.code });
@@ -356,7 +381,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
 
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const partition = `${batch.topic}:${batch.partition}`;
-    this.lag.set(partition, Number(batch.offsetLagLow()));
+    this.setLag(partition, Number(batch.offsetLagLow()));
     const max = this.opts.settings.kafka.maxBatch;
     const line: Liveline = { heartbeat, everyMs: this.heartbeatMs, isRunning: () => isRunning() && !isStale(), signal: this.stopping.signal };
     const sleep = heartbeatingSleep(line);
@@ -394,7 +419,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       const records = messages.map((m) => toRecord(m, now, this.opts.settings.timeBounds));
       let wrongKey = 0;
       for (let j = 0; j < records.length; j++) if (misrouted(messages[j]!, records[j]!)) wrongKey++;
-      if (wrongKey > 0) this.metrics.misrouted.inc(undefined, wrongKey);
+      if (wrongKey > 0) this.metrics.misrouted.inc(wrongKey);
       retried = false;
       // Safe to repeat: the store applies and commits each offset once (a repeat gets the views back, or "done").
       const out = await wait('state', () => this.engine.process(partition, records));
@@ -404,7 +429,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
       await heartbeat();
       this.progress.set(partition, Date.now());
-      this.lag.set(partition, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));
+      this.setLag(partition, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));
       this.observe(out.items, messages.length, performance.now() - started);
       const info: BatchInfo = {
         partition, messages: messages.length, processed: out.processed, skipped: out.skipped, invalid: out.invalid,

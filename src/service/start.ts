@@ -70,6 +70,7 @@ export async function startService(opts: {
   const classes = new RedisClassStore({ redis, prefix: settings.redis.prefix });
   const service = new WardenService({ config: opts.config, settings, store, fleet, classes, parking, log: opts.log, recordLatency: opts.recordLatency ?? false });
   opts.onService?.(service);
+  service.metrics.countRedisErrors(redis, 'state');
   let fatal!: (reason: string) => void;
   const failed = new Promise<string>((resolve) => (fatal = resolve));
   service.on('warden.fatal', ({ reason }) => fatal(reason));
@@ -112,6 +113,7 @@ export async function startService(opts: {
   let alertsRedis: Redis | null = null;
   if (alertsConfig.config.receivers.length > 0) {
     alertsRedis = duplicateRedis(redis, log, 'alerts');
+    service.metrics.countRedisErrors(alertsRedis, 'alerts');
     alerts = createDispatcher({
       config: alertsConfig.config,
       kafka: settings.kafka,

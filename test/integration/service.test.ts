@@ -150,7 +150,7 @@ describe('warden run against the real broker and Redis', () => {
       const metrics = await (await fetch(`${base}/metrics`)).text();
       expect(metrics).toMatch(/^warden_events_consumed_total 2$/m);
       expect(metrics).toMatch(/^warden_events_invalid_total\{code="EVENT_DECODE"\} 1$/m);
-      expect(metrics).toMatch(/^warden_detections_total\{decision="suspend",detector="scope",rule="outside-manifest"\} 1$/m);
+      expect(metrics).toMatch(/^warden_detections_total\{detector="scope",rule="outside-manifest",decision="suspend"\} 1$/m);
       expect(metrics).toMatch(/^warden_breakers_open 1$/m);
       expect(metrics).toMatch(/^# TYPE warden_batch_duration_seconds histogram$/m);
 

@@ -50,7 +50,7 @@ describe('state loss: a Redis that restarts empty is noticed', () => {
       const before = (await detectionsOf(run.decisions, 'before')).filter((d) => d.eventId === 'before');
       expect(before.length).toBeGreaterThan(0);
       expect(before.every((d) => d.evidence.cold === undefined)).toBe(true);
-      expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^warden_state_loss_total 0$/m);
+      expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^warden_state_loss_total\{cause="missing"\} 0$/m);
       expect(await (await fetch(`${base}/readyz`)).text()).not.toMatch(/state lost/);
 
       await server.restartEmpty();

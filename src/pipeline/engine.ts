@@ -9,7 +9,7 @@ import { WHOLE_IDENTITY } from '../breaker/types.js';
 import { createResolver } from '../config/resolve.js';
 import type { WardenConfig } from '../config/types.js';
 import type { AnyDetector, Decision, Detection, DetectorCommon, DetectorContext, Finding } from '../detector.js';
-import { WardenError } from '../errors.js';
+import { WardenError, type ErrorCode } from '../errors.js';
 import type { AgentEvent } from '../event/types.js';
 import type { FleetStore } from '../state/fleet.js';
 import type { ClassTrack, StateUpdate, Track, WindowStore } from '../state/types.js';
@@ -26,7 +26,7 @@ export type InputRecord =
   | { offset: bigint; ok: true; event: AgentEvent; control?: undefined }
   /** An operator control, shape-checked; the engine verifies its signature. */
   | { offset: bigint; ok: true; control: OperatorControl; event?: undefined; raw?: Uint8Array; key?: Uint8Array; headers?: Record<string, string> }
-  | { offset: bigint; ok: false; error: { code: string; field?: string; message: string }; raw?: Uint8Array; key?: Uint8Array; headers?: Record<string, string> };
+  | { offset: bigint; ok: false; error: { code: ErrorCode; field?: string; message: string }; raw?: Uint8Array; key?: Uint8Array; headers?: Record<string, string> };
 
 export interface EngineOptions {
   config: WardenConfig;

@@ -10,7 +10,7 @@ export const ERRORS = {
   CONFIG_INVALID: { retriable: false, description: 'The config directory has problems, each listed as `file:line path: why`; fix them (`warden validate-config <dir>` checks without starting).' },
   INPUT_NOT_FOUND: { retriable: false, description: 'An input file (a recording, `-` for stdin, or the eval detectors file) does not exist, is not a regular file or cannot be read; check the path.' },
   OVERRIDE_NOT_FOUND: { retriable: false, description: 'No override file by that name; `warden override list` shows them (those in `detectors.yaml` are removed by editing it).' },
-  SETTINGS_INVALID: { retriable: false, description: 'An environment variable or option has a bad value (the message names each); fix it as the "Configuration" table describes.' },
+  SETTINGS_INVALID: { retriable: false, description: 'An environment variable or option has a bad value (the message names each); fix it as "Environment" describes.' },
   // Start
   START_FAILED: { retriable: false, description: 'Kafka or Redis refused the start (credentials, TLS, Redis older than 7); the message names the variable to check.' },
   START_HTTP: { retriable: false, description: '`warden run` cannot listen on `WARDEN_HTTP_HOST:WARDEN_HTTP_PORT` (port taken, not an address of this host); change them.' },

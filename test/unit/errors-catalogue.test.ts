@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ERRORS, isRetriable, WardenError, type ErrorCode } from '../../src/errors.js';
 import * as warden from '../../src/index.js';
+import { toWardenError } from '../../src/state/redis-store.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
@@ -112,6 +113,21 @@ describe('the error catalogue', () => {
     const suffixes = files.flatMap((f) => templateSuffixes(f.text));
     const stale = Object.keys(catalogue).filter((code) => !quoted.has(code) && !suffixes.some((s) => code.endsWith(s)));
     expect(stale, 'no longer raised: remove from src/errors.ts and README "Errors"').toEqual([]);
+  });
+
+  it('each error a Lua script raises becomes a catalogued code, not a bare STATE_REDIS', () => {
+    const markers = new Set<string>();
+    for (const e of readdirSync(join(root, 'src/state/lua'), { withFileTypes: true, recursive: true })) {
+      if (!e.isFile() || !e.name.endsWith('.lua')) continue;
+      const text = readFileSync(join(e.parentPath, e.name), 'utf8');
+      for (const m of text.matchAll(/error\(\{ err = '([A-Z_]+) /g)) markers.add(m[1]!);
+    }
+    expect([...markers].sort()).toEqual(expect.arrayContaining(['WARDEN_INCONSISTENT', 'WARDEN_KEY_COLLISION']));
+    for (const marker of markers) {
+      const err = toWardenError(new Error(`ERR user_script:12: ${marker} some detail`), 'apply');
+      expect(err.code, marker).not.toBe('STATE_REDIS');
+      expect(catalogue[err.code], marker).toBeDefined();
+    }
   });
 
   it('WardenError takes retriable from the catalogue unless the call site says', () => {

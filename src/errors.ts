@@ -8,7 +8,7 @@ export const ERRORS = {
   // Command line and configuration
   CLI_USAGE: { retriable: false, description: 'A `warden` command got an unknown flag, a missing or bad value or a wrong argument count; fix the invocation (`warden <command> --help`); exit code 2.' },
   CONFIG_INVALID: { retriable: false, description: 'The config directory has problems, each listed as `file:line path: why`; fix them (`warden validate-config <dir>` checks without starting).' },
-  INPUT_NOT_FOUND: { retriable: false, description: 'An input file (a recording, `-` for stdin, or the eval detectors file) does not exist, is not a regular file or cannot be read; check the path.' },
+  INPUT_NOT_FOUND: { retriable: false, description: 'An input file (a recording, the eval detectors file) does not exist, is not a regular file or cannot be read; check the path.' },
   OVERRIDE_NOT_FOUND: { retriable: false, description: 'No override file by that name; `warden override list` shows them (those in `detectors.yaml` are removed by editing it).' },
   SETTINGS_INVALID: { retriable: false, description: 'An environment variable or option has a bad value (the message names each); fix it as "Environment" describes.' },
   // Start
@@ -50,7 +50,7 @@ export const ERRORS = {
   ENFORCER_STOPPED: { retriable: false, description: '`stop()` was called before `start()` finished; nothing to do.' },
   ENFORCER_TOPIC_MISSING: { retriable: true, description: 'The commands topic does not exist; create it (compacted) or fix `topic`.' },
   // State (Redis)
-  STATE_INCONSISTENT: { retriable: false, description: 'Redis holds state Warden did not write (a field of the wrong size, a missing baseline, a torn epoch marker); find the other writer under `WARDEN_REDIS_PREFIX`.' },
+  STATE_INCONSISTENT: { retriable: false, description: 'Stored state is not what Warden wrote (a field of the wrong size, a missing baseline, an offset applied without its view); find the other writer under `WARDEN_REDIS_PREFIX`.' },
   STATE_KEY_COLLISION: { retriable: false, description: 'A Redis key of one identity holds another identity (a hash collision or tampering); refused before any write, find the other writer.' },
   STATE_REDIS: { retriable: false, description: 'A Redis call failed (unreachable, a refused command, Redis older than 7, Lua scripts missing); the service retries while Redis may come back.' },
   // Kafka

@@ -29,7 +29,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const log = createLogger();
   const dir = values.config;
   const settings = settingsFromEnv();
-  const config = await loadConfig(dir);
+  const config = await loadConfig(dir, { env: process.env });
   const running = await startService({ config, log, settings });
   const service = running.service;
   const ops = await startOpsServer({
@@ -40,7 +40,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     throw err;
   });
   log.info({ configVersion: config.version, dir, http: `${settings.http.host}:${ops.port}` }, 'warden running');
-  const unwatch = watchConfig(dir, (next) => service.setConfig(next), log, (ok) => service.metrics.reloads.inc({ result: ok ? 'applied' : 'refused' }));
+  const unwatch = watchConfig(dir, (next) => running.setConfig(next), log, (ok) => service.metrics.reloads.inc({ result: ok ? 'applied' : 'refused' }), config.version);
 
   const code = await new Promise<number>((resolve) => {
     const stop = (why: string, exitCode: number): void => {

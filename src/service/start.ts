@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import type { Redis } from 'ioredis';
-import { createDispatcher, loadAlertsConfig, type Dispatcher } from '../alerts/index.js';
-import { ConfigError } from '../config/errors.js';
+import { createDispatcher, type AlertsConfig, type Dispatcher } from '../alerts/index.js';
 import type { WardenConfig } from '../config/types.js';
 import { createRedis } from '../state/redis-connection.js';
 import { RedisClassStore } from '../state/redis-class-store.js';
@@ -17,7 +16,10 @@ import { settingsFromEnv, type ServiceSettings } from './settings.js';
 
 export interface Running {
   service: WardenService;
-  alerts: Dispatcher | null;
+  /** Null while there are no receivers (a reload that adds one creates it). */
+  readonly alerts: Dispatcher | null;
+  /** A reloaded config: the engine's, and the alert receivers'. */
+  setConfig(config: WardenConfig): Promise<void>;
   /** Resolves with the reason when the service or the dispatcher cannot go on: the process must exit non-zero. */
   fatal: Promise<string>;
   stop(): Promise<void>;
@@ -51,8 +53,6 @@ export async function startService(opts: {
   epochCheckMs?: number;
 }): Promise<Running> {
   const settings = opts.settings ?? settingsFromEnv();
-  const alertsConfig = await loadAlertsConfig(opts.config.dir);
-  if (!alertsConfig.ok) throw new ConfigError(alertsConfig.issues);
   const redis = opts.redis ?? createRedis(settings.redis.url);
   const log = opts.log.child({ module: 'redis' });
   logRedisErrors(redis, log, 'state');
@@ -93,11 +93,12 @@ export async function startService(opts: {
   }
   let alerts: Dispatcher | null = null;
   let alertsRedis: Redis | null = null;
-  if (alertsConfig.config.receivers.length > 0) {
+  // The receivers come with the config (alerts.yaml, loaded with the environment for their secrets).
+  const startAlerts = async (config: AlertsConfig): Promise<void> => {
     alertsRedis = redis.duplicate();
     logRedisErrors(alertsRedis, log, 'alerts');
     alerts = createDispatcher({
-      config: alertsConfig.config,
+      config,
       kafka: settings.kafka,
       decisionsTopic: settings.topics.decisions,
       groupPrefix: `${settings.kafka.groupId}-alerts`,
@@ -107,27 +108,45 @@ export async function startService(opts: {
       sessionTimeoutMs: settings.kafka.sessionTimeoutMs,
       onFatal: (reason) => fatal(`alert dispatcher: ${reason}`),
     });
+    const d: Dispatcher = alerts;
     try {
-      await alerts.start();
+      await d.start();
+    } catch (err) {
+      alerts = null;
+      await d.stop().catch(() => {});
+      await alertsRedis.quit().catch(() => {});
+      alertsRedis = null;
+      throw err;
+    }
+    service.metrics.attachAlerts(() => d.stats());
+  };
+  if (opts.config.alerts.receivers.length > 0) {
+    try {
+      await startAlerts(opts.config.alerts);
     } catch (err) {
       // The service already consumes: a failed start must not leave it running without the rest.
       epoch.stop();
-      await Promise.all([service.stop(), alerts.stop()]).catch(() => {});
-      await alertsRedis.quit().catch(() => {});
+      await Promise.all([republisher.stop(), service.stop()]).catch(() => {});
       throw err;
     }
-    service.metrics.attachAlerts(() => alerts!.stats());
   }
   return {
     service,
-    alerts,
+    get alerts() {
+      return alerts;
+    },
+    async setConfig(next) {
+      service.setConfig(next);
+      if (alerts !== null) await (alerts as Dispatcher).reconfigure(next.alerts);
+      else if (next.alerts.receivers.length > 0) await startAlerts(next.alerts);
+    },
     fatal: failed,
     async stop() {
       epoch.stop();
       redis.off('ready', onReady);
       await republisher.stop();
-      await Promise.all([service.stop(), alerts?.stop()]);
-      await alertsRedis?.quit();
+      await Promise.all([service.stop(), (alerts as Dispatcher | null)?.stop()]);
+      await (alertsRedis as Redis | null)?.quit();
     },
   };
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -6,13 +6,20 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  alertId, createDispatcher, deadLetterCountKey, loadAlertsConfig, readDeadLetters, verifyWebhook,
+  alertId, createDispatcher, deadLetterCountKey, dedupKey, loadAlertsConfig, readDeadLetters, verifyWebhook,
   type AlertsConfig, type Dispatcher, type DispatcherOptions,
 } from '../../src/alerts/index.js';
+import { parseKeyring } from '../../src/commands/keyring.js';
+import { createControl, encodeControl } from '../../src/control/create.js';
+import { DETECTORS } from '../../src/alerts/config.js';
+import { pagerdutyProblems, slackProblems } from '../contract/receivers.contract.js';
 import type { Detection } from '../../src/detector.js';
 import { createLogger } from '../../src/log.js';
 import { decisionRecord } from '../../src/pipeline/records.js';
-import { BROKERS, createTopic, deletePrefix, kafkaAdmin, kcatProduceLines, requireKafka, requireRedis, uniqueName, waitForGroupCaughtUp } from './helpers.js';
+import {
+  BROKERS, createTopic, deletePrefix, kafkaAdmin, kcatProduceLines, requireKafka, requireRedis, startWarden, stopWarden, uniqueName, waitForGroupCaughtUp,
+  type WardenProcess,
+} from './helpers.js';
 
 const SECRET = 'test-hook-secret';
 let redis: Redis;
@@ -20,12 +27,14 @@ const prefixes: string[] = [];
 const dispatchers: Dispatcher[] = [];
 const receivers: Receiver[] = [];
 const dirs: string[] = [];
+const wardens: WardenProcess[] = [];
 
 beforeAll(async () => {
   await requireKafka();
   redis = await requireRedis();
 });
 afterAll(async () => {
+  for (const w of wardens) await stopWarden(w);
   await Promise.all(dispatchers.map((d) => d.stop()));
   await Promise.all(receivers.map((r) => r.close()));
   for (const p of prefixes) await deletePrefix(redis, p);
@@ -254,5 +263,99 @@ describe('on-call webhooks against a real broker, Redis and HTTP receiver', () =
     for (const q of rx.requests) expect(verifyWebhook(SECRET, q.headers, q.body, Date.now() / 1000)).toEqual({ ok: true });
     await waitForGroupCaughtUp(`${run.groupPrefix}-ops`, run.topic, 10_000);
     console.log(`restart: stop took ${stopMs} ms; second instance failed ${second.stats().ops!.failures} attempts while down; all 3 delivered ${Math.max(...rx.requests.map((q) => q.at)) - recovered} ms after recovery`);
+  });
+});
+
+const HOSTILE = '<!channel> <https://evil.example/login|Click to re-enable the agent>';
+const OPERATOR_KEYS = `op-1=${Buffer.alloc(32, 9).toString('base64')}`;
+
+/** Answers as Slack and PagerDuty do: 400 with the problems for a payload over a documented limit or with an agent's string unescaped. */
+function strictReceiver(agentStrings: string[]): Receiver {
+  return new Receiver((req) => {
+    const problems = req.path === '/slack' ? slackProblems(req.json, agentStrings) : pagerdutyProblems(req.json);
+    if (problems.length > 0) console.error(`receiver ${req.path} refused:`, problems);
+    return { status: problems.length > 0 ? 400 : req.path === '/slack' ? 200 : 202 };
+  });
+}
+
+describe('warden run with on-call receivers from alerts.yaml, against a real broker, Redis and strict receivers', () => {
+  it('reloads receivers on SIGHUP (a bad alerts.yaml refused, the old receivers kept), escapes agent strings for Slack, and resolves PagerDuty incidents on resume', async () => {
+    const id = uniqueName('alerts-run');
+    const run = { group: `g-${id}`, actions: `a-${id}`, decisions: `d-${id}`, commands: `c-${id}`, dlq: `q-${id}`, prefix: `wt-${id}` };
+    prefixes.push(run.prefix);
+    await Promise.all([createTopic(run.actions, 2), createTopic(run.decisions, 2), createTopic(run.commands, 2, true), createTopic(run.dlq, 1)]);
+    const dir = await mkdtemp(join(tmpdir(), 'warden-alerts-run-'));
+    dirs.push(dir);
+    await cp('config', dir, { recursive: true });
+
+    const slackId = `spiffe://acme.example/agent/support-bot/${'s'.repeat(40)}&<b>`;
+    const autoId = `spiffe://acme.example/agent/support-bot/${'p'.repeat(304 - 40)}`;
+    const opId = 'spiffe://acme.example/agent/support-bot/operator-resumed';
+    expect(autoId).toHaveLength(304);
+    const rx = await strictReceiver([HOSTILE, slackId, '<!channel>']).listen();
+    const chat = `  - { name: chat, url: "${rx.url('/slack')}", format: slack, minSeverity: low }\n`;
+    const pd = `  - name: pd\n    url: ${rx.url('/pd')}\n    format: pagerduty\n    routingKeyEnv: PD_KEY\n    minSeverity: low\n    statusUrl: "https://status.example/agents/{identity}"\n`;
+    await writeFile(join(dir, 'alerts.yaml'), `receivers:\n${chat}`);
+    const w = startWarden({
+      WARDEN_TOPIC_ACTIONS: run.actions, WARDEN_TOPIC_DECISIONS: run.decisions, WARDEN_TOPIC_COMMANDS: run.commands, WARDEN_TOPIC_DLQ: run.dlq,
+      KAFKA_GROUP_ID: run.group, WARDEN_REDIS_PREFIX: run.prefix, KAFKA_SESSION_TIMEOUT_MS: '6000', PD_KEY: 'pd-routing-key', WARDEN_OPERATOR_KEYS: OPERATOR_KEYS,
+    }, dir);
+    wardens.push(w);
+    await w.waitForLog(/"receiver":"chat".*alert receiver consuming/);
+    await w.waitForLog(/partitions assigned/);
+    // SIGHUP is handled once the service runs.
+    await w.waitForLog(/"msg":"warden running"/);
+    const event = (n: string, identity: string, action: string, resource: string, ts: number) =>
+      ({ key: identity, value: JSON.stringify({ id: `${id}-${n}`, ts, identity, action, resource, agentClass: 'support-bot' }) });
+    const t0 = Date.now() - 2 * 3_600_000;
+
+    // A bad alerts.yaml: refused with file:line, and chat keeps paging.
+    await writeFile(join(dir, 'alerts.yaml'), `receivers:\n${chat}${pd.replace('    routingKeyEnv: PD_KEY\n', '')}`);
+    w.child.kill('SIGHUP');
+    const refused = await w.waitForLog(/config reload refused/);
+    expect(refused).toContain('alerts.yaml:3 receivers[1].routingKeyEnv: missing required key');
+    await kcatProduceLines(run.actions, [event('s1', slackId, 'vault.read', HOSTILE, t0)]);
+    await waitFor('the Slack alert', () => rx.requests.some((q) => q.path === '/slack'), 30_000);
+
+    // The fixed file adds pd; chat is not restarted.
+    await writeFile(join(dir, 'alerts.yaml'), `receivers:\n${chat}${pd}`);
+    w.child.kill('SIGHUP');
+    const reloaded = await w.waitForLog(/alert receivers reloaded/);
+    expect(JSON.parse(reloaded)).toMatchObject({ stopped: [], started: ['pd'] });
+    await w.waitForLog(/"receiver":"pd".*alert receiver consuming/);
+
+    // Suspended, then resumed by the breaker at the end of probation (ttl 15m + probation 10m, in event time) ...
+    await kcatProduceLines(run.actions, [
+      event('p1', autoId, 'vault.read', 'vault:prod/keys', t0), event('p2', autoId, 'crm.read', 'crm:customers/1', t0 + 26 * 60_000),
+      event('o1', opId, 'vault.read', 'vault:prod/keys', Date.now() - 60_000),
+    ]);
+    const pdReq = (action: string, identity: string, detector = 'scope') =>
+      rx.requests.filter((q) => q.path === '/pd' && q.json.event_action === action && q.json.dedup_key === dedupKey(identity, detector));
+    await waitFor('the trigger for the operator case', () => pdReq('trigger', opId).length > 0, 30_000);
+    // ... and by an operator (no detector on the resume: every detector the receiver takes is resolved).
+    const keys = parseKeyring(OPERATOR_KEYS);
+    if (!keys.ok) throw new Error(keys.reason);
+    const control = createControl({ op: 'resume', identity: opId, scope: null, ttlMs: null, reason: 'checked, false positive', operator: 'alice' }, keys.keyring);
+    await kcatProduceLines(run.actions, [{ key: opId, value: encodeControl(control).toString() }]);
+    await waitFor('every resolve', () => pdReq('resolve', autoId).length > 0 && DETECTORS.every((d) => pdReq('resolve', opId, d).length > 0), 30_000);
+
+    const pdAll = rx.requests.filter((q) => q.path === '/pd');
+    expect(pdAll.map((q) => q.reply)).toEqual(pdAll.map(() => '202'));
+    const [trigger] = pdReq('trigger', autoId);
+    const [resolve] = pdReq('resolve', autoId);
+    expect(trigger!.json.dedup_key.length).toBeLessThanOrEqual(255);
+    expect(trigger!.json.payload).toMatchObject({ source: autoId, component: 'scope' });
+    expect(trigger!.json.links).toEqual([{ href: `https://status.example/agents/${encodeURIComponent(autoId)}`, text: 'Warden status' }]);
+    expect(resolve!.json).toEqual({ routing_key: 'pd-routing-key', event_action: 'resolve', dedup_key: trigger!.json.dedup_key });
+    expect(pdAll.indexOf(resolve!)).toBeGreaterThan(pdAll.indexOf(trigger!));
+    // pd began at the end of the topic when it was added: no page for what came before.
+    expect(pdAll.some((q) => q.json.payload?.source === slackId)).toBe(false);
+
+    const slack = rx.requests.filter((q) => q.path === '/slack');
+    expect(slack.map((q) => q.reply)).toEqual(slack.map(() => '200'));
+    const first = slack.find((q) => q.body.includes('&lt;!channel&gt;'))!;
+    expect(first.json.text).not.toContain('<!channel>');
+    expect(first.json.text).toContain('&lt;https://evil.example/login|Click to re-enable the agent&gt;');
+    expect(await stopWarden(w)).toBe(0);
   });
 });

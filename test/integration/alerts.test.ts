@@ -266,6 +266,34 @@ describe('on-call webhooks against a real broker, Redis and HTTP receiver', () =
   });
 });
 
+describe('reconfigure (what a reload does to a running dispatcher)', () => {
+  it('keeps an unchanged receiver, restarts a changed one where it left off, starts a new one at the end, stops a removed one', async () => {
+    const run = await newRun();
+    const rx = await new Receiver(() => ({ status: 200 })).listen();
+    const yaml = (...rs: string[]) => `receivers:\n${rs.join('')}grouping: { window: 0 }\n`;
+    const ops = (timeout: string) => receiverYaml('ops', rx.url('/ops'), `    timeout: ${timeout}\n`);
+    const keep = receiverYaml('keep', rx.url('/keep'));
+    const d = await startDispatcher(run, await alertsConfig(yaml(ops('5s'), keep)), { fromBeginning: false });
+    const paths = (identity: string) => rx.requests.filter((q) => q.json.detection.identity === identity).map((q) => q.path).sort();
+    await publish(run, [detection('c-1')]);
+    await waitFor('c-1 at both', () => paths('c-1').length === 2);
+
+    await d.reconfigure(await alertsConfig(yaml(ops('4s'), keep, receiverYaml('extra', rx.url('/extra')))));
+    await publish(run, [detection('c-2')]);
+    await waitFor('c-2 at all three', () => paths('c-2').length === 3);
+    expect(paths('c-2')).toEqual(['/extra', '/keep', '/ops']);
+    expect(paths('c-1')).toEqual(['/keep', '/ops']); // ops restarted from its committed offset; extra began at the end
+    expect(d.stats().ops).toMatchObject({ delivered: 2 });
+
+    await d.reconfigure(await alertsConfig(yaml(ops('4s'), keep)));
+    expect(Object.keys(d.stats()).sort()).toEqual(['keep', 'ops']);
+    await publish(run, [detection('c-3')]);
+    await waitFor('c-3 at ops and keep', () => paths('c-3').length === 2);
+    await sleep(500);
+    expect(paths('c-3')).toEqual(['/keep', '/ops']);
+  });
+});
+
 const HOSTILE = '<!channel> <https://evil.example/login|Click to re-enable the agent>';
 const OPERATOR_KEYS = `op-1=${Buffer.alloc(32, 9).toString('base64')}`;
 

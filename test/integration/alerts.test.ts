@@ -15,7 +15,8 @@ import { DETECTORS } from '../../src/alerts/config.js';
 import { pagerdutyProblems, slackProblems } from '../contract/receivers.contract.js';
 import type { Detection } from '../../src/detector.js';
 import { createLogger } from '../../src/log.js';
-import { decisionRecord } from '../../src/pipeline/records.js';
+import { commandRecord, decisionRecord } from '../../src/pipeline/records.js';
+import type { BreakerCommand } from '../../src/breaker/types.js';
 import {
   BROKERS, createTopic, deletePrefix, kafkaAdmin, kcatProduceLines, requireKafka, requireRedis, startWarden, stopWarden, uniqueName, waitForGroupCaughtUp,
   type WardenProcess,
@@ -266,6 +267,48 @@ describe('on-call webhooks against a real broker, Redis and HTTP receiver', () =
   });
 });
 
+describe('PagerDuty resolves from the breaker\'s resumes on the audit topic', () => {
+  const resume = (identity: string, detector: string | null, n: string): BreakerCommand => ({
+    v: 2, type: 'resume', seq: 2, commandId: `resume-${n}`, identity, scope: '*', until: null, probationUntil: null,
+    reason: detector === null ? 'operator alice: ok' : 'probation ended', detector, issuedAt: Date.now(), eventId: null, strike: 1, cascade: true, active: [],
+  });
+  const publishResume = (run: Run, c: BreakerCommand) => kcatProduceLines(run.topic, [{ key: c.identity, value: JSON.stringify(commandRecord(c)) }]);
+
+  it('sends a pending "N more" before the resolve, resolves every taken detector on an operator resume, and nothing for other formats', async () => {
+    const run = await newRun();
+    const rx = await strictReceiver([]).listen();
+    const config = await loadAlertsConfig(await (async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'warden-alerts-'));
+      dirs.push(dir);
+      await writeFile(join(dir, 'alerts.yaml'), 'receivers:\n' +
+        `  - { name: pd, url: "${rx.url('/pd')}", format: pagerduty, routingKeyEnv: PD_KEY, minSeverity: low, detectors: [rate, scope] }\n` +
+        `  - { name: hook, url: "${rx.url('/hook')}", format: generic, secretEnv: HOOK_SECRET, minSeverity: low }\n` +
+        'grouping: { window: 60s }\n');
+      return dir;
+    })(), { PD_KEY: 'rk', HOOK_SECRET: SECRET });
+    if (!config.ok) throw new Error(JSON.stringify(config.issues));
+    await startDispatcher(run, config.config);
+    const [d1, d2] = [detection('rs-1'), detection('rs-1')];
+    await publish(run, [d1!, d2!]);
+    await waitFor('the first trigger', () => rx.requests.some((q) => q.path === '/pd'));
+    await publishResume(run, resume('rs-1', 'rate', 'a'));
+    await publishResume(run, resume('rs-2', null, 'b'));
+    await publishResume(run, resume('rs-3', 'chain', 'c')); // pd does not take chain
+    const pd = () => rx.requests.filter((q) => q.path === '/pd');
+    await waitFor('the resolves', () => pd().filter((q) => q.json.event_action === 'resolve').length === 3);
+    await sleep(500);
+    expect(pd().map((q) => [q.json.event_action, q.json.dedup_key, q.json.payload?.custom_details?.folded ?? null, q.reply])).toEqual([
+      ['trigger', dedupKey('rs-1', 'rate'), 0, '202'],
+      ['trigger', dedupKey('rs-1', 'rate'), 1, '202'],
+      ['resolve', dedupKey('rs-1', 'rate'), null, '202'],
+      ['resolve', dedupKey('rs-2', 'rate'), null, '202'],
+      ['resolve', dedupKey('rs-2', 'scope'), null, '202'],
+    ]);
+    // The generic hook got the two detections (the second folded into its 60 s window) and no resume.
+    expect(rx.requests.filter((q) => q.path === '/hook').map((q) => [q.json.folded, q.reply])).toEqual([[0, '200']]);
+  });
+});
+
 describe('reconfigure (what a reload does to a running dispatcher)', () => {
   it('keeps an unchanged receiver, restarts a changed one where it left off, starts a new one at the end, stops a removed one', async () => {
     const run = await newRun();
@@ -300,6 +343,7 @@ const OPERATOR_KEYS = `op-1=${Buffer.alloc(32, 9).toString('base64')}`;
 /** Answers as Slack and PagerDuty do: 400 with the problems for a payload over a documented limit or with an agent's string unescaped. */
 function strictReceiver(agentStrings: string[]): Receiver {
   return new Receiver((req) => {
+    if (req.path !== '/slack' && req.path !== '/pd') return { status: 200 };
     const problems = req.path === '/slack' ? slackProblems(req.json, agentStrings) : pagerdutyProblems(req.json);
     if (problems.length > 0) console.error(`receiver ${req.path} refused:`, problems);
     return { status: problems.length > 0 ? 400 : req.path === '/slack' ? 200 : 202 };

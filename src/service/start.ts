@@ -93,6 +93,7 @@ export async function startService(opts: {
   }
   let alerts: Dispatcher | null = null;
   let alertsRedis: Redis | null = null;
+  let stopping = false;
   // The receivers come with the config (alerts.yaml, loaded with the environment for their secrets).
   const startAlerts = async (config: AlertsConfig): Promise<void> => {
     alertsRedis = redis.duplicate();
@@ -137,11 +138,14 @@ export async function startService(opts: {
     },
     async setConfig(next) {
       service.setConfig(next);
+      // A reload in flight when the stop began must not start receivers after it.
+      if (stopping) return;
       if (alerts !== null) await (alerts as Dispatcher).reconfigure(next.alerts);
       else if (next.alerts.receivers.length > 0) await startAlerts(next.alerts);
     },
     fatal: failed,
     async stop() {
+      stopping = true;
       epoch.stop();
       redis.off('ready', onReady);
       await republisher.stop();

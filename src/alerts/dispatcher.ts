@@ -324,7 +324,7 @@ class ReceiverWorker {
     try {
       await retry(async () => {
         // Signed per attempt: a retry after a long outage must not carry a stale (replay-looking) timestamp.
-        const sig = r.secret === null ? {} : signWebhook(r.secret, body, (this.o.now ?? Date.now)() / 1000);
+        const sig = r.secret === null ? {} : signWebhook(r.secret, body, (this.o.now ?? Date.now)() / 1000, alertId);
         const out = await deliverOnce({
           url: r.url, body, headers: { 'X-Warden-Alert-Id': alertId, ...sig }, timeoutMs: r.timeoutMs, signal, fetchImpl: this.o.fetchImpl,
         });

@@ -51,13 +51,14 @@ export function misrouted(message: KafkaMessage, rec: InputRecord): boolean {
 /**
  * A Kafka message to an engine record; a bad one keeps its bytes and headers
  * for the dead-letter topic, and so does a control, whose signature the engine checks.
- * `now` is the wall clock the record's time is bounded by.
+ * `now` is the wall clock the record's time is bounded by; a record forwarded
+ * by Warden is not bounded again (it was where it was first read).
  */
-export function toRecord(message: KafkaMessage, now: number, bounds: TimeBounds): InputRecord {
+export function toRecord(message: KafkaMessage, now: number, bounds: TimeBounds, bounded = true): InputRecord {
   const offset = BigInt(message.offset);
   const value = message.value ?? EMPTY;
   const result = decodeEvent(value);
-  const late = result.ok ? timeError(result.control ? result.control.ts : result.event.ts, now, bounds, result.control ? 'CONTROL' : 'EVENT') : undefined;
+  const late = result.ok && bounded ? timeError(result.control ? result.control.ts : result.event.ts, now, bounds, result.control ? 'CONTROL' : 'EVENT') : undefined;
   if (result.ok && !result.control && !late) return { offset, ok: true, event: result.event };
   const rec: InputRecord = late
     ? { offset, ok: false, error: late, raw: value }

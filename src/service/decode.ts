@@ -34,10 +34,9 @@ function headersOf(message: KafkaMessage): Record<string, string> | undefined {
 }
 
 /**
- * Whether a valid event's record key is not its identity: its producer's
- * partitioner may then place the identity on several partitions, each with a
- * state of its own (issue 9 case 4). Counted, so operators can find the
- * producer; the event is still counted where it lands.
+ * Whether a valid event's record key is not its identity: it may then land
+ * off its identity's owner partition and take a hop there (route.ts).
+ * Counted, so operators can find the producer.
  */
 export function misrouted(message: KafkaMessage, rec: InputRecord): boolean {
   if (!rec.ok || !rec.event) return false;

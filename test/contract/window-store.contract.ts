@@ -441,6 +441,9 @@ export async function runParity(store: WindowStore, seed: number, total: number)
   const identities = Array.from({ length: 50 }, (_, i) => (i % 10 === 9 ? `weird:{${i}}\n${'é'.repeat(i)}` : `agent-${i}`));
   const clock = new Map<string, number>();
   const all: StateUpdate[] = [];
+  // A fifth of the updates come forwarded from three partitions, now and then re-published from a little back.
+  const fr = mulberry32(seed ^ 0x5f0e);
+  const sources = [0n, 0n, 0n];
   let id = pick(identities);
   for (let i = 0; i < total; i++) {
     if (rnd() > 0.7) id = pick(identities);
@@ -453,7 +456,13 @@ export async function runParity(store: WindowStore, seed: number, total: number)
     clock.set(id, t);
     const ts = r >= 0.95 ? t - int(600_000) : t;
     const tracks = templates.filter(() => rnd() < 0.45).map((f) => f(pick(members)));
-    all.push({ offset: BigInt(i) + 100n, identity: id, ts, tracks });
+    const u: StateUpdate = { offset: BigInt(i) + 100n, identity: id, ts, tracks };
+    if (fr() < 0.2) {
+      const from = Math.floor(fr() * 3);
+      if (fr() < 0.15) sources[from] = sources[from]! > 5n ? sources[from]! - BigInt(1 + Math.floor(fr() * 5)) : 0n;
+      u.forwarded = { from: from + 1, offset: sources[from]!++ };
+    }
+    all.push(u);
   }
 
   let applied = 0;

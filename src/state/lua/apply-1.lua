@@ -39,7 +39,8 @@
   Cost per batch: per identity one HMGET (every field the batch needs, seen
   members included, so a known member costs nothing more) and one HSET; a
   distinct track adds a SADD per new member, an expiry push a PEXPIREAT (and an
-  HKEYS to find the identity's distinct sets).
+  HKEYS to find the identity's distinct sets); forwards an HGETALL and an HSET
+  of <base>:f per batch.
 ]]
 
 --- @include "keys"

@@ -7,6 +7,7 @@
 export const ERRORS = {
   // Command line and configuration
   CLI_USAGE: { retriable: false, description: 'A `warden` command got an unknown flag, a missing or bad value or a wrong argument count; fix the invocation (`warden <command> --help`); exit code 2.' },
+  CONFIG_APPLY_FAILED: { retriable: false, description: 'A reloaded config is valid but could not be applied in full (e.g. a new alert receiver could not join its group); the running service goes on, the next reload tries again.' },
   CONFIG_INVALID: { retriable: false, description: 'The config directory has problems, each listed as `file:line path: why`; fix them (`warden validate-config <dir>` checks without starting).' },
   INPUT_NOT_FOUND: { retriable: false, description: 'An input file (a recording, the eval detectors file) does not exist, is not a regular file or cannot be read; check the path.' },
   OVERRIDE_NOT_FOUND: { retriable: false, description: 'No override file by that name; `warden override list` shows them (those in `detectors.yaml` are removed by editing it).' },
@@ -64,6 +65,7 @@ export const ERRORS = {
   ALERT_DEAD_LETTER_FAILED: { retriable: true, description: 'An undeliverable alert could not be stored in Redis; the alert is not committed and is tried again.' },
   ALERT_REJECTED: { retriable: false, description: 'A receiver answered a 4xx other than 429; not retried, the alert is dead-lettered: fix the receiver\'s URL or auth.' },
   ALERT_UNDELIVERABLE: { retriable: false, description: 'An alert was given up (after `maxAttempts`, or rejected) and kept in `<prefix>:alerts:dead:<name>`; raise `maxAttempts` or fix the receiver.' },
+  ALERTS_SECRET_MISSING: { retriable: false, description: 'A dispatcher got a config loaded without the environment, so a receiver\'s secret or routing key is missing; load it with `validateConfigDir(dir, { env: process.env })`.' },
   ALERTS_STOPPED: { retriable: false, description: 'An alert dispatcher was started after it stopped; create a new one.' },
   ALERTS_STOPPING: { retriable: false, description: 'The dispatcher is stopping; the alert in flight stays uncommitted and is delivered after the restart.' },
   // Evaluation and simulation

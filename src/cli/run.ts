@@ -41,7 +41,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const log = createLogger();
   const dir = values.config;
   const settings = settingsFromEnv();
-  const config = await loadConfig(dir);
+  const config = await loadConfig(dir, { env: process.env });
   const gate = new StartGate(settings.startTimeoutMs, (phase) => log.info({ phase }, 'starting'));
   let service: WardenService | null = null;
   let running: Running | null = null;
@@ -57,7 +57,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const live = await startService({ config, log, settings, gate, onService: (s) => (service = s) }).catch((err: unknown) => exitStart(log, err));
   running = live;
   log.info({ configVersion: config.version, dir, http }, 'warden running');
-  const unwatch = watchConfig(dir, (next) => live.service.setConfig(next), log, (ok) => live.service.metrics.reloads.inc({ result: ok ? 'applied' : 'refused' }));
+  const unwatch = watchConfig(dir, (next) => live.setConfig(next), log, (ok) => live.service.metrics.reloads.inc({ result: ok ? 'applied' : 'refused' }), config.version);
 
   const code = await new Promise<number>((resolve) => {
     const stop = (why: string, exitCode: number): void => {

@@ -25,8 +25,10 @@ export interface DetectorCommon {
 export interface DetectorContext {
   /** Detector config after overrides for this identity and class. */
   config: DetectorsConfig;
-  /** The manifest of the event's agentClass, if any. */
+  /** The manifest of the event's class, if any: the one binding its identity, else the one its agentClass names. */
   manifest: Manifest | undefined;
+  /** The manifest's `identities` glob that bound the identity; undefined when the class came from the event. */
+  binding?: string | undefined;
   configVersion: string;
 }
 
@@ -68,6 +70,7 @@ export interface Detection {
   action: string;
   resource: string;
   chain: string[];
+  /** The class it was judged as: the manifest's (bound or named), else the event's own agentClass. */
   agentClass: string | null;
   reason: string;
   evidence: Evidence & { configVersion: string };

@@ -284,7 +284,8 @@ export class Engine {
       action: event.action,
       resource: event.resource,
       chain: event.chain ?? [],
-      agentClass: event.agentClass ?? null,
+      // The class it was judged as: a bound identity's, not what its event claims.
+      agentClass: ctx.manifest?.agentClass ?? event.agentClass ?? null,
       reason: f.reason,
       evidence: { ...f.evidence, configVersion: ctx.configVersion },
     };

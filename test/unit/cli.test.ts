@@ -68,7 +68,7 @@ describe('warden CLI', () => {
     expect(r.stderr).toMatch(/bot\.yaml:3 allow\[0\]\.action: unsupported glob syntax/);
     const ok = await warden(['validate-config', 'config']);
     expect(ok.code).toBe(0);
-    expect(ok.stdout).toMatch(/config: ok \(version sha256:[0-9a-f]{12}, 6 agent manifests/);
+    expect(ok.stdout).toMatch(/config: ok \(version sha256:[0-9a-f]{12}, 7 agent manifests/);
   });
 
   it('refuses to run with a bad config, and explains usage errors with exit code 2', async () => {

@@ -136,6 +136,15 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
         reason: `the event says agent class ${claimed}, but the ${m.agentClass} manifest binds this identity (${ctx.binding}); judged as ${m.agentClass}`,
         evidence: { observed: claimed, limit: m.agentClass, claimed, bound: m.agentClass, binding: ctx.binding, manifest: m.file, key: claimed },
       });
+    } else if (ctx.binding === undefined && m.identities.length > 0) {
+      // Found by its claim alone, in a class that says who its identities are: an outsider claiming the class.
+      (out ??= []).push({
+        rule: 'class-mismatch',
+        severity: 'high',
+        scope: 'identity',
+        reason: `the event says agent class ${m.agentClass}, whose manifest binds other identities (${m.identities.map((g) => g.source).join(', ')}); judged as ${m.agentClass}`,
+        evidence: { observed: m.agentClass, limit: m.identities.map((g) => g.source).join(', '), claimed: m.agentClass, bound: null, manifest: m.file, key: m.agentClass },
+      });
     }
     if (cfg.manifest && !allowed(m, event.action, event.resource)) {
       (out ??= []).push({

@@ -53,8 +53,10 @@ describe('warden CLI', () => {
     const r = await warden(['replay', '--input', '-', '--quiet'], `${line}\nnot json\n`);
     expect(r.code).toBe(0);
     const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    expect(out.map((o) => o.kind)).toEqual(['invalid', 'summary']);
-    expect(out[0]).toMatchObject({ offset: 1, code: 'EVENT_DECODE' });
+    // Identity `a` is of no known class: reported (alert-only), then the bad line.
+    expect(out.map((o) => o.kind)).toEqual(['detection', 'invalid', 'summary']);
+    expect(out[0]).toMatchObject({ identity: 'a', rule: 'unknown-class', decision: 'alert' });
+    expect(out[1]).toMatchObject({ offset: 1, code: 'EVENT_DECODE' });
   });
 
   it('validate-config names the file, line, path and reason, and exits 1', async () => {

@@ -146,11 +146,21 @@ describe('class-mismatch', () => {
     expect(fired[0]!.finding.reason).toMatch(/says agent class ops, but the support-bot manifest binds this identity/);
   });
 
-  it('is quiet when the event names its bound class, or none, or when the identity is unbound', () => {
+  it('is quiet when the event names its bound class, or none, or an unbound identity names a class that binds none', () => {
     const h = new Harness(resolve, [scope]);
     expect(h.run(ev(BOT, T0, 'crm.read', 'crm:customers/1', { agentClass: 'support-bot' }))).toEqual([]);
     expect(h.run(ev(BOT, T0 + 1, 'crm.read', 'crm:customers/2'))).toEqual([]);
     expect(h.run(ev('unbound-1', T0, 'crm.read', 'crm:customers/1', { agentClass: 'ops' }))).toEqual([]);
+  });
+
+  it('reports an unbound identity claiming a class whose manifest binds its identities, judged as that class', () => {
+    const fired = new Harness(resolve, [scope]).run(ev('intruder-1', T0, 'crm.read', 'crm:customers/1', { agentClass: 'support-bot' }));
+    expect(fired.map((f) => f.finding)).toMatchObject([{
+      rule: 'class-mismatch',
+      severity: 'high',
+      evidence: { observed: 'support-bot', claimed: 'support-bot', bound: null, limit: 'spiffe://acme.example/agent/support-bot/*', key: 'support-bot' },
+    }]);
+    expect(fired[0]!.finding.reason).toMatch(/says agent class support-bot, whose manifest binds other identities/);
   });
 
   it('alerts by default, suspends when its rule says enforce; the detection carries the resolved class', async () => {

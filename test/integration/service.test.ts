@@ -142,8 +142,10 @@ describe('warden run against the real broker and Redis', () => {
       }
       expect(ready.status).toBe(200);
       const t0 = Date.UTC(2026, 10, 20);
+      const bot = 'spiffe://acme.example/agent/support-bot/0a0a';
       await kcatProduceLines(actions, [
-        { key: 'a', value: JSON.stringify({ id: 'o1', ts: t0, identity: 'a', action: 'vault.read', resource: 'vault:x', agentClass: 'support-bot' }) },
+        // A support bot (config/agents binds its SPIFFE ID) out of its manifest; it sends no agentClass, as the example gateway does.
+        { key: bot, value: JSON.stringify({ id: 'o1', ts: t0, identity: bot, action: 'vault.read', resource: 'vault:x' }) },
         { key: 'b', value: 'garbage' },
       ]);
       await waitForGroupCaughtUp(run.group, actions);
@@ -166,7 +168,7 @@ describe('warden run against the real broker and Redis', () => {
       for (let i = 0; i < 100 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
       expect(received).toHaveLength(1);
       const alert = JSON.parse(received[0]!.body);
-      expect(alert).toMatchObject({ receiver: 'oncall', detection: { identity: 'a', rule: 'outside-manifest', decision: 'suspend' } });
+      expect(alert).toMatchObject({ receiver: 'oncall', detection: { identity: bot, rule: 'outside-manifest', decision: 'suspend', agentClass: 'support-bot' } });
       expect(verifyWebhook('on-call-test-secret', received[0]!.headers, received[0]!.body, Math.floor(Date.now() / 1000))).toMatchObject({ ok: true });
       expect(verifyWebhook('forged', received[0]!.headers, received[0]!.body, Math.floor(Date.now() / 1000))).toMatchObject({ ok: false });
       expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^warden_webhook_deliveries_total\{receiver="oncall"\} 1$/m);

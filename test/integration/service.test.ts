@@ -130,7 +130,12 @@ describe('warden run against the real broker and Redis', () => {
       await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
       const port = (receiver.address() as AddressInfo).port;
       await writeFile(join(dir, 'alerts.yaml'), `receivers:\n  - name: oncall\n    url: http://127.0.0.1:${port}/hook\n    format: generic\n    secretEnv: ONCALL_SECRET\n`);
+      // A catch-all binding overlaps every class's: valid, but warned about once at start (the bound classes still win).
+      await writeFile(join(dir, 'agents', 'catch-all.yaml'), 'agentClass: catch-all\nidentities: ["spiffe://acme.example/**"]\n');
       const warden = startWarden({ ...run.env, ONCALL_SECRET: 'on-call-test-secret' }, dir);
+      const warning = JSON.parse(await warden.waitForLog(/config warning: .*catch-all\.yaml/));
+      expect(warning).toMatchObject({ level: 40, path: 'identities[0]', line: 2 });
+      expect(warning.msg).toMatch(/"spiffe:\/\/acme\.example\/\*\*" overlaps "spiffe:\/\/acme\.example\/agent\/[a-z-]+\/\*" of [a-z-]+/);
       const started = JSON.parse(await warden.waitForLog(/"msg":"warden running"/));
       const base = `http://${started.http}`;
       expect((await fetch(`${base}/healthz`)).status).toBe(200);

@@ -4,8 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
-import { createEnforcer, keyringFromEnv } from '../../dist/src/enforcer/index.js';
-import { encodeEvent } from '../../dist/src/event/index.js';
+import { createEnforcer, keyringFromEnv } from 'warden/enforcer';
+import { encodeEvent } from 'warden';
 
 const env = process.env;
 const brokers = (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');

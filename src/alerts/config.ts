@@ -1,11 +1,8 @@
 import { registry } from '../../detectors/index.js';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
-import { lineIn } from '../config/load.js';
+import { validateConfigDir } from '../config/load.js';
 import type { ConfigIssue } from '../config/errors.js';
 import {
-  array, deepFreeze, duration, formatPath, integer, object, oneOf, run, Schema, string, type Issues, type Path,
+  array, deepFreeze, duration, integer, object, oneOf, run, Schema, string, type Issues,
 } from '../config/schema.js';
 import type { Severity } from '../config/types.js';
 import type { Decision, DetectorName } from '../detector.js';
@@ -27,6 +24,8 @@ export interface AlertReceiver {
   decisions: Decision[];
   secretEnv?: string;
   routingKeyEnv?: string;
+  /** Linked from Slack and PagerDuty alerts; `{identity}` is replaced by the identity, percent-encoded. */
+  statusUrl?: string;
   timeoutMs: number;
   maxAttempts: number;
   backoff: { baseMs: number; maxMs: number };
@@ -56,7 +55,7 @@ const DEFAULT_FILE = { receivers: [], grouping: { window: '10m' } };
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-const url = string({ nonEmpty: true }).check((v, report) => {
+const httpUrl = (v: string, report: (rel: [], message: string) => void): void => {
   let u: URL | undefined;
   try {
     u = new URL(v);
@@ -64,7 +63,9 @@ const url = string({ nonEmpty: true }).check((v, report) => {
     return report([], `"${v}" is not a URL`);
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') report([], `must be an http or https URL, got ${u.protocol}`);
-});
+};
+const url = string({ nonEmpty: true }).check((v, report) => httpUrl(v, report));
+const statusUrl = string({ nonEmpty: true }).check((v, report) => httpUrl(v.replaceAll('{identity}', 'x'), report));
 
 const receiverFields = object({
   name: string({ pattern: /^[a-z0-9-]+$/ }),
@@ -75,6 +76,7 @@ const receiverFields = object({
   decisions: array(oneOf(DECISIONS)),
   secretEnv: string({ pattern: ENV_NAME }).optional(),
   routingKeyEnv: string({ pattern: ENV_NAME }).optional(),
+  statusUrl: statusUrl.optional(),
   timeoutMs: duration({ min: 1 }).from('timeout').check((v, report) => {
     if (v > 300_000) report([], 'must be at most 5m');
   }),
@@ -86,6 +88,7 @@ const receiverFields = object({
   if (r.format === 'generic' && r.secretEnv === undefined) report(['secretEnv'], 'missing required key "secretEnv" (generic receivers are always signed)');
   if (r.format === 'pagerduty' && r.routingKeyEnv === undefined) report(['routingKeyEnv'], 'missing required key "routingKeyEnv" (PagerDuty needs a routing key)');
   if (r.format !== 'pagerduty' && r.routingKeyEnv !== undefined) report(['routingKeyEnv'], 'only for format pagerduty');
+  if (r.format === 'generic' && r.statusUrl !== undefined) report(['statusUrl'], 'only for format slack or pagerduty');
 });
 
 // Lists hand their items no default tree, so each receiver brings its own.
@@ -103,13 +106,19 @@ const alertsFile = object({
 });
 
 
-/** Validates the parsed YAML of alerts.yaml and resolves secrets from `env`. */
-export function validateAlertsFile(raw: unknown, file: string, issues: Issues, env: NodeJS.ProcessEnv): AlertsConfig | undefined {
+export const NO_ALERTS: AlertsConfig = deepFreeze({ file: null, receivers: [], grouping: { windowMs: 600_000 } });
+
+/**
+ * Validates the parsed YAML of alerts.yaml. With `env`, the secrets are read
+ * from it and a variable not set is an issue; without, they stay null (for
+ * tools that never send an alert, and `validate-config --skip-env`).
+ */
+export function validateAlertsFile(raw: unknown, file: string, issues: Issues, env?: NodeJS.ProcessEnv): AlertsConfig | undefined {
   const out = run(alertsFile, raw ?? {}, issues, DEFAULT_FILE);
   if (out === undefined) return undefined;
   let ok = true;
   const fromEnv = (i: number, name: string, key: 'secretEnv' | 'routingKeyEnv', variable: string | undefined): string | null => {
-    if (variable === undefined) return null;
+    if (variable === undefined || env === undefined) return null;
     const value = env[variable];
     if (value !== undefined && value !== '') return value;
     issues.add(['receivers', i, key], `receiver "${name}": environment variable ${variable} is not set`);
@@ -127,28 +136,16 @@ export function validateAlertsFile(raw: unknown, file: string, issues: Issues, e
   return ok ? { file, receivers, grouping: out.grouping } : undefined;
 }
 
-/** Reads DIR/alerts.yaml if present; every issue is collected, with file:line. */
+/** Same receivers, secrets included: a reload keeps its worker (and its pending follow-ups). */
+export function sameReceiver(a: AlertReceiver, b: AlertReceiver): boolean {
+  return JSON.stringify(a) === JSON.stringify(b) && a.secret === b.secret && a.routingKey === b.routingKey;
+}
+
+/**
+ * The alerts part of the config in DIR, validated with the rest of it (an
+ * alerts.yaml is config like any other: a problem anywhere refuses it all).
+ */
 export async function loadAlertsConfig(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<AlertsConfigResult> {
-  const file = join(dir, ALERTS_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    return { ok: true, config: deepFreeze({ file: null, receivers: [], grouping: { windowMs: 600_000 } }) };
-  }
-  const found: ConfigIssue[] = [];
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
-  for (const e of doc.errors) found.push({ file, path: '', line: lc.linePos(e.pos[0]).line, message: `YAML syntax error: ${e.message}` });
-  if (found.length > 0) return { ok: false, issues: found };
-  let raw: unknown;
-  try {
-    raw = doc.toJS({ maxAliasCount: 100 });
-  } catch (err) {
-    return { ok: false, issues: [{ file, path: '', message: `YAML error: ${(err as Error).message}` }] };
-  }
-  const issues: Issues = { add: (at, message) => found.push({ file, path: formatPath(at), line: lineIn(doc, lc, at), message }) };
-  const config = validateAlertsFile(raw, file, issues, env);
-  return config === undefined || found.length > 0 ? { ok: false, issues: found } : { ok: true, config: deepFreeze(config) };
+  const r = await validateConfigDir(dir, { env });
+  return r.ok ? { ok: true, config: r.config.alerts } : { ok: false, issues: r.issues };
 }

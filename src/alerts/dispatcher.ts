@@ -5,9 +5,9 @@ import type { Detection } from '../detector.js';
 import { errorMessage, WardenError } from '../errors.js';
 import { deadLetterCountKey, deadLetterKey } from '../state/keys.js';
 import { createKafka, type KafkaSettings } from '../transport/kafka-client.js';
-import { SEVERITIES, type AlertReceiver, type AlertsConfig } from './config.js';
+import { sameReceiver, SEVERITIES, type AlertReceiver, type AlertsConfig } from './config.js';
 import { deliverOnce, type FetchImpl } from './deliver.js';
-import { buildPayload, type Alert } from './payload.js';
+import { buildPayload, buildResolve, type Alert, type Resolution } from './payload.js';
 import { AttemptError, retry, RetryError } from './retry.js';
 import { signWebhook } from './sign.js';
 
@@ -47,6 +47,12 @@ export interface ReceiverStats {
 export interface Dispatcher {
   start(): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * Applies a reloaded alerts config: a receiver whose settings did not change
+   * keeps consuming; a removed one stops; a new one starts at the topic's end;
+   * a changed one restarts where its group left off.
+   */
+  reconfigure(config: AlertsConfig): Promise<void>;
   stats(): Record<string, ReceiverStats>;
 }
 
@@ -62,17 +68,28 @@ export async function readDeadLetters(redis: Redis, prefix: string, receiver: st
 const RANK = new Map<string, number>(SEVERITIES.map((s, i) => [s, i]));
 const TICK = Symbol('tick');
 
-function toDetection(m: KafkaMessage): Detection | undefined {
+type Decoded = { kind: 'detection'; detection: Detection } | { kind: 'resume'; identity: string; detector: string | null; commandId: string; reason: string; issuedAt: number };
+
+/** A detection, or a breaker resume (the audit copy of the command: automatic at the end of probation, or an operator's). */
+function decode(m: KafkaMessage): Decoded | undefined {
   let rec: unknown;
   try {
     rec = JSON.parse(m.value?.toString('utf8') ?? '');
   } catch {
     return undefined;
   }
-  if (typeof rec !== 'object' || rec === null || (rec as { kind?: unknown }).kind !== 'detection') return undefined;
-  const { kind: _kind, ...d } = rec as Record<string, unknown>;
+  if (typeof rec !== 'object' || rec === null) return undefined;
+  const { kind, ...d } = rec as Record<string, unknown>;
+  if (kind === 'command' && d.type === 'resume') {
+    const ok = typeof d.identity === 'string' && typeof d.commandId === 'string' && (d.detector === null || typeof d.detector === 'string');
+    return ok ? {
+      kind: 'resume', identity: d.identity as string, detector: d.detector as string | null, commandId: d.commandId as string,
+      reason: typeof d.reason === 'string' ? d.reason : '', issuedAt: typeof d.issuedAt === 'number' ? d.issuedAt : 0,
+    } : undefined;
+  }
+  if (kind !== 'detection') return undefined;
   const fields = ['identity', 'detector', 'rule', 'severity', 'decision', 'eventId'];
-  return fields.every((f) => typeof d[f] === 'string') ? (d as unknown as Detection) : undefined;
+  return fields.every((f) => typeof d[f] === 'string') ? { kind: 'detection', detection: d as unknown as Detection } : undefined;
 }
 
 /** Waits for `work`, heartbeating meanwhile so a long outage does not cost the partitions; a failed heartbeat (rebalance) aborts it. */
@@ -116,7 +133,11 @@ class ReceiverWorker {
   /** Deliveries of one receiver go one at a time: the partition's and the timers' follow-ups. */
   private chain: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly r: AlertReceiver, private readonly o: DispatcherOptions, kafka: Kafka, readonly groupId: string) {
+  constructor(
+    readonly r: AlertReceiver, private readonly o: DispatcherOptions, kafka: Kafka, readonly groupId: string,
+    /** The grouping window in force: a reload may change it. */
+    private readonly windowMs: () => number,
+  ) {
     this.log = o.log.child({ module: 'alerts', receiver: r.name });
     const sessionTimeout = o.sessionTimeoutMs ?? 30_000;
     this.heartbeatMs = Math.min(3_000, Math.floor(sessionTimeout / 3));
@@ -194,14 +215,17 @@ class ReceiverWorker {
     for (const m of batch.messages) {
       this.lag.set(partition, Math.max(0, hw - Number(m.offset)));
       if (!isRunning() || isStale() || this.stopping.signal.aborted) break;
-      const d = toDetection(m);
+      const rec = decode(m);
       let sent = false;
-      if (d === undefined) this.log.debug({ partition, offset: m.offset }, 'not a detection; skipped');
-      else if (this.accepts(d)) {
+      const rs = rec?.kind === 'resume' ? this.resolutions(rec) : [];
+      const work = rec?.kind === 'detection' ? (this.accepts(rec.detection) ? (signal: AbortSignal) => this.admit(rec.detection, signal) : undefined)
+        : rs.length > 0 ? (signal: AbortSignal) => this.resolve(rs, signal) : undefined;
+      if (rec === undefined) this.log.debug({ partition, offset: m.offset }, 'not a detection or a resume; skipped');
+      else if (work !== undefined) {
         const abort = new AbortController();
         const signal = AbortSignal.any([abort.signal, this.stopping.signal]);
         try {
-          sent = await keepAlive(this.serial(() => this.admit(d, signal)), heartbeat, this.heartbeatMs, abort);
+          sent = await keepAlive(this.serial(() => work(signal)), heartbeat, this.heartbeatMs, abort);
         } catch (err) {
           if (!this.stopping.signal.aborted) throw err;
           break;
@@ -221,6 +245,31 @@ class ReceiverWorker {
     return (RANK.get(d.severity) ?? -1) >= (RANK.get(r.minSeverity) ?? 0) && r.detectors.includes(d.detector) && r.decisions.includes(d.decision);
   }
 
+  /**
+   * The incidents a resume ends, for receivers that have incidents: the
+   * detector that caused the suspension, or, for an operator's resume (no
+   * detector), every detector the receiver takes.
+   */
+  private resolutions(c: Extract<Decoded, { kind: 'resume' }>): Resolution[] {
+    const r = this.r;
+    if (r.format !== 'pagerduty') return [];
+    const detectors = c.detector === null ? r.detectors : r.detectors.includes(c.detector) ? [c.detector] : [];
+    return detectors.map((detector) => ({ identity: c.identity, detector, commandId: c.commandId, reason: c.reason, issuedAt: c.issuedAt }));
+  }
+
+  /** A pending "N more" goes first: a trigger after the resolve would open the incident again. */
+  private async resolve(rs: Resolution[], signal: AbortSignal): Promise<boolean> {
+    for (const res of rs) {
+      signal.throwIfAborted();
+      const key = `${res.identity}\u0000${res.detector}`;
+      const g = this.groups.get(key);
+      if (g !== undefined) await this.flush(key, g, signal);
+      const built = buildResolve(this.r, res)!;
+      await this.send(built, { resolve: res }, signal);
+    }
+    return true;
+  }
+
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.chain.then(fn, fn);
     this.chain = run.catch(() => {});
@@ -231,7 +280,7 @@ class ReceiverWorker {
   private async admit(d: Detection, signal: AbortSignal): Promise<boolean> {
     signal.throwIfAborted();
     const key = `${d.identity}\u0000${d.detector}`;
-    const windowMs = this.o.config.grouping.windowMs;
+    const windowMs = this.windowMs();
     const now = (this.o.now ?? Date.now)();
     const g = this.groups.get(key);
     if (g !== undefined && now < g.windowEnd) {
@@ -241,7 +290,7 @@ class ReceiverWorker {
       return false;
     }
     if (g !== undefined) await this.flush(key, g, signal);
-    await this.send({ detection: d, folded: 0 }, signal);
+    await this.sendAlert({ detection: d, folded: 0 }, signal);
     if (windowMs > 0 && !signal.aborted) {
       // The window starts when the first alert went out, so a backlog drained after an outage folds too.
       const fresh: Group = { windowEnd: (this.o.now ?? Date.now)() + windowMs, folded: 0 };
@@ -261,17 +310,21 @@ class ReceiverWorker {
     if (this.groups.get(key) !== g) return;
     this.groups.delete(key);
     clearTimeout(g.timer);
-    if (g.folded > 0 && g.last !== undefined) await this.send({ detection: g.last, folded: g.folded }, signal);
+    if (g.folded > 0 && g.last !== undefined) await this.sendAlert({ detection: g.last, folded: g.folded }, signal);
   }
 
-  private async send(alert: Alert, signal: AbortSignal): Promise<void> {
+  private sendAlert(alert: Alert, signal: AbortSignal): Promise<void> {
+    return this.send(buildPayload(this.r, alert), { folded: alert.folded, detection: alert.detection }, signal);
+  }
+
+  /** Delivers one request; `what` is kept with it if it is dead-lettered. */
+  private async send({ alertId, body }: { alertId: string; body: string }, what: Record<string, unknown>, signal: AbortSignal): Promise<void> {
     const r = this.r;
-    const { alertId, body } = buildPayload(r, alert);
     let status: number | undefined;
     try {
       await retry(async () => {
         // Signed per attempt: a retry after a long outage must not carry a stale (replay-looking) timestamp.
-        const sig = r.secret === null ? {} : signWebhook(r.secret, body, (this.o.now ?? Date.now)() / 1000);
+        const sig = r.secret === null ? {} : signWebhook(r.secret, body, (this.o.now ?? Date.now)() / 1000, alertId);
         const out = await deliverOnce({
           url: r.url, body, headers: { 'X-Warden-Alert-Id': alertId, ...sig }, timeoutMs: r.timeoutMs, signal, fetchImpl: this.o.fetchImpl,
         });
@@ -289,16 +342,16 @@ class ReceiverWorker {
       this.stats.delivered++;
     } catch (err) {
       if (!(err instanceof RetryError)) throw err;
-      await this.deadLetter(alert, alertId, err, status);
+      await this.deadLetter(what, alertId, err, status);
     }
   }
 
-  private async deadLetter(alert: Alert, alertId: string, err: RetryError, status: number | undefined): Promise<void> {
+  private async deadLetter(what: Record<string, unknown>, alertId: string, err: RetryError, status: number | undefined): Promise<void> {
     const { redis, redisPrefix } = this.o;
     const key = deadLetterKey(redisPrefix, this.r.name);
     const entry = JSON.stringify({
       alertId, receiver: this.r.name, reason: err.message, attempts: err.attempts, status: status ?? null,
-      at: new Date((this.o.now ?? Date.now)()).toISOString(), folded: alert.folded, detection: alert.detection,
+      at: new Date((this.o.now ?? Date.now)()).toISOString(), ...what,
     });
     const res = await redis.multi().lpush(key, entry).ltrim(key, 0, DEAD_LETTER_MAX - 1).incr(deadLetterCountKey(redisPrefix, this.r.name)).exec();
     const failed = res?.find(([e]) => e !== null)?.[0];
@@ -308,36 +361,81 @@ class ReceiverWorker {
   }
 }
 
+/** A config loaded without the environment has no secrets: sending would go unsigned or without a routing key. */
+function checkSecrets(config: AlertsConfig): void {
+  for (const r of config.receivers) {
+    const missing = r.secretEnv !== undefined && r.secret === null ? r.secretEnv : r.routingKeyEnv !== undefined && r.routingKey === null ? r.routingKeyEnv : undefined;
+    if (missing !== undefined) {
+      throw new WardenError('ALERTS_SECRET_MISSING', `receiver "${r.name}": no value for ${missing} (load the config with the environment: validateConfigDir(dir, { env: process.env }))`);
+    }
+  }
+}
+
 /** One consumer group per receiver on the decisions topic, so one receiver's outage never delays another. */
 export function createDispatcher(o: DispatcherOptions): Dispatcher {
+  checkSecrets(o.config);
   const kafka = createKafka(o.kafka, o.log);
-  const workers = o.config.receivers.map((r) => new ReceiverWorker(r, o, kafka, `${o.groupPrefix}-${r.name}`));
+  let config = o.config;
+  const worker = (r: AlertReceiver) => new ReceiverWorker(r, o, kafka, `${o.groupPrefix}-${r.name}`, () => config.grouping.windowMs);
+  let workers = config.receivers.map(worker);
   let started = false;
   let stopped = false;
+  // Reloads apply one at a time, and never during start or stop.
+  let chain: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = chain.then(fn, fn);
+    chain = run.catch(() => {});
+    return run;
+  };
+  const startAll = async (ws: ReceiverWorker[]) => {
+    if (ws.length === 0) return;
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await Promise.all(ws.map((w) => w.start(admin)));
+    } finally {
+      await admin.disconnect();
+    }
+  };
   return {
-    async start() {
+    start: () => serial(async () => {
       if (stopped) throw new WardenError('ALERTS_STOPPED', 'an alert dispatcher cannot be restarted; create a new one');
-      if (started || workers.length === 0) return;
+      if (started) return;
       started = true;
-      const admin = kafka.admin();
-      await admin.connect();
-      try {
-        await Promise.all(workers.map((w) => w.start(admin)));
-      } finally {
-        await admin.disconnect();
-      }
-    },
-    async stop() {
+      await startAll(workers);
+    }),
+    stop: () => serial(async () => {
       if (!started || stopped) return;
       stopped = true;
       await Promise.all(workers.map((w) => w.stop()));
-    },
+    }),
+    reconfigure: (next) => serial(async () => {
+      if (stopped) return;
+      checkSecrets(next);
+      const kept = workers.filter((w) => next.receivers.some((r) => sameReceiver(r, w.r)));
+      const gone = workers.filter((w) => !kept.includes(w));
+      const fresh = next.receivers.filter((r) => !kept.some((w) => w.r.name === r.name)).map(worker);
+      // A changed receiver's counters go on: /metrics counters must not go back.
+      for (const w of fresh) Object.assign(w.stats, gone.find((g) => g.r.name === w.r.name)?.stats);
+      config = next;
+      workers = [...kept, ...fresh];
+      if (!started) return;
+      await Promise.all(gone.map((w) => w.stop()));
+      try {
+        await startAll(fresh);
+      } catch (err) {
+        // Not kept as running: the next reload of the same config tries them again.
+        workers = kept;
+        await Promise.all(fresh.map((w) => w.stop().catch(() => {})));
+        throw err;
+      }
+      if (gone.length + fresh.length > 0) {
+        o.log.info({ stopped: gone.map((w) => w.r.name), started: fresh.map((w) => w.r.name) }, 'alert receivers reloaded');
+      }
+    }),
     stats() {
       const out: Record<string, ReceiverStats> = {};
-      o.config.receivers.forEach((r, i) => {
-        const w = workers[i]!;
-        out[r.name] = { ...w.stats, queueDepth: w.queueDepth() };
-      });
+      for (const w of workers) out[w.r.name] = { ...w.stats, queueDepth: w.queueDepth() };
       return out;
     },
   };

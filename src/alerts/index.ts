@@ -1,8 +1,10 @@
 export {
-  ALERTS_FILE, loadAlertsConfig, validateAlertsFile,
+  ALERTS_FILE, loadAlertsConfig, NO_ALERTS, sameReceiver, validateAlertsFile,
   type AlertFormat, type AlertReceiver, type AlertsConfig, type AlertsConfigResult,
 } from './config.js';
-export { alertId, buildPayload, type Alert } from './payload.js';
+export {
+  alertId, buildPayload, buildResolve, clip, dedupKey, resolveId, SLACK_LIMITS, slackEscape, statusLink, type Alert, type Resolution,
+} from './payload.js';
 export { signWebhook, verifyWebhook, SIGNATURE_HEADER, TIMESTAMP_HEADER, type HeaderSource, type VerifyResult } from './sign.js';
 export {
   AttemptError, backoffDelay, MAX_RETRY_AFTER_MS, parseRetryAfter, retry, retryDelay, RetryError,

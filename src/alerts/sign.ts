@@ -2,6 +2,9 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 
 export const TIMESTAMP_HEADER = 'X-Warden-Timestamp';
 export const SIGNATURE_HEADER = 'X-Warden-Signature';
+/** Standard Webhooks (standardwebhooks.com), beside Warden's own, so receivers can verify with its libraries. */
+export const STANDARD_HEADERS = { id: 'webhook-id', timestamp: 'webhook-timestamp', signature: 'webhook-signature' } as const;
+const WHSEC = 'whsec_';
 
 export type HeaderSource = Headers | Record<string, string | string[] | undefined>;
 export type VerifyResult = { ok: true } | { ok: false; reason: string };
@@ -10,10 +13,21 @@ function hmac(secret: string, body: string, timestampSec: number | string): stri
   return createHmac('sha256', secret).update(`${timestampSec}.${body}`).digest('hex');
 }
 
-/** The timestamp is signed with the body so a captured request cannot be replayed later with a fresh timestamp. */
-export function signWebhook(secret: string, body: string, timestampSec: number): Record<string, string> {
+/** The Standard Webhooks key: a `whsec_<base64>` secret is its decoded bytes, any other secret its UTF-8 bytes. */
+export function standardWebhookKey(secret: string): Buffer {
+  return secret.startsWith(WHSEC) ? Buffer.from(secret.slice(WHSEC.length), 'base64') : Buffer.from(secret, 'utf8');
+}
+
+/**
+ * The timestamp is signed with the body so a captured request cannot be replayed later with a fresh timestamp.
+ * With `id` (the alert id, the same on every retry) the Standard Webhooks headers are added too.
+ */
+export function signWebhook(secret: string, body: string, timestampSec: number, id?: string): Record<string, string> {
   const ts = Math.floor(timestampSec);
-  return { [TIMESTAMP_HEADER]: String(ts), [SIGNATURE_HEADER]: `v1=${hmac(secret, body, ts)}` };
+  const own = { [TIMESTAMP_HEADER]: String(ts), [SIGNATURE_HEADER]: `v1=${hmac(secret, body, ts)}` };
+  if (id === undefined) return own;
+  const sig = createHmac('sha256', standardWebhookKey(secret)).update(`${id}.${ts}.${body}`).digest('base64');
+  return { ...own, [STANDARD_HEADERS.id]: id, [STANDARD_HEADERS.timestamp]: String(ts), [STANDARD_HEADERS.signature]: `v1,${sig}` };
 }
 
 function header(h: HeaderSource, name: string): string | undefined {

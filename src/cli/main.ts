@@ -1,4 +1,5 @@
 import { WardenError } from '../errors.js';
+import { packageVersion } from './version.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -17,14 +18,22 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
 export function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return `usage: warden <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nwarden <command> --help for a command's options`;
+  return `usage: warden <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nwarden <command> --help for a command's options; warden --version for the version`;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined) {
+    process.stderr.write(usage() + '\n');
+    return 2;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage() + '\n');
-    return name === undefined ? 2 : 0;
+    return 0;
+  }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
   }
   const entry = COMMANDS[name];
   if (!entry) {

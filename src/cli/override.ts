@@ -70,10 +70,11 @@ function printIssues(head: string, issues: ConfigIssue[]): void {
 export async function overrideCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, OPTIONS, USAGE);
   const [sub, ...rest] = positionals;
-  if (values.help || sub === undefined) {
+  if (values.help) {
     out(USAGE + '\n');
-    return values.help ? 0 : 2;
+    return 0;
   }
+  if (sub === undefined) throw usage('override needs a command (add, list or remove)');
   const flags = FLAGS.get(sub);
   if (flags === undefined) throw usage(`unknown override command "${sub}" (add, list or remove)`);
   for (const k of Object.keys(values)) {

@@ -67,5 +67,12 @@ export async function replayCommand(argv: string[]): Promise<number> {
         `${summary.detections} detections, ${summary.suspensions} suspensions, ${summary.resumes} resumes\n`,
     );
   }
+  if (summary.records === summary.invalid) {
+    // Every record refused (or none at all): most likely the wrong file or format, not a quiet recording.
+    const n = summary.records;
+    const what = n === 0 ? 'the input is empty' : `${n === 1 ? 'its one record is' : `all ${n} records are`} invalid (the "invalid" lines say why)`;
+    process.stderr.write(`warden replay: nothing in the input was valid: ${what}\n`);
+    return 1;
+  }
   return 0;
 }

@@ -42,7 +42,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const log = createLogger();
   const dir = values.config;
   const settings = settingsFromEnv();
-  const checked = await validateConfigDir(dir);
+  const checked = await validateConfigDir(dir, { env: process.env });
   if (!checked.ok) throw new ConfigError(checked.issues);
   const config = checked.config;
   // What validate-config warns about, once at start: a class glob no manifest has hides nothing quietly.
@@ -62,7 +62,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const live = await startService({ config, log, settings, gate, onService: (s) => (service = s) }).catch((err: unknown) => exitStart(log, err));
   running = live;
   log.info({ configVersion: config.version, dir, http }, 'warden running');
-  const unwatch = watchConfig(dir, (next) => live.service.setConfig(next), log, (ok) => live.service.metrics.reloads.inc({ result: ok ? 'applied' : 'refused' }));
+  const unwatch = watchConfig(dir, (next) => live.setConfig(next), log, (ok) => live.service.metrics.reloads.inc({ result: ok ? 'applied' : 'refused' }), config.version);
 
   const code = await new Promise<number>((resolve) => {
     const stop = (why: string, exitCode: number): void => {

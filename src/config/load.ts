@@ -8,6 +8,7 @@ import type { AnyDetector } from '../detector.js';
 import type { Manifest, Override, WardenConfig } from './types.js';
 import { validateDetectorsFile, validateManifest, validateOverride } from './validate.js';
 import { configWarnings } from './warnings.js';
+import { ALERTS_FILE, NO_ALERTS, validateAlertsFile } from '../alerts/config.js';
 
 /** `warnings`: what the config may get wrong that it cannot know (src/config/warnings.ts); they never stop a start. */
 export type ValidateResult = { ok: true; config: WardenConfig; warnings: ConfigIssue[] } | { ok: false; issues: ConfigIssue[] };
@@ -22,6 +23,11 @@ export interface ValidateOptions {
   extra?: ExtraFile;
   /** The detectors whose config `detectors.yaml` holds; default the built-in registry. */
   detectors?: readonly AnyDetector[];
+  /**
+   * Where alerts.yaml's `secretEnv`/`routingKeyEnv` are read: with it a variable
+   * not set is an issue (as `warden run` needs them); without, they are not checked.
+   */
+  env?: NodeJS.ProcessEnv;
 }
 
 interface SourceFile {
@@ -129,27 +135,30 @@ function digest(files: SourceFile[]): string {
  * A pinned `version` names the reviewed detectors.yaml; override files are not
  * reviewed, so they still show in it (decisions' evidence says they were in
  * force, and the reloader, which skips an unchanged version, sees them come and go).
+ * alerts.yaml shows the same way, so a change of receivers is reloaded too.
  */
-function versionOf(pinned: string | undefined, all: SourceFile[], overrideFiles: SourceFile[]): string {
+function versionOf(pinned: string | undefined, all: SourceFile[], overrideFiles: SourceFile[], alerts: SourceFile | undefined): string {
   if (pinned === undefined) return `sha256:${digest(all)}`;
-  return overrideFiles.length === 0 ? pinned : `${pinned}+overrides:${digest(overrideFiles)}`;
+  let v = overrideFiles.length === 0 ? pinned : `${pinned}+overrides:${digest(overrideFiles)}`;
+  if (alerts !== undefined) v += `+alerts:${digest([alerts])}`;
+  return v;
 }
 
 function checkExtra(extra: ExtraFile | undefined): void {
-  if (extra === undefined || extra.name === 'detectors.yaml') return;
+  if (extra === undefined || extra.name === 'detectors.yaml' || extra.name === ALERTS_FILE) return;
   const [sub, base, more] = extra.name.split('/');
   if ((sub !== 'agents' && sub !== 'overrides') || more !== undefined || base === undefined || !YAML_FILE.test(base)) {
-    throw new TypeError(`extra config file "${extra.name}" must be detectors.yaml, agents/<name>.yaml or overrides/<name>.yaml`);
+    throw new TypeError(`extra config file "${extra.name}" must be detectors.yaml, ${ALERTS_FILE}, agents/<name>.yaml or overrides/<name>.yaml`);
   }
 }
 
 /**
- * Reads DIR/detectors.yaml (optional), DIR/agents/*.y{a,}ml and DIR/overrides/*.y{a,}ml
- * (one override each, applied after detectors.yaml's, in file-name order);
- * collects every issue instead of stopping at the first.
+ * Reads DIR/detectors.yaml (optional), DIR/agents/*.y{a,}ml, DIR/overrides/*.y{a,}ml
+ * (one override each, applied after detectors.yaml's, in file-name order) and
+ * DIR/alerts.yaml (optional); collects every issue instead of stopping at the first.
  */
 export async function validateConfigDir(dir: string, opts: ValidateOptions = {}): Promise<ValidateResult> {
-  const { extra, detectors } = opts;
+  const { extra, detectors, env } = opts;
   checkExtra(extra);
   const issues: ConfigIssue[] = [];
   try {
@@ -160,10 +169,11 @@ export async function validateConfigDir(dir: string, opts: ValidateOptions = {})
   }
   if (issues.length > 0) return { ok: false, issues };
 
-  const [detectorsSrc, manifestSrcs, overrideSrcs] = await Promise.all([
+  const [detectorsSrc, manifestSrcs, overrideSrcs, alertsSrc] = await Promise.all([
     readOptional(dir, 'detectors.yaml', extra),
     readAll(dir, 'agents', extra),
     readAll(dir, 'overrides', extra),
+    readOptional(dir, ALERTS_FILE, extra),
   ]);
 
   const detectorsFile = join(dir, 'detectors.yaml');
@@ -200,15 +210,23 @@ export async function validateConfigDir(dir: string, opts: ValidateOptions = {})
     if (o) fileOverrides.push(o);
   }
 
+  let alerts = NO_ALERTS;
+  if (alertsSrc !== undefined) {
+    const parsed = parse(alertsSrc, issues);
+    alerts = (parsed && validateAlertsFile(parsed.raw, alertsSrc.file, parsed.issues, env)) || NO_ALERTS;
+  }
+
   if (issues.length > 0 || !settings) return { ok: false, issues };
+  const all = [...sources, ...overrideFiles, ...(alertsSrc === undefined ? [] : [alertsSrc])];
   const config: WardenConfig = {
-    version: versionOf(settings.version, [...sources, ...overrideFiles], overrideFiles),
+    version: versionOf(settings.version, all, overrideFiles, alertsSrc),
     dir,
     detectors: settings.detectors,
     breaker: settings.breaker,
     suppression: settings.suppression,
     overrides: [...settings.overrides, ...fileOverrides],
     manifests,
+    alerts,
   };
   const warnings = configWarnings(config, (file, at) => lines.get(file)?.(at));
   return { ok: true, config: deepFreeze(config), warnings };

@@ -1,3 +1,4 @@
+import type { AlertsConfig } from '../alerts/config.js';
 /**
  * Validated, defaulted and frozen configuration. All durations are ms.
  * Files: config/detectors.yaml (DetectorsFile), config/agents/*.yaml (Manifest)
@@ -107,4 +108,6 @@ export interface WardenConfig {
   suppression: SuppressConfig;
   overrides: Override[];
   manifests: ReadonlyMap<string, Manifest>;
+  /** alerts.yaml: the on-call receivers (none without the file). */
+  alerts: AlertsConfig;
 }

@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import type { Redis } from 'ioredis';
-import { createDispatcher, loadAlertsConfig, type Dispatcher } from '../alerts/index.js';
-import { ConfigError } from '../config/errors.js';
+import { createDispatcher, type AlertsConfig, type Dispatcher } from '../alerts/index.js';
 import type { WardenConfig } from '../config/types.js';
 import { createRedis, duplicateRedis, logRedisErrors } from '../state/redis-connection.js';
 import { RedisClassStore } from '../state/redis-class-store.js';
@@ -17,7 +16,10 @@ import { kafkaDependency, redisDependency, StartGate } from './start-gate.js';
 
 export interface Running {
   service: WardenService;
-  alerts: Dispatcher | null;
+  /** Null while there are no receivers (a reload that adds one creates it). */
+  readonly alerts: Dispatcher | null;
+  /** A reloaded config: the engine's, and the alert receivers'. */
+  setConfig(config: WardenConfig): Promise<void>;
   /** Resolves with the reason when the service or the dispatcher cannot go on: the process must exit non-zero. */
   fatal: Promise<string>;
   stop(): Promise<void>;
@@ -43,8 +45,6 @@ export async function startService(opts: {
 }): Promise<Running> {
   const settings = opts.settings ?? settingsFromEnv();
   const gate = opts.gate ?? new StartGate(settings.startTimeoutMs);
-  const alertsConfig = await loadAlertsConfig(opts.config.dir);
-  if (!alertsConfig.ok) throw new ConfigError(alertsConfig.issues);
   const log = opts.log.child({ module: 'redis' });
   const redis = opts.redis ?? createRedis(settings.redis.url, { logger: log, name: 'state' });
   if (opts.redis) logRedisErrors(redis, log, 'state');
@@ -111,42 +111,66 @@ export async function startService(opts: {
   }
   let alerts: Dispatcher | null = null;
   let alertsRedis: Redis | null = null;
-  if (alertsConfig.config.receivers.length > 0) {
-    alertsRedis = duplicateRedis(redis, log, 'alerts');
-    service.metrics.countRedisErrors(alertsRedis, 'alerts');
+  let stopping = false;
+  // The receivers come with the config (alerts.yaml, loaded with the environment for their secrets).
+  const startAlerts = async (config: AlertsConfig): Promise<void> => {
+    const own = duplicateRedis(redis, log, 'alerts');
+    alertsRedis = own;
+    service.metrics.countRedisErrors(own, 'alerts');
     alerts = createDispatcher({
-      config: alertsConfig.config,
+      config,
       kafka: settings.kafka,
       decisionsTopic: settings.topics.decisions,
       groupPrefix: `${settings.kafka.groupId}-alerts`,
-      redis: alertsRedis,
+      redis: own,
       redisPrefix: settings.redis.prefix,
       log: opts.log.child({ module: 'alerts' }),
       sessionTimeoutMs: settings.kafka.sessionTimeoutMs,
       onFatal: (reason) => fatal(`alert dispatcher: ${reason}`),
     });
+    const d: Dispatcher = alerts;
+    try {
+      await d.start();
+    } catch (err) {
+      alerts = null;
+      alertsRedis = null;
+      await d.stop().catch(() => {});
+      await own.quit().catch(() => {});
+      throw err;
+    }
+    service.metrics.attachAlerts(() => d.stats());
+  };
+  if (opts.config.alerts.receivers.length > 0) {
     try {
       // Not bounded: it joins its receivers' groups, which waits for their rebalances like the service's own join.
       gate.note(`starting the alert dispatcher (joining its groups on Kafka at ${kafkaDep.address})`);
-      await alerts.start();
+      await startAlerts(opts.config.alerts);
     } catch (err) {
       // The service already consumes: a failed start must not leave it running without the rest.
-      const own = alertsRedis;
-      abandon(republisher.stop(), alerts.stop().finally(() => own.disconnect()));
+      abandon(republisher.stop());
       throw err;
     }
-    service.metrics.attachAlerts(() => alerts!.stats());
   }
   return {
     service,
-    alerts,
+    get alerts() {
+      return alerts;
+    },
+    async setConfig(next) {
+      service.setConfig(next);
+      // A reload in flight when the stop began must not start receivers after it.
+      if (stopping) return;
+      if (alerts !== null) await (alerts as Dispatcher).reconfigure(next.alerts);
+      else if (next.alerts.receivers.length > 0) await startAlerts(next.alerts);
+    },
     fatal: failed,
     async stop() {
+      stopping = true;
       epoch.stop();
       redis.off('ready', onReady);
       await republisher.stop();
-      await Promise.all([service.stop(), alerts?.stop()]);
-      await alertsRedis?.quit();
+      await Promise.all([service.stop(), (alerts as Dispatcher | null)?.stop()]);
+      await (alertsRedis as Redis | null)?.quit();
     },
   };
 }

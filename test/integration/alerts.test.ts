@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -6,13 +6,21 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  alertId, createDispatcher, deadLetterCountKey, loadAlertsConfig, readDeadLetters, verifyWebhook,
+  alertId, createDispatcher, deadLetterCountKey, dedupKey, loadAlertsConfig, readDeadLetters, verifyWebhook,
   type AlertsConfig, type Dispatcher, type DispatcherOptions,
 } from '../../src/alerts/index.js';
+import { parseKeyring } from '../../src/commands/keyring.js';
+import { createControl, encodeControl } from '../../src/control/create.js';
+import { DETECTORS } from '../../src/alerts/config.js';
+import { pagerdutyProblems, slackProblems } from '../contract/receivers.contract.js';
 import type { Detection } from '../../src/detector.js';
 import { createLogger } from '../../src/log.js';
-import { decisionRecord } from '../../src/pipeline/records.js';
-import { BROKERS, createTopic, deletePrefix, kafkaAdmin, kcatProduceLines, requireKafka, requireRedis, uniqueName, waitForGroupCaughtUp } from './helpers.js';
+import { commandRecord, decisionRecord } from '../../src/pipeline/records.js';
+import type { BreakerCommand } from '../../src/breaker/types.js';
+import {
+  BROKERS, createTopic, deletePrefix, kafkaAdmin, kcatProduceLines, requireKafka, requireRedis, startWarden, stopWarden, uniqueName, waitForGroupCaughtUp,
+  type WardenProcess,
+} from './helpers.js';
 
 const SECRET = 'test-hook-secret';
 let redis: Redis;
@@ -20,12 +28,14 @@ const prefixes: string[] = [];
 const dispatchers: Dispatcher[] = [];
 const receivers: Receiver[] = [];
 const dirs: string[] = [];
+const wardens: WardenProcess[] = [];
 
 beforeAll(async () => {
   await requireKafka();
   redis = await requireRedis();
 });
 afterAll(async () => {
+  for (const w of wardens) await stopWarden(w);
   await Promise.all(dispatchers.map((d) => d.stop()));
   await Promise.all(receivers.map((r) => r.close()));
   for (const p of prefixes) await deletePrefix(redis, p);
@@ -254,5 +264,170 @@ describe('on-call webhooks against a real broker, Redis and HTTP receiver', () =
     for (const q of rx.requests) expect(verifyWebhook(SECRET, q.headers, q.body, Date.now() / 1000)).toEqual({ ok: true });
     await waitForGroupCaughtUp(`${run.groupPrefix}-ops`, run.topic, 10_000);
     console.log(`restart: stop took ${stopMs} ms; second instance failed ${second.stats().ops!.failures} attempts while down; all 3 delivered ${Math.max(...rx.requests.map((q) => q.at)) - recovered} ms after recovery`);
+  });
+});
+
+describe('PagerDuty resolves from the breaker\'s resumes on the audit topic', () => {
+  const resume = (identity: string, detector: string | null, n: string): BreakerCommand => ({
+    v: 2, type: 'resume', seq: 2, commandId: `resume-${n}`, identity, scope: '*', until: null, probationUntil: null,
+    reason: detector === null ? 'operator alice: ok' : 'probation ended', detector, issuedAt: Date.now(), eventId: null, strike: 1, cascade: true, active: [],
+  });
+  const publishResume = (run: Run, c: BreakerCommand) => kcatProduceLines(run.topic, [{ key: c.identity, value: JSON.stringify(commandRecord(c)) }]);
+
+  it('sends a pending "N more" before the resolve, resolves every taken detector on an operator resume, and nothing for other formats', async () => {
+    const run = await newRun();
+    const rx = await strictReceiver([]).listen();
+    const config = await loadAlertsConfig(await (async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'warden-alerts-'));
+      dirs.push(dir);
+      await writeFile(join(dir, 'alerts.yaml'), 'receivers:\n' +
+        `  - { name: pd, url: "${rx.url('/pd')}", format: pagerduty, routingKeyEnv: PD_KEY, minSeverity: low, detectors: [rate, scope] }\n` +
+        `  - { name: hook, url: "${rx.url('/hook')}", format: generic, secretEnv: HOOK_SECRET, minSeverity: low }\n` +
+        'grouping: { window: 60s }\n');
+      return dir;
+    })(), { PD_KEY: 'rk', HOOK_SECRET: SECRET });
+    if (!config.ok) throw new Error(JSON.stringify(config.issues));
+    await startDispatcher(run, config.config);
+    const [d1, d2] = [detection('rs-1'), detection('rs-1')];
+    await publish(run, [d1!, d2!]);
+    await waitFor('the first trigger', () => rx.requests.some((q) => q.path === '/pd'));
+    await publishResume(run, resume('rs-1', 'rate', 'a'));
+    await publishResume(run, resume('rs-2', null, 'b'));
+    await publishResume(run, resume('rs-3', 'chain', 'c')); // pd does not take chain
+    const pd = () => rx.requests.filter((q) => q.path === '/pd');
+    await waitFor('the resolves', () => pd().filter((q) => q.json.event_action === 'resolve').length === 3);
+    await sleep(500);
+    expect(pd().map((q) => [q.json.event_action, q.json.dedup_key, q.json.payload?.custom_details?.folded ?? null, q.reply])).toEqual([
+      ['trigger', dedupKey('rs-1', 'rate'), 0, '202'],
+      ['trigger', dedupKey('rs-1', 'rate'), 1, '202'],
+      ['resolve', dedupKey('rs-1', 'rate'), null, '202'],
+      ['resolve', dedupKey('rs-2', 'rate'), null, '202'],
+      ['resolve', dedupKey('rs-2', 'scope'), null, '202'],
+    ]);
+    // The generic hook got the two detections (the second folded into its 60 s window) and no resume.
+    expect(rx.requests.filter((q) => q.path === '/hook').map((q) => [q.json.folded, q.reply])).toEqual([[0, '200']]);
+  });
+});
+
+describe('reconfigure (what a reload does to a running dispatcher)', () => {
+  it('keeps an unchanged receiver, restarts a changed one where it left off, starts a new one at the end, stops a removed one', async () => {
+    const run = await newRun();
+    const rx = await new Receiver(() => ({ status: 200 })).listen();
+    const yaml = (...rs: string[]) => `receivers:\n${rs.join('')}grouping: { window: 0 }\n`;
+    const ops = (timeout: string) => receiverYaml('ops', rx.url('/ops'), `    timeout: ${timeout}\n`);
+    const keep = receiverYaml('keep', rx.url('/keep'));
+    const d = await startDispatcher(run, await alertsConfig(yaml(ops('5s'), keep)), { fromBeginning: false });
+    const paths = (identity: string) => rx.requests.filter((q) => q.json.detection.identity === identity).map((q) => q.path).sort();
+    await publish(run, [detection('c-1')]);
+    await waitFor('c-1 at both', () => paths('c-1').length === 2);
+
+    await d.reconfigure(await alertsConfig(yaml(ops('4s'), keep, receiverYaml('extra', rx.url('/extra')))));
+    await publish(run, [detection('c-2')]);
+    await waitFor('c-2 at all three', () => paths('c-2').length === 3);
+    expect(paths('c-2')).toEqual(['/extra', '/keep', '/ops']);
+    expect(paths('c-1')).toEqual(['/keep', '/ops']); // ops restarted from its committed offset; extra began at the end
+    expect(d.stats().ops).toMatchObject({ delivered: 2 });
+
+    await d.reconfigure(await alertsConfig(yaml(ops('4s'), keep)));
+    expect(Object.keys(d.stats()).sort()).toEqual(['keep', 'ops']);
+    await publish(run, [detection('c-3')]);
+    await waitFor('c-3 at ops and keep', () => paths('c-3').length === 2);
+    await sleep(500);
+    expect(paths('c-3')).toEqual(['/keep', '/ops']);
+  });
+});
+
+const HOSTILE = '<!channel> <https://evil.example/login|Click to re-enable the agent>';
+const OPERATOR_KEYS = `op-1=${Buffer.alloc(32, 9).toString('base64')}`;
+
+/** Answers as Slack and PagerDuty do: 400 with the problems for a payload over a documented limit or with an agent's string unescaped. */
+function strictReceiver(agentStrings: string[]): Receiver {
+  return new Receiver((req) => {
+    if (req.path !== '/slack' && req.path !== '/pd') return { status: 200 };
+    const problems = req.path === '/slack' ? slackProblems(req.json, agentStrings) : pagerdutyProblems(req.json);
+    if (problems.length > 0) console.error(`receiver ${req.path} refused:`, problems);
+    return { status: problems.length > 0 ? 400 : req.path === '/slack' ? 200 : 202 };
+  });
+}
+
+describe('warden run with on-call receivers from alerts.yaml, against a real broker, Redis and strict receivers', () => {
+  it('reloads receivers on SIGHUP (a bad alerts.yaml refused, the old receivers kept), escapes agent strings for Slack, and resolves PagerDuty incidents on resume', async () => {
+    const id = uniqueName('alerts-run');
+    const run = { group: `g-${id}`, actions: `a-${id}`, decisions: `d-${id}`, commands: `c-${id}`, dlq: `q-${id}`, prefix: `wt-${id}` };
+    prefixes.push(run.prefix);
+    await Promise.all([createTopic(run.actions, 2), createTopic(run.decisions, 2), createTopic(run.commands, 2, true), createTopic(run.dlq, 1)]);
+    const dir = await mkdtemp(join(tmpdir(), 'warden-alerts-run-'));
+    dirs.push(dir);
+    await cp('config', dir, { recursive: true });
+
+    const slackId = `spiffe://acme.example/agent/support-bot/${'s'.repeat(40)}&<b>`;
+    const autoId = `spiffe://acme.example/agent/support-bot/${'p'.repeat(304 - 40)}`;
+    const opId = 'spiffe://acme.example/agent/support-bot/operator-resumed';
+    expect(autoId).toHaveLength(304);
+    const rx = await strictReceiver([HOSTILE, slackId, '<!channel>']).listen();
+    const chat = `  - { name: chat, url: "${rx.url('/slack')}", format: slack, minSeverity: low }\n`;
+    const pd = `  - name: pd\n    url: ${rx.url('/pd')}\n    format: pagerduty\n    routingKeyEnv: PD_KEY\n    minSeverity: low\n    statusUrl: "https://status.example/agents/{identity}"\n`;
+    await writeFile(join(dir, 'alerts.yaml'), `receivers:\n${chat}`);
+    const w = startWarden({
+      WARDEN_TOPIC_ACTIONS: run.actions, WARDEN_TOPIC_DECISIONS: run.decisions, WARDEN_TOPIC_COMMANDS: run.commands, WARDEN_TOPIC_DLQ: run.dlq,
+      KAFKA_GROUP_ID: run.group, WARDEN_REDIS_PREFIX: run.prefix, KAFKA_SESSION_TIMEOUT_MS: '6000', PD_KEY: 'pd-routing-key', WARDEN_OPERATOR_KEYS: OPERATOR_KEYS,
+    }, dir);
+    wardens.push(w);
+    await w.waitForLog(/"receiver":"chat".*alert receiver consuming/);
+    await w.waitForLog(/partitions assigned/);
+    // SIGHUP is handled once the service runs.
+    await w.waitForLog(/"msg":"warden running"/);
+    const event = (n: string, identity: string, action: string, resource: string, ts: number) =>
+      ({ key: identity, value: JSON.stringify({ id: `${id}-${n}`, ts, identity, action, resource, agentClass: 'support-bot' }) });
+    const t0 = Date.now() - 2 * 3_600_000;
+
+    // A bad alerts.yaml: refused with file:line, and chat keeps paging.
+    await writeFile(join(dir, 'alerts.yaml'), `receivers:\n${chat}${pd.replace('    routingKeyEnv: PD_KEY\n', '')}`);
+    w.child.kill('SIGHUP');
+    const refused = await w.waitForLog(/config reload refused/);
+    expect(refused).toContain('alerts.yaml:3 receivers[1].routingKeyEnv: missing required key');
+    await kcatProduceLines(run.actions, [event('s1', slackId, 'vault.read', HOSTILE, t0)]);
+    await waitFor('the Slack alert', () => rx.requests.some((q) => q.path === '/slack'), 30_000);
+
+    // The fixed file adds pd; chat is not restarted.
+    await writeFile(join(dir, 'alerts.yaml'), `receivers:\n${chat}${pd}`);
+    w.child.kill('SIGHUP');
+    const reloaded = await w.waitForLog(/alert receivers reloaded/);
+    expect(JSON.parse(reloaded)).toMatchObject({ stopped: [], started: ['pd'] });
+    await w.waitForLog(/"receiver":"pd".*alert receiver consuming/);
+
+    // Suspended, then resumed by the breaker at the end of probation (ttl 15m + probation 10m, in event time) ...
+    await kcatProduceLines(run.actions, [
+      event('p1', autoId, 'vault.read', 'vault:prod/keys', t0), event('p2', autoId, 'crm.read', 'crm:customers/1', t0 + 26 * 60_000),
+      event('o1', opId, 'vault.read', 'vault:prod/keys', Date.now() - 60_000),
+    ]);
+    const pdReq = (action: string, identity: string, detector = 'scope') =>
+      rx.requests.filter((q) => q.path === '/pd' && q.json.event_action === action && q.json.dedup_key === dedupKey(identity, detector));
+    await waitFor('the trigger for the operator case', () => pdReq('trigger', opId).length > 0, 30_000);
+    // ... and by an operator (no detector on the resume: every detector the receiver takes is resolved).
+    const keys = parseKeyring(OPERATOR_KEYS);
+    if (!keys.ok) throw new Error(keys.reason);
+    const control = createControl({ op: 'resume', identity: opId, scope: null, ttlMs: null, reason: 'checked, false positive', operator: 'alice' }, keys.keyring);
+    await kcatProduceLines(run.actions, [{ key: opId, value: encodeControl(control).toString() }]);
+    await waitFor('every resolve', () => pdReq('resolve', autoId).length > 0 && DETECTORS.every((d) => pdReq('resolve', opId, d).length > 0), 30_000);
+
+    const pdAll = rx.requests.filter((q) => q.path === '/pd');
+    expect(pdAll.map((q) => q.reply)).toEqual(pdAll.map(() => '202'));
+    const [trigger] = pdReq('trigger', autoId);
+    const [resolve] = pdReq('resolve', autoId);
+    expect(trigger!.json.dedup_key.length).toBeLessThanOrEqual(255);
+    expect(trigger!.json.payload).toMatchObject({ source: autoId, component: 'scope' });
+    expect(trigger!.json.links).toEqual([{ href: `https://status.example/agents/${encodeURIComponent(autoId)}`, text: 'Warden status' }]);
+    expect(resolve!.json).toEqual({ routing_key: 'pd-routing-key', event_action: 'resolve', dedup_key: trigger!.json.dedup_key });
+    expect(pdAll.indexOf(resolve!)).toBeGreaterThan(pdAll.indexOf(trigger!));
+    // pd began at the end of the topic when it was added: no page for what came before.
+    expect(pdAll.some((q) => q.json.payload?.source === slackId)).toBe(false);
+
+    const slack = rx.requests.filter((q) => q.path === '/slack');
+    expect(slack.map((q) => q.reply)).toEqual(slack.map(() => '200'));
+    const first = slack.find((q) => q.body.includes('&lt;!channel&gt;'))!;
+    expect(first.json.text).not.toContain('<!channel>');
+    expect(first.json.text).toContain('&lt;https://evil.example/login|Click to re-enable the agent&gt;');
+    expect(await stopWarden(w)).toBe(0);
   });
 });

@@ -95,7 +95,7 @@ describe('config warnings', () => {
     const d = await configDir(FILES);
     const r = await warden('validate-config', d);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/: ok \(version sha256:[0-9a-f]{12}, 3 agent manifests, 4 overrides\)/);
+    expect(r.stdout).toMatch(/: ok \(version sha256:[0-9a-f]{12}, 3 agent manifests, 4 overrides, 0 alert receivers\)/);
     expect(r.stderr).toContain('3 warnings\n');
     expect(r.stderr).toContain(`  warning: ${join(d, 'detectors.yaml')}:4 overrides[1].match.agentClass: "batch-*" matches no manifest's agentClass`);
   });

@@ -41,7 +41,7 @@ export function configWarnings(config: WardenConfig, lineOf: LineOf = () => unde
   for (const b of bindings) {
     if (b.glob.source === '**') {
       add(b.manifest.file, ['identities', at(b.manifest, '**')],
-        `"**" binds every identity to ${b.manifest.agentClass}: no event's agentClass is used, other manifests only by more specific identities`);
+        `"**" binds every identity to ${b.manifest.agentClass}: one that no more specific glob binds is ${b.manifest.agentClass} whatever its agentClass says`);
     }
   }
   for (let i = 0; i < bindings.length; i++) {

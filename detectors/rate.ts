@@ -137,7 +137,7 @@ function keysOf(m: Manifest): string[] {
 
 export { baselineParamsOf };
 
-const keysFor = perActionKeys('rate:a:', 'rate:h:');
+export const rateKeys = perActionKeys('rate:a:', 'rate:h:');
 const ALL = 'rate:all';
 const DENIED = 'rate:o:denied';
 
@@ -176,7 +176,7 @@ function track(event: AgentEvent, ctx: DetectorContext): Track[] {
   const params = baselineParamsOf(b);
   // Errors are the system failing, not the agent acting: a retry storm is not a burst of activity.
   if (b.enabled && event.outcome !== 'error') {
-    const [short, long] = keysFor(event.action);
+    const [short, long] = rateKeys(event.action);
     tracks.push({ kind: 'counter', key: short, windowMs: b.bucketMs, baseline: params });
     tracks.push({ kind: 'counter', key: long, windowMs: b.long.windowMs });
   }
@@ -191,7 +191,7 @@ function classTrack(event: AgentEvent, ctx: DetectorContext): ClassTrack[] {
   const cfg = ctx.config.rate;
   const b = cfg.baseline;
   if (!cfg.peers.enabled || !b.enabled || !ctx.manifest || event.outcome === 'error') return NO_FINDINGS;
-  const [short, long] = keysFor(event.action);
+  const [short, long] = rateKeys(event.action);
   return [{ key: short, windowMs: b.bucketMs, baseline: baselineParamsOf(b) }, { key: long, windowMs: b.long.windowMs }];
 }
 
@@ -220,7 +220,7 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
   }
   const b = cfg.baseline;
   if (b.enabled && event.outcome !== 'error') {
-    const [short, long] = keysFor(event.action);
+    const [short, long] = rateKeys(event.action);
     const cv = view.counters[short];
     const base = cv?.baseline;
     const lv = view.counters[long];
@@ -306,7 +306,7 @@ function checkBar(
 function learnedPeer(event: AgentEvent, peers: PeerView, key: string, cfg: RateConfig): [CounterView, BaselineView] | undefined {
   const b = cfg.baseline;
   const pc = peers.counters[key];
-  const ps = peers.counters[keysFor(event.action)[0]];
+  const ps = peers.counters[rateKeys(event.action)[0]];
   if (!pc || !ps || !ps.baseline || peers.active < cfg.peers.minActive) return undefined;
   // Partitions far apart in event time (a backlog) leave the class counter elsewhere in time: no view then.
   if (Math.abs(Math.floor(event.ts / b.bucketMs) * b.bucketMs - ps.bucketStart) > b.bucketMs) return undefined;
@@ -320,7 +320,7 @@ function learnedPeer(event: AgentEvent, peers: PeerView, key: string, cfg: RateC
  * rollout), else undefined.
  */
 function classSurge(event: AgentEvent, peers: PeerView, cv: CounterView, own: number, ownExpected: number, bucketMs: number, cfg: RateConfig): number | undefined {
-  const [short, long] = keysFor(event.action);
+  const [short, long] = rateKeys(event.action);
   const key = cv.windowMs === bucketMs ? short : long;
   const p = learnedPeer(event, peers, key, cfg);
   if (!p) return undefined;
@@ -341,7 +341,7 @@ function classSurge(event: AgentEvent, peers: PeerView, cv: CounterView, own: nu
  */
 export function classMoving(event: AgentEvent, view: IdentityView, cfg: RateConfig): number | undefined {
   if (!view.peers || !cfg.peers.enabled || !cfg.baseline.enabled) return undefined;
-  const [short, long] = keysFor(event.action);
+  const [short, long] = rateKeys(event.action);
   const base = view.counters[short]?.baseline;
   const lv = view.counters[long];
   if (!base || !lv) return undefined;

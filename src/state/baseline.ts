@@ -132,7 +132,8 @@ export function rollBaseline(b: BaselineState, count: number, gap: number, windo
 /**
  * The view a detector gets for the bucket starting at `bucketStart`: this
  * hour's expectation, and the highest of this hour's and its two neighbours'
- * (a daily job an hour early or late, the older part of a sliding window).
+ * (a daily job an hour early or late, the older part of a sliding window),
+ * and the lowest of the three (what can be counted on: absence).
  * An hour of day not yet learned speaks with the flat moments.
  */
 export function baselineView(b: BaselineState, bucketStart: number): BaselineView {
@@ -150,13 +151,16 @@ export function baselineView(b: BaselineState, bucketStart: number): BaselineVie
   const vj = k[j]! > 0 ? b.vars[j]! : b.variance;
   let high = -1;
   let highNoise = 0;
+  let low = eg;
+  if (expected < low) low = expected;
+  if (ej < low) low = ej;
   if (eg > high) high = eg;
   if (vg > highNoise) highNoise = vg;
   if (expected > high) high = expected;
   if (noise > highNoise) highNoise = noise;
   if (ej > high) high = ej;
   if (vj > highNoise) highNoise = vj;
-  return { n: b.n, mean: b.mean, variance: b.variance, expected, noise, expectedHigh: high, noiseHigh: highNoise, slotN: k[h]! };
+  return { n: b.n, mean: b.mean, variance: b.variance, expected, noise, expectedHigh: high, noiseHigh: highNoise, slotN: k[h]!, expectedLow: low };
 }
 
 const paramsCache = new WeakMap<object, BaselineParams>();

@@ -43,6 +43,8 @@ export interface BaselineView {
   noiseHigh: number;
   /** Days learned for this hour of day (capped at 255). */
   slotN: number;
+  /** The lowest expectation of this hour and its two neighbours: what absence is judged by. */
+  expectedLow: number;
 }
 
 export interface CounterView {

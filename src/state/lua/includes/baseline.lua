@@ -16,8 +16,8 @@
            matter the way an identity's does)
   Params   5 numbers per baseline from offset p: alpha, slotAlpha,
            learningPeriodMs, minBuckets, learnZ (BaselineParams)
-  View     8 values: n, mean, variance, expected, noise, expectedHigh,
-           noiseHigh, slotN
+  View     9 values: n, mean, variance, expected, noise, expectedHigh,
+           noiseHigh, slotN, expectedLow
 ]]
 
 local BASELINE_SLOTS, BASELINE_MAX_K = 24, 255
@@ -118,10 +118,10 @@ local function rollBaseline(b, count, gap, windowMs, params, pi, closedStart, fi
 end
 
 -- The view for the bucket starting at bucketStart, appended to out after no: returns the new no.
--- expectedHigh and noiseHigh: over the hour before, this hour and the hour after, in that order.
+-- expectedHigh, noiseHigh and expectedLow: over the hour before, this hour and the hour after, in that order.
 local function baselineView(b, bucketStart, out, no)
   local h = slotOf(bucketStart)
-  local high, highNoise = -1, 0
+  local high, highNoise, low = -1, 0, -1
   local s = h - 1
   if h == 0 then s = BASELINE_SLOTS - 1 end
   for _ = 1, 3 do
@@ -133,6 +133,7 @@ local function baselineView(b, bucketStart, out, no)
     end
     if e > high then high = e end
     if v > highNoise then highNoise = v end
+    if low < 0 or e < low then low = e end
     if s == BASELINE_SLOTS - 1 then s = 0 else s = s + 1 end
   end
   local k = b[BASELINE_K + h]
@@ -143,6 +144,6 @@ local function baselineView(b, bucketStart, out, no)
     e, v = b[2], b[3]
   end
   out[no + 1], out[no + 2], out[no + 3], out[no + 4] = b[1], b[2], b[3], e
-  out[no + 5], out[no + 6], out[no + 7], out[no + 8] = v, high, highNoise, k
-  return no + 8
+  out[no + 5], out[no + 6], out[no + 7], out[no + 8], out[no + 9] = v, high, highNoise, k, low
+  return no + 9
 end

@@ -37,10 +37,10 @@ export interface RateConfig extends DetectorCommon {
     /** A sliding longer window: sustained shifts and ramps. */
     long: Bar & { windowMs: number };
     /**
-     * A quiet day (a weekend, a holiday) lowers the short bar: the
-     * last hour against what the profile expected of it, never below `floor`
-     * nor above 1; a window must still exceed `minRatio` x the unlowered
-     * expectation, so a return to a normal day is not a burst.
+     * A quiet day (a weekend, a holiday) lowers both bars: the last closed
+     * hours against what the profile expected of them (the baseline's
+     * level), never below `floor`. A window must still exceed `minRatio` x
+     * the unlowered expectation, so a return to a normal day is not a burst.
      */
     quiet: { floor: number; minRatio: number };
   };
@@ -118,7 +118,7 @@ const defaults = {
     learnZ: 3,
     short: { ratio: 3, zScore: 5, minEvents: 10 },
     long: { window: '1h', ratio: 2, zScore: 4, minEvents: 15 },
-    quiet: { floor: 0.25, minRatio: 1.5 },
+    quiet: { floor: 0.25, minRatio: 1.25 },
   },
   denied: { enabled: true, ratio: 3, zScore: 5, minEvents: 10, share: 0.3 },
   peers: { enabled: true, minActive: 3, surge: 1.5, tolerance: 2, newcomer: { ratio: 4, zScore: 5, minEvents: 10 } },
@@ -225,9 +225,10 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
     const base = cv?.baseline;
     const lv = view.counters[long];
     if (cv && base && baselineLearned(base.n, baselineParamsOf(b), cv.bucketStart, view.firstSeen)) {
-      const level = lv ? quietLevel(event, lv, base, b) : 1;
+      // A quiet day (a weekend, a holiday) lowers both bars.
+      const level = dayLevel(base, b);
       const f = checkBar(event, cv, base, b.short, b.bucketMs, 'baseline', cfg, view.peers, level)
-        ?? (lv ? checkBar(event, lv, base, b.long, b.bucketMs, 'sustained', cfg, view.peers) : undefined);
+        ?? (lv ? checkBar(event, lv, base, b.long, b.bucketMs, 'sustained', cfg, view.peers, level) : undefined);
       if (f) (out ??= []).push(f);
     } else if (cv && lv && view.peers && cfg.peers.enabled) {
       const f = newcomer(event, cv, short, b.bucketMs, view.peers, cfg)
@@ -261,12 +262,10 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
   return out ?? NO_FINDINGS;
 }
 
-/** How quiet the last hour was against the profile: in [quiet.floor, 1]. */
-function quietLevel(event: AgentEvent, lv: CounterView, base: BaselineView, b: RateConfig['baseline']): number {
-  const [expected] = windowExpectation(base, lv.windowMs, b.bucketMs);
-  if (expected < 1) return 1;
-  const r = slidingCount(lv, event.ts) / expected;
-  return r >= 1 ? 1 : r < b.quiet.floor ? b.quiet.floor : r;
+/** How quiet the last closed hours were against the profile (the baseline's level), in [quiet.floor, 1]. */
+function dayLevel(base: BaselineView, b: RateConfig['baseline']): number {
+  const l = base.level;
+  return l >= 1 ? 1 : l < b.quiet.floor ? b.quiet.floor : l;
 }
 
 function summary(base: BaselineView): Record<string, number> {

@@ -60,7 +60,7 @@ function expect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Ex
   return { key: event.action, ts: event.ts, perMs: (base.expectedLow * level) / b.bucketMs };
 }
 
-function due(held: readonly Expectation[], lastTs: number, ctx: DetectorContext): number | undefined {
+function due(held: Iterable<Expectation>, lastTs: number, ctx: DetectorContext): number | undefined {
   const c = ctx.config.silence;
   let perMs = 0;
   for (const h of held) if (lastTs - h.ts <= c.staleMs) perMs += h.perMs;

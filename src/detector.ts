@@ -130,7 +130,7 @@ export interface Silence {
 export interface Absence {
   expect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Expectation | undefined;
   /** Undefined: this identity is not judged for silence now. */
-  due(held: readonly Expectation[], lastTs: number, ctx: DetectorContext): number | undefined;
+  due(held: Iterable<Expectation>, lastTs: number, ctx: DetectorContext): number | undefined;
   overdue(s: Silence, ctx: DetectorContext): Finding;
 }
 

@@ -79,7 +79,7 @@ export class AbsenceBook {
     if (event.ts >= e.last.ts) e.last = event;
     if (x) e.held.set(x.key, x);
     for (const [k, h] of e.held) if (e.last.ts - h.ts > KEEP_MS) e.held.delete(k);
-    const due = absence.due([...e.held.values()], e.last.ts, ctx);
+    const due = absence.due(e.held.values(), e.last.ts, ctx);
     e.due = due === undefined ? null : due;
     if (e.queued === null) this.queue(e);
   }

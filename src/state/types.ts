@@ -45,6 +45,8 @@ export interface BaselineView {
   slotN: number;
   /** The lowest expectation of this hour and its two neighbours: what absence is judged by. */
   expectedLow: number;
+  /** The last closed hours' counts over what the profile expected of them (1 until they expected enough): a quiet day is below 1. */
+  level: number;
 }
 
 export interface CounterView {

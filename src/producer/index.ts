@@ -40,7 +40,7 @@ export function createProducer(options: ProducerOptions): EventProducer {
   const buffer = bufferOptions(options);
   const sink = options.sink ?? createRecordSink(
     kafkaSettings(options),
-    options.logger ?? pino({ level: 'warn', base: { module: 'warden-producer' } }, pino.destination(2)),
+    options.logger ?? pino({ level: 'warn', base: { component: 'warden-producer' } }, pino.destination(2)),
     { retries: positive('retries', options.retries, 5), metadataMaxAgeMs: positive('metadataMaxAgeMs', options.metadataMaxAgeMs, 60_000) },
   );
   return new EventProducer(sink, buffer);

@@ -1,5 +1,5 @@
 import { errorMessage, WardenError } from '../errors.js';
-import { kafkaRetriable, type RecordSink } from '../transport/kafka-client.js';
+import { kafkaErrorType, kafkaRetriable, type RecordSink } from '../transport/kafka-client.js';
 import { keyPartition } from '../transport/murmur2.js';
 import type { BufferOptions } from './options.js';
 import { prepareEvent, type EventInput } from './prepare.js';
@@ -185,7 +185,7 @@ export class EventProducer {
       }
       this.counts.delivered += batch.length;
     } catch (err) {
-      const e = this.publishError(err, `cannot publish ${batch.length} events to ${topic}`);
+      const e = this.publishError(err, `cannot publish ${batch.length === 1 ? 'an event' : `${batch.length} events`} to ${topic}`);
       for (const it of batch) it.reject(e);
       this.counts.failed += batch.length;
     }
@@ -193,6 +193,7 @@ export class EventProducer {
 
   private publishError(err: unknown, what: string): WardenError {
     if (err instanceof WardenError) return err;
-    return new WardenError('KAFKA_PUBLISH', `${what}: ${errorMessage(err)}`, { retriable: kafkaRetriable(err), cause: err });
+    const type = kafkaErrorType(err);
+    return new WardenError('KAFKA_PUBLISH', `${what}: ${errorMessage(err)}${type ? ` (${type})` : ''}`, { retriable: kafkaRetriable(err), cause: err });
   }
 }

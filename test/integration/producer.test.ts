@@ -113,4 +113,16 @@ describe('warden/producer against the real broker, read back by kcat', () => {
     await expect(missing.connect()).rejects.toMatchObject({ code: 'KAFKA_PUBLISH', retriable: true });
     await missing.close();
   });
+
+  it('the agent-hook example reports each tool call, its outcome included', async () => {
+    const hooked = uniqueName('producer-hook');
+    await createTopic(hooked, 3);
+    const { stdout } = await run(process.execPath, ['examples/agent-hook/tool-hook.mjs'], { env: { ...process.env, KAFKA_BROKERS: BROKERS, WARDEN_TOPIC_ACTIONS: hooked }, timeout: 60_000 });
+    expect(JSON.parse(stdout)).toMatchObject({ delivered: 3, failed: 0, refused: 0 });
+    const events = (await kcatRecords(hooked)).map((r) => decodeEvent(r.value).event!);
+    expect(events.map((e) => [e.action, e.resource, e.outcome])).toEqual([
+      ['crm.read', 'crm:customers/42', 'allowed'], ['email.send', 'email:customer/ada@example.com', 'allowed'], ['email.send', 'email:customer/nobody', 'error'],
+    ]);
+    expect(new Set(events.map((e) => e.identity))).toEqual(new Set(['spiffe://acme.example/agent/support-bot/7f3a']));
+  });
 });

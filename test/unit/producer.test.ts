@@ -5,7 +5,8 @@ import { decodeEvent } from '../../src/event/codec.js';
 import { DEFAULT_TIME_BOUNDS } from '../../src/event/time.js';
 import { WardenError } from '../../src/errors.js';
 import { createProducer, identityPartition, InvalidEventError, type KeyedRecord, type RecordDelivery, type RecordSink } from '../../src/producer/index.js';
-import { MAX_RECORD_BYTES } from '../../src/producer/options.js';
+import { BUFFER_DEFAULTS, MAX_RECORD_BYTES } from '../../src/producer/options.js';
+import { README, tableRows } from '../readme/verifiers.js';
 import { toRecord } from '../../src/service/decode.js';
 
 const NOW = Date.UTC(2026, 11, 2, 12);
@@ -247,5 +248,17 @@ describe('producer batching and back-pressure', () => {
     expect(() => createProducer({ sink, maxBatchBytes: 1000 })).toThrow(/maxBatchBytes/);
     expect(() => createProducer({ sink, onFull: 'drop' as never })).toThrow(/onFull/);
     expect(() => createProducer({ brokers: [] })).toThrow(expect.objectContaining({ code: 'PRODUCER_OPTIONS_INVALID', message: expect.stringMatching(/brokers/) }));
+  });
+});
+
+describe('README "Producing events"', () => {
+  const text = README.slice(README.indexOf('## Producing events'), README.indexOf('\n## ', README.indexOf('## Producing events') + 3));
+  it('gives the defaults the code has', () => {
+    const rows = new Map(tableRows(text).map(([option, def]) => [option!.replace(/`/g, ''), def!.replace(/`/g, '')]));
+    for (const [option, value] of Object.entries(BUFFER_DEFAULTS)) expect(rows.get(option), option).toBe(String(value));
+    expect(rows.get('timeBounds')).toBe(`{ maxAheadMs: ${DEFAULT_TIME_BOUNDS.maxAheadMs}, maxAgeMs: ${DEFAULT_TIME_BOUNDS.maxAgeMs} }`);
+  });
+  it('names every code the producer raises', () => {
+    for (const code of ['PRODUCER_BUFFER_FULL', 'PRODUCER_CLOSED', 'PRODUCER_OPTIONS_INVALID', 'KAFKA_PUBLISH']) expect(text).toContain(code);
   });
 });

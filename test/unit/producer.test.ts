@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { Encoder } from '@msgpack/msgpack';
 import { Partitioners, type KafkaMessage, type PartitionMetadata } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
@@ -260,5 +262,27 @@ describe('README "Producing events"', () => {
   });
   it('names every code the producer raises', () => {
     for (const code of ['PRODUCER_BUFFER_FULL', 'PRODUCER_CLOSED', 'PRODUCER_OPTIONS_INVALID', 'KAFKA_PUBLISH']) expect(text).toContain(code);
+  });
+});
+
+describe('producer import graph', () => {
+  it('reaches Kafka only through src/transport (house rule), and no service, pipeline or state code', () => {
+    const root = process.cwd();
+    const queue = readdirSync(join(root, 'src/producer')).filter((f) => f.endsWith('.ts')).map((f) => join(root, 'src/producer', f));
+    const seen = new Set<string>();
+    const kafkajsFrom = new Set<string>();
+    while (queue.length > 0) {
+      const file = queue.pop()!;
+      if (seen.has(file)) continue;
+      seen.add(file);
+      for (const m of readFileSync(file, 'utf8').matchAll(/^\s*(?:import|export)\s+(type\s+)?[^;'"]*?\bfrom\s+['"]([^'"]+)['"]/gm)) {
+        const spec = m[2]!;
+        if (spec.startsWith('.')) queue.push(resolve(dirname(file), spec.replace(/\.js$/, '.ts')));
+        else if (spec === 'kafkajs') kafkajsFrom.add(relative(root, file));
+      }
+    }
+    const files = [...seen].map((f) => relative(root, f));
+    expect(files.filter((f) => !/^src\/(producer|event|control|commands|transport)\/[^/]+\.ts$|^src\/errors\.ts$/.test(f))).toEqual([]);
+    expect([...kafkajsFrom]).toEqual(['src/transport/kafka-client.ts']);
   });
 });

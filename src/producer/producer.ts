@@ -1,6 +1,7 @@
 import { errorMessage, WardenError } from '../errors.js';
 import { kafkaErrorType, kafkaRetriable, type RecordSink } from '../transport/kafka-client.js';
 import { keyPartition } from '../transport/murmur2.js';
+import { Fifo } from './fifo.js';
 import type { BufferOptions } from './options.js';
 import { prepareEvent, type EventInput } from './prepare.js';
 
@@ -45,8 +46,8 @@ interface Item {
  * batch after `lingerMs` or as soon as it is full.
  */
 export class EventProducer {
-  private readonly queue: Item[] = [];
-  private readonly waiting: Item[] = [];
+  private readonly queue = new Fifo<Item>();
+  private readonly waiting = new Fifo<Item>();
   private seq = 0;
   private flushTo = 0;
   private buffered = 0;
@@ -92,7 +93,7 @@ export class EventProducer {
 
   /** Sends everything accepted so far now, without waiting out the linger; resolves once each is delivered or failed. */
   async flush(): Promise<void> {
-    const pending = [...this.inFlight, ...this.queue, ...this.waiting].map((i) => i.settled);
+    const pending = [...this.inFlight, ...this.queue.toArray(), ...this.waiting.toArray()].map((i) => i.settled);
     this.flushTo = this.seq;
     this.pump();
     await Promise.all(pending);
@@ -148,7 +149,7 @@ export class EventProducer {
   private pump(): void {
     if (this.sending || this.queue.length === 0) return;
     const { lingerMs, maxBatchEvents, maxBatchBytes } = this.opts;
-    const head = this.queue[0]!;
+    const head = this.queue.peek()!;
     const waited = performance.now() - head.at;
     const ready = head.seq <= this.flushTo || this.queue.length >= maxBatchEvents || this.queuedBytes >= maxBatchBytes || waited >= lingerMs;
     if (!ready) {
@@ -159,8 +160,8 @@ export class EventProducer {
     this.timer = null;
     let n = 0;
     let bytes = 0;
-    while (n < this.queue.length && n < maxBatchEvents && (n === 0 || bytes + this.queue[n]!.bytes <= maxBatchBytes)) bytes += this.queue[n++]!.bytes;
-    const batch = this.queue.splice(0, n);
+    while (n < this.queue.length && n < maxBatchEvents && (n === 0 || bytes + this.queue.at(n)!.bytes <= maxBatchBytes)) bytes += this.queue.at(n++)!.bytes;
+    const batch = this.queue.take(n);
     this.queuedBytes -= bytes;
     this.inFlight = batch;
     this.sending = this.deliver(batch).finally(() => {
@@ -168,7 +169,7 @@ export class EventProducer {
       this.buffered -= batch.length;
       this.bufferedBytes -= bytes;
       this.sending = null;
-      while (this.waiting.length > 0 && this.fits(this.waiting[0]!.bytes)) this.take(this.waiting.shift()!);
+      while (this.waiting.length > 0 && this.fits(this.waiting.peek()!.bytes)) this.take(this.waiting.shift()!);
       this.pump();
     });
   }

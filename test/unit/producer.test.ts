@@ -7,6 +7,7 @@ import { decodeEvent } from '../../src/event/codec.js';
 import { DEFAULT_TIME_BOUNDS } from '../../src/event/time.js';
 import { WardenError } from '../../src/errors.js';
 import { createProducer, identityPartition, InvalidEventError, type KeyedRecord, type RecordDelivery, type RecordSink } from '../../src/producer/index.js';
+import { Fifo } from '../../src/producer/fifo.js';
 import { BUFFER_DEFAULTS, MAX_RECORD_BYTES } from '../../src/producer/options.js';
 import { README, tableRows } from '../readme/verifiers.js';
 import { toRecord } from '../../src/service/decode.js';
@@ -284,5 +285,26 @@ describe('producer import graph', () => {
     const files = [...seen].map((f) => relative(root, f));
     expect(files.filter((f) => !/^src\/(producer|event|control|commands|transport)\/[^/]+\.ts$|^src\/errors\.ts$/.test(f))).toEqual([]);
     expect([...kafkajsFrom]).toEqual(['src/transport/kafka-client.ts']);
+  });
+});
+
+describe('the buffer\'s queue', () => {
+  it('keeps FIFO order across its compactions', () => {
+    const q = new Fifo<number>();
+    const out: number[] = [];
+    let next = 0;
+    for (let round = 0; round < 50; round++) {
+      for (let i = 0; i < 300; i++) q.push(next++);
+      out.push(...q.take(100));
+      for (let i = 0; i < 150; i++) out.push(q.shift()!);
+      expect(q.peek()).toBe(out.length);
+      expect(q.at(1)).toBe(out.length + 1);
+    }
+    expect(q.length).toBe(next - out.length);
+    expect([...out, ...q.toArray()]).toEqual(Array.from({ length: next }, (_, i) => i));
+    const n = q.length;
+    expect(q.take(n + 5)).toHaveLength(n);
+    expect(q.length).toBe(0);
+    expect(q.shift()).toBeUndefined();
   });
 });

@@ -11,3 +11,4 @@ ensure_kafka
 export KAFKAJS_NO_PARTITIONER_WARNING=1
 node bench/replay.mjs
 node bench/service.mjs
+node bench/producer.mjs

@@ -4,7 +4,8 @@ import { pino } from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeEvent } from '../../src/event/codec.js';
 import { createProducer, identityPartition, type Delivery } from '../../src/producer/index.js';
-import { BROKERS, createTopic, kafkaAdmin, kcatConsumeAll, kcatProduceLines, requireKafka, uniqueName } from './helpers.js';
+import { BROKERS, createTopic, deletePrefix, kafkaAdmin, kcatConsumeAll, kcatProduceLines, requireKafka, requireRedis, startWarden, stopWarden, uniqueName, waitForGroupCaughtUp } from './helpers.js';
+import { newRunOf } from './runs.js';
 
 const run = promisify(execFile);
 const PARTITIONS = 6;
@@ -124,5 +125,32 @@ describe('warden/producer against the real broker, read back by kcat', () => {
       ['crm.read', 'crm:customers/42', 'allowed'], ['email.send', 'email:customer/ada@example.com', 'allowed'], ['email.send', 'email:customer/nobody', 'error'],
     ]);
     expect(new Set(events.map((e) => e.identity))).toEqual(new Set(['spiffe://acme.example/agent/support-bot/7f3a']));
+  });
+
+  it('warden run counts what it produced on the owner partitions: nothing forwarded, misrouted or dead-lettered', async () => {
+    const redis = await requireRedis();
+    const prefixes: string[] = [];
+    try {
+      const actions = uniqueName('producer-run');
+      await createTopic(actions, PARTITIONS);
+      const run = await newRunOf(actions, prefixes);
+      const warden = startWarden(run.env);
+      await warden.waitForLog(/"msg":"consuming"/);
+      const producer = createProducer({ logger, brokers: BROKERS.split(','), topic: actions });
+      const sends = Array.from({ length: 300 }, (_, n) => producer.send({ identity: `spiffe://acme.example/agent/support-bot/${n % 30}`, action: 'crm.read', resource: `crm:customers/${n}`, outcome: 'allowed' }));
+      await Promise.all(sends);
+      await producer.close();
+      await waitForGroupCaughtUp(run.group, actions);
+      const metrics = await (await fetch(`http://${JSON.parse(await warden.waitForLog(/"msg":"warden running"/)).http}/metrics`)).text();
+      expect(await stopWarden(warden)).toBe(0);
+      const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1]);
+      expect(value('warden_events_consumed_total')).toBe(300);
+      expect(value('warden_events_forwarded_total')).toBe(0);
+      expect(value('warden_events_misrouted_total')).toBe(0);
+      expect(metrics).not.toMatch(/^warden_events_invalid_total\{/m);
+    } finally {
+      for (const p of prefixes) await deletePrefix(redis, p);
+      redis.disconnect();
+    }
   });
 });

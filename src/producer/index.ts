@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { pino } from 'pino';
+import { createLogger } from '../log.js';
 import { createRecordSink, type KafkaSettings, type RecordSink } from '../transport/kafka-client.js';
 import { keyPartition } from '../transport/murmur2.js';
 import { bufferOptions, optionsInvalid, type BufferInput } from './options.js';
@@ -25,7 +25,7 @@ export interface ProducerOptions extends BufferInput {
   retries?: number;
   /** How long a topic's partition count is trusted (default 60 s). */
   metadataMaxAgeMs?: number;
-  /** pino logger for the Kafka client's warnings (default: warnings and errors to stderr). */
+  /** pino logger for the Kafka client's warnings (default: warnings and errors to stderr, secrets redacted). */
   logger?: Logger;
   /** Another transport behind the same interface (tests, another client). */
   sink?: RecordSink;
@@ -40,13 +40,13 @@ export function createProducer(options: ProducerOptions): EventProducer {
   const buffer = bufferOptions(options);
   const sink = options.sink ?? createRecordSink(
     kafkaSettings(options),
-    options.logger ?? pino({ level: 'warn', base: { component: 'warden-producer' } }, pino.destination(2)),
+    options.logger ?? createLogger('warn').child({ module: 'producer' }),
     { retries: positive('retries', options.retries, 5), metadataMaxAgeMs: positive('metadataMaxAgeMs', options.metadataMaxAgeMs, 60_000) },
   );
   return new EventProducer(sink, buffer);
 }
 
-/** The partition Warden expects an identity's events on: Java's murmur2 placement, as kafkajs' and librdkafka's default partitioners give. */
+/** The partition Warden expects an identity's events on: Java's murmur2 placement, as kafkajs' DefaultPartitioner and librdkafka's `murmur2_random` give. */
 export function identityPartition(identity: string, partitions: number): number {
   return keyPartition(identity, partitions);
 }

@@ -15,6 +15,8 @@ export { InvalidEventError, prepareEvent } from './prepare.js';
 export { BUFFER_DEFAULTS } from './options.js';
 export { WardenError } from '../errors.js';
 
+export const SINK_DEFAULTS = Object.freeze({ retries: 5, metadataMaxAgeMs: 60_000 });
+
 export interface ProducerOptions extends BufferInput {
   /** Kafka bootstrap servers; or give `sink`. */
   brokers?: string[];
@@ -41,7 +43,7 @@ export function createProducer(options: ProducerOptions): EventProducer {
   const sink = options.sink ?? createRecordSink(
     kafkaSettings(options),
     options.logger ?? createLogger('warn').child({ module: 'producer' }),
-    { retries: positive('retries', options.retries, 5), metadataMaxAgeMs: positive('metadataMaxAgeMs', options.metadataMaxAgeMs, 60_000) },
+    { retries: positive('retries', options.retries, SINK_DEFAULTS.retries), metadataMaxAgeMs: positive('metadataMaxAgeMs', options.metadataMaxAgeMs, SINK_DEFAULTS.metadataMaxAgeMs) },
   );
   return new EventProducer(sink, buffer);
 }

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeEvent } from '../../src/event/codec.js';
 import { DEFAULT_TIME_BOUNDS } from '../../src/event/time.js';
 import { WardenError } from '../../src/errors.js';
-import { createProducer, identityPartition, InvalidEventError, type KeyedRecord, type RecordDelivery, type RecordSink } from '../../src/producer/index.js';
+import { createProducer, identityPartition, InvalidEventError, SINK_DEFAULTS, type KeyedRecord, type RecordDelivery, type RecordSink } from '../../src/producer/index.js';
 import { Fifo } from '../../src/producer/fifo.js';
 import { BUFFER_DEFAULTS, MAX_RECORD_BYTES } from '../../src/producer/options.js';
 import { README, tableRows } from '../readme/verifiers.js';
@@ -258,7 +258,7 @@ describe('README "Producing events"', () => {
   const text = README.slice(README.indexOf('## Producing events'), README.indexOf('\n## ', README.indexOf('## Producing events') + 3));
   it('gives the defaults the code has', () => {
     const rows = new Map(tableRows(text).map(([option, def]) => [option!.replace(/`/g, ''), def!.replace(/`/g, '')]));
-    for (const [option, value] of Object.entries(BUFFER_DEFAULTS)) expect(rows.get(option), option).toBe(String(value));
+    for (const [option, value] of Object.entries({ ...BUFFER_DEFAULTS, ...SINK_DEFAULTS })) expect(rows.get(option), option).toBe(String(value));
     expect(rows.get('timeBounds')).toBe(`{ maxAheadMs: ${DEFAULT_TIME_BOUNDS.maxAheadMs}, maxAgeMs: ${DEFAULT_TIME_BOUNDS.maxAgeMs} }`);
   });
   it('names every code the producer raises', () => {

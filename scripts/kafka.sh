@@ -13,6 +13,8 @@
 #   reset   Stop the broker and delete its data directory.
 #
 # Environment:
+#   KAFKA_VERSION           Apache Kafka version              (default: <kafka.version> of
+#                           scripts/kafka/pom.xml, the current 4.x; 3.9.1 also tested)
 #   KAFKA_PORT              PLAINTEXT listener port           (default 9092)
 #   KAFKA_CONTROLLER_PORT   KRaft controller listener port    (default 9093)
 #   KAFKA_DATA_DIR          config, logs, PID file, log.dirs  (default <repo>/.kafka)
@@ -29,11 +31,25 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 KAFKA_SUPPORT_DIR="$SCRIPT_DIR/kafka"
 POM="$KAFKA_SUPPORT_DIR/pom.xml"
-LOG4J_CONFIG="$KAFKA_SUPPORT_DIR/log4j.properties"
 TOPICS_FILE="$KAFKA_SUPPORT_DIR/topics.txt"
 
-KAFKA_VERSION="$(sed -n 's:.*<kafka\.version>\([^<]*\)</kafka\.version>.*:\1:p' "$POM" | head -n 1)"
-[[ -n "$KAFKA_VERSION" ]] || { echo "kafka: cannot read <kafka.version> from $POM" >&2; exit 1; }
+POM_KAFKA_VERSION="$(sed -n 's:.*<kafka\.version>\([^<]*\)</kafka\.version>.*:\1:p' "$POM" | head -n 1)"
+[[ -n "$POM_KAFKA_VERSION" ]] || { echo "kafka: cannot read <kafka.version> from $POM" >&2; exit 1; }
+KAFKA_VERSION="${KAFKA_VERSION:-$POM_KAFKA_VERSION}"
+[[ "$KAFKA_VERSION" =~ ^([0-9]+)\.[0-9]+\.[0-9]+$ ]] \
+  || { echo "kafka: KAFKA_VERSION must be a release like 4.4.0 or 3.9.1, got '$KAFKA_VERSION'" >&2; exit 1; }
+KAFKA_MAJOR="${BASH_REMATCH[1]}"
+# What moved between the lines: 4.x logs through log4j2 (3.x through reload4j),
+# and its ConfigCommand is in kafka-tools (Java) instead of core (Scala).
+case "$KAFKA_MAJOR" in
+  3) KAFKA_LOGGING=reload4j
+     LOG4J_OPTS=(-Dlog4j.configuration="file:$KAFKA_SUPPORT_DIR/log4j.properties")
+     CONFIG_COMMAND=kafka.admin.ConfigCommand ;;
+  4) KAFKA_LOGGING=log4j2
+     LOG4J_OPTS=(-Dlog4j2.configurationFile="$KAFKA_SUPPORT_DIR/log4j2.properties")
+     CONFIG_COMMAND=org.apache.kafka.tools.ConfigCommand ;;
+  *) echo "kafka: KAFKA_VERSION $KAFKA_VERSION is not supported (3.x with KRaft, or 4.x)" >&2; exit 1 ;;
+esac
 
 KAFKA_HOST=127.0.0.1
 KAFKA_PORT="${KAFKA_PORT:-9092}"
@@ -48,6 +64,7 @@ HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
 PROPS_FILE="$DATA_DIR/server.properties"
 PID_FILE="$DATA_DIR/kafka.pid"
 CLUSTER_ID_FILE="$DATA_DIR/cluster.id"
+VERSION_FILE="$DATA_DIR/kafka.version"   # the Kafka version that last started on this data
 LOG_DIR="$DATA_DIR/logs"            # broker's own log4j output (server.log)
 KAFKA_LOG_DIRS="$DATA_DIR/data"      # Kafka's log.dirs (topic data, KRaft metadata)
 STDOUT_LOG="$LOG_DIR/stdout.log"
@@ -86,7 +103,7 @@ ensure_java() {
   [[ -n "$v" && "$v" -ge 17 ]] || die "JDK 17+ required, found: $("$JAVA" -version 2>&1 | head -n 1)"
 }
 
-pom_hash() { sha256sum "$POM" | cut -d' ' -f1; }
+pom_hash() { { cat "$POM"; echo "$KAFKA_VERSION $KAFKA_LOGGING"; } | sha256sum | cut -d' ' -f1; }
 
 # Jars are cached outside the repo; the marker (holding the pom's hash) is written
 # only after a complete copy, so an interrupted download is redone next time.
@@ -102,7 +119,7 @@ ensure_libs() {
   tmp="$(mktemp -d "$(dirname "$LIBS_DIR")/libs.tmp.XXXXXX")"
   mvn_log="$tmp.mvn.log"
   if ! mvn -q -B -f "$POM" dependency:copy-dependencies \
-        -DoutputDirectory="$tmp" -DincludeScope=runtime >"$mvn_log" 2>&1; then
+        -Dkafka.version="$KAFKA_VERSION" -Dkafka.logging="$KAFKA_LOGGING" -DoutputDirectory="$tmp" -DincludeScope=runtime >"$mvn_log" 2>&1; then
     err "Maven failed; last lines of its output:"
     tail -n 40 "$mvn_log" >&2
     rm -rf "$tmp" "$mvn_log"
@@ -213,11 +230,23 @@ EOF
 }
 
 java_tool() {
-  # Runs a Kafka CLI class from the cached jars, logging through our log4j config.
+  # Runs a Kafka CLI class from the cached jars, logging through our log4j(2) config.
   # (C1 only + serial GC: these JVMs live ~1 s; their log4j output goes to tools.log.)
   "$JAVA" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
-    -Dlog4j.configuration="file:$LOG4J_CONFIG" -Dkafka.logs.dir="$LOG_DIR" -Dwarden.log.file=tools.log \
+    "${LOG4J_OPTS[@]}" -Dkafka.logs.dir="$LOG_DIR" -Dwarden.log.file=tools.log \
     -cp "$LIBS_DIR/*" "$@"
+}
+
+# A newer Kafka reads an older one's data (3.9 -> 4.x is the supported upgrade);
+# the reverse fails deep in the broker's startup, so refuse it here by name.
+check_data_version() {
+  [[ -s "$VERSION_FILE" ]] || return 0
+  local had; had="$(cat "$VERSION_FILE")"
+  [[ "$had" == "$KAFKA_VERSION" ]] && return 0
+  if [[ "$(printf '%s\n%s\n' "$had" "$KAFKA_VERSION" | sort -V | head -n 1)" == "$KAFKA_VERSION" ]]; then
+    die "$DATA_DIR holds data of Kafka $had, which Kafka $KAFKA_VERSION cannot read: set KAFKA_DATA_DIR to another directory, or delete this one with: KAFKA_VERSION=$KAFKA_VERSION bash scripts/kafka.sh reset"
+  fi
+  say "upgrading the data in $DATA_DIR from Kafka $had to $KAFKA_VERSION"
 }
 
 format_storage_if_needed() {
@@ -268,8 +297,10 @@ cmd_start() {
 
   ensure_java
   ensure_libs
+  check_data_version
   write_server_properties
   format_storage_if_needed
+  echo "$KAFKA_VERSION" >"$VERSION_FILE"
 
   say "starting Kafka $KAFKA_VERSION (KRaft) on $BOOTSTRAP, controller on $KAFKA_HOST:$KAFKA_CONTROLLER_PORT; data in $DATA_DIR"
   local -a jvm_opts
@@ -278,7 +309,7 @@ cmd_start() {
     -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
     -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError
     -Djava.awt.headless=true
-    -Dlog4j.configuration="file:$LOG4J_CONFIG" -Dkafka.logs.dir="$LOG_DIR" -Dwarden.log.file=server.log)
+    "${LOG4J_OPTS[@]}" -Dkafka.logs.dir="$LOG_DIR" -Dwarden.log.file=server.log)
   # setsid: own session, so the broker outlives the shell (and its process
   # group) that started it; nohup for terminals without setsid.
   local -a detach=(nohup)
@@ -462,7 +493,7 @@ verify_topic_configs() {
     fi
     local joined; joined="$(IFS=,; echo "${missing[*]}")"
     err "topic $name exists without $joined (current overrides: ${have:-none}); setting it"
-    java_tool kafka.admin.ConfigCommand --bootstrap-server "$BOOTSTRAP" --alter \
+    java_tool "$CONFIG_COMMAND" --bootstrap-server "$BOOTSTRAP" --alter \
       --entity-type topics --entity-name "$name" --add-config "$joined" >/dev/null \
       || die "could not set $joined on topic $name"
     say "topic $name now has $joined"

@@ -31,8 +31,16 @@ ensure_redis() {
   node scripts/redis-ping.mjs "$REDIS_URL"
 }
 
+# scripts/kafka.sh manages a broker on 127.0.0.1:$KAFKA_PORT: a local
+# KAFKA_BROKERS (first address) sets that port, so the suite and the script
+# agree on which broker they use. A remote one is used as it is.
 ensure_kafka() {
-  export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
+  export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:${KAFKA_PORT:-9092}}"
+  local first="${KAFKA_BROKERS%%,*}"
+  case "${first%:*}" in
+    127.0.0.1|localhost) export KAFKA_PORT="${first##*:}" ;;
+    *) log "Kafka at $KAFKA_BROKERS is not local: not starting a broker nor creating topics"; return 0 ;;
+  esac
   if ! bash scripts/kafka.sh status >/dev/null 2>&1; then
     bash scripts/kafka.sh start
     if [ "${WARDEN_KEEP_SERVICES:-0}" != 1 ]; then

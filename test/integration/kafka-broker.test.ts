@@ -1,6 +1,7 @@
 /**
- * Integration checks against a real Kafka broker (3.9.x, the version pinned in
- * scripts/kafka/pom.xml), plus consistency checks between scripts/kafka.sh's
+ * Integration checks against a real Kafka broker (by default the 4.x pinned in
+ * scripts/kafka/pom.xml; KAFKA_VERSION=3.9.1 bash scripts/kafka.sh start runs
+ * the other tested line), plus consistency checks between scripts/kafka.sh's
  * inputs and docker-compose.yml.
  *
  * The broker must already run at $KAFKA_BROKERS (default 127.0.0.1:9092):
@@ -367,7 +368,7 @@ describe('docker-compose.yml agrees with scripts/kafka', () => {
 
   it('uses the Kafka version pinned in scripts/kafka/pom.xml', () => {
     const version = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(readFileSync(POM, 'utf8'))?.[1];
-    expect(version).toMatch(/^3\.9\.\d+$/); // kafkajs 2.2.4 needs protocol versions Kafka 4.0 removed
+    expect(version).toMatch(/^4\.\d+\.\d+$/); // the current line by default; 3.9.1 is the KAFKA_VERSION switch
     expect(services.kafka!.image).toBe(`apache/kafka:${version}`);
     expect(services['kafka-init']!.image).toBe(`apache/kafka:${version}`);
   });
@@ -401,5 +402,25 @@ describe('docker-compose.yml agrees with scripts/kafka', () => {
     const expected = readTopicsTxt().map(({ name, partitionsRaw, configs }) => ({ name, partitionsRaw, configs }));
     const byName = (a: { name?: string }, b: { name?: string }) => (a.name ?? '').localeCompare(b.name ?? '');
     expect(created.sort(byName)).toEqual(expected.sort(byName));
+  });
+});
+
+describe('scripts/kafka.sh KAFKA_VERSION', () => {
+  const status = (version: string) =>
+    execFileAsync('bash', [KAFKA_SH, 'status'], { env: { ...process.env, KAFKA_VERSION: version }, timeout: 20_000 }).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: { code?: number; stderr?: string }) => ({ code: e.code, stderr: e.stderr ?? '' }),
+    );
+
+  it('refuses a version that is not a release, naming the variable', async () => {
+    const r = await status('latest');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("KAFKA_VERSION must be a release like 4.4.0 or 3.9.1, got 'latest'");
+  });
+
+  it('refuses a line it does not know how to run (2.x needs ZooKeeper)', async () => {
+    const r = await status('2.8.2');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('KAFKA_VERSION 2.8.2 is not supported (3.x with KRaft, or 4.x)');
   });
 });

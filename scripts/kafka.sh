@@ -295,9 +295,9 @@ cmd_start() {
     die "controller port $KAFKA_CONTROLLER_PORT is in use (set KAFKA_CONTROLLER_PORT to use another port)"
   fi
 
+  check_data_version
   ensure_java
   ensure_libs
-  check_data_version
   write_server_properties
   format_storage_if_needed
   echo "$KAFKA_VERSION" >"$VERSION_FILE"

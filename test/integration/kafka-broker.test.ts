@@ -12,8 +12,10 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Kafka, logLevel, ConfigResourceTypes, type Admin, type KafkaMessage } from 'kafkajs';
@@ -405,6 +407,18 @@ describe('docker-compose.yml agrees with scripts/kafka', () => {
   });
 });
 
+/** A port nothing listens on (bound, then released). */
+function closedPort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const srv = createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => done(port));
+    });
+  });
+}
+
 describe('scripts/kafka.sh KAFKA_VERSION', () => {
   const status = (version: string) =>
     execFileAsync('bash', [KAFKA_SH, 'status'], { env: { ...process.env, KAFKA_VERSION: version }, timeout: 20_000 }).then(
@@ -422,5 +436,21 @@ describe('scripts/kafka.sh KAFKA_VERSION', () => {
     const r = await status('2.8.2');
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('KAFKA_VERSION 2.8.2 is not supported (3.x with KRaft, or 4.x)');
+  });
+
+  it('refuses to start an older Kafka on data a newer one wrote, naming the way out', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'warden-kafka-'));
+    try {
+      writeFileSync(join(dataDir, 'kafka.version'), '4.4.0\n');
+      const r = await execFileAsync('bash', [KAFKA_SH, 'start'], {
+        env: { ...process.env, KAFKA_VERSION: '3.9.1', KAFKA_PORT: String(await closedPort()), KAFKA_CONTROLLER_PORT: String(await closedPort()), KAFKA_DATA_DIR: dataDir },
+        timeout: 20_000,
+      }).then(() => ({ code: 0, stderr: '' }), (e: { code?: number; stderr?: string }) => ({ code: e.code, stderr: e.stderr ?? '' }));
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`${dataDir} holds data of Kafka 4.4.0, which Kafka 3.9.1 cannot read: set KAFKA_DATA_DIR to another directory`);
+      expect(existsSync(join(dataDir, 'server.properties'))).toBe(false);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

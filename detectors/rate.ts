@@ -129,7 +129,7 @@ const defaults = {
     quiet: { floor: 0.25, minRatio: 1.25 },
   },
   denied: { enabled: true, ratio: 3, zScore: 5, minEvents: 10, share: 0.3, long: { window: '1h', ratio: 3, zScore: 5, minEvents: 5, share: 0.05 } },
-  peers: { enabled: true, minActive: 3, surge: 1.5, tolerance: 2, newcomer: { ratio: 4, zScore: 5, minEvents: 10 } },
+  peers: { enabled: true, minActive: 3, surge: 1.3, tolerance: 2.5, newcomer: { ratio: 4, zScore: 5, minEvents: 10 } },
 };
 
 const limitKeys = new WeakMap<Manifest, string[]>();

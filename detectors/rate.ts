@@ -371,9 +371,9 @@ function othersRatio(event: AgentEvent, peers: PeerView, cv: CounterView, own: n
 
 /**
  * How the identity's class (its other identities) runs on this action over
- * the long window against its own normal: for detectors that judge an
- * identity against its class moving or not (silence's drop). Undefined when
- * the class cannot say.
+ * the long window against its own normal (leave-one-out), from the rate
+ * detector's own and class counters in the view. Undefined when the class
+ * cannot say.
  */
 export function classPace(event: AgentEvent, view: IdentityView, cfg: RateConfig): number | undefined {
   if (!view.peers || !cfg.peers.enabled || !cfg.baseline.enabled) return undefined;
@@ -388,18 +388,12 @@ export function classPace(event: AgentEvent, view: IdentityView, cfg: RateConfig
 /**
  * Whether the identity's class is moving together on this action right now
  * (its other identities at `peers.surge` x their own normal or more over the
- * long window), from the rate detector's own and class counters in the view:
- * for other detectors that count the same activity (enumeration). The ratio,
- * or undefined when the class is calm or cannot say.
+ * long window): for other detectors that count the same activity
+ * (enumeration). The ratio, or undefined when the class is calm or cannot say.
  */
 export function classMoving(event: AgentEvent, view: IdentityView, cfg: RateConfig): number | undefined {
-  if (!view.peers || !cfg.peers.enabled || !cfg.baseline.enabled) return undefined;
-  const [short, long] = rateKeys(event.action);
-  const base = view.counters[short]?.baseline;
-  const lv = view.counters[long];
-  if (!base || !lv) return undefined;
-  const [ownExpected] = windowExpectation(base, lv.windowMs, cfg.baseline.bucketMs);
-  return classSurge(event, view.peers, lv, slidingCount(lv, event.ts), ownExpected, cfg.baseline.bucketMs, cfg);
+  const pace = classPace(event, view, cfg);
+  return pace !== undefined && pace >= cfg.peers.surge ? pace : undefined;
 }
 
 /** An identity still learning, judged by its class's rate per active identity. */

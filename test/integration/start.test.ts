@@ -3,20 +3,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTopic, deletePrefix, requireKafka, requireRedis, startRedisServer, startWarden, stopWarden, uniqueName, type WardenProcess } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { createTopic, startRedisServer, startWarden, stopWarden, uniqueName, type WardenProcess, useServices } from './helpers.js';
 import { newRunOf } from './runs.js';
 
 let redis: Redis;
-const prefixes: string[] = [];
-beforeAll(async () => {
-  await requireKafka();
-  redis = await requireRedis();
-});
-afterAll(async () => {
-  for (const p of prefixes) await deletePrefix(redis, p);
-  redis?.disconnect();
-});
+const prefixes = useServices((r) => (redis = r));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TIMEOUT_S = 3;

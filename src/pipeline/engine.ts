@@ -21,11 +21,20 @@ import { builtinDetectors } from '../../detectors/index.js';
 import type { BatchOutput, DeadLetter, OutputItem } from './outputs.js';
 import { classOf, FleetBatch } from './fleet-batch.js';
 import type { OutboxEncoder } from './outbox.js';
+import type { Forwarded } from './forward.js';
+
+/** Set by the service (src/service/route.ts) on a valid record. */
+interface Routing {
+  /** Its identity is owned by another partition: it goes there (value bytes unchanged) instead of being counted here. */
+  forward?: { partition: number; value: Uint8Array };
+  /** Another partition forwarded it here: the store counts it once per source offset. */
+  forwarded?: Forwarded;
+}
 
 export type InputRecord =
-  | { offset: bigint; ok: true; event: AgentEvent; control?: undefined }
+  | ({ offset: bigint; ok: true; event: AgentEvent; control?: undefined } & Routing)
   /** An operator control, shape-checked; the engine verifies its signature. */
-  | { offset: bigint; ok: true; control: OperatorControl; event?: undefined; raw?: Uint8Array; key?: Uint8Array; headers?: Record<string, string> }
+  | ({ offset: bigint; ok: true; control: OperatorControl; event?: undefined; raw?: Uint8Array; key?: Uint8Array; headers?: Record<string, string> } & Routing)
   | { offset: bigint; ok: false; error: { code: string; field?: string; message: string }; raw?: Uint8Array; key?: Uint8Array; headers?: Record<string, string> };
 
 export interface EngineOptions {
@@ -98,17 +107,17 @@ export class Engine {
     const peers = this.classes ? new ClassBatch(this.classes, config.breaker.fleetGuard.activeWindowMs) : undefined;
     const classTracks: Array<readonly ClassTrack[]> = [];
     for (const r of records) {
-      if (!r.ok) continue;
+      if (!r.ok || r.forward) continue;
       if (r.control) {
         // No tracks: a control changes only the breaker, but it takes its place in the identity's order.
         contexts.push(undefined);
         classTracks.push(NONE);
-        updates.push({ offset: r.offset, identity: r.control.identity, ts: r.control.ts, tracks: [] });
+        updates.push(withForwarded({ offset: r.offset, identity: r.control.identity, ts: r.control.ts, tracks: [] }, r.forwarded));
         continue;
       }
       const ctx = resolve(r.event);
       contexts.push(ctx);
-      updates.push({ offset: r.offset, identity: r.event.identity, ts: r.event.ts, tracks: this.tracks(r.event, ctx) });
+      updates.push(withForwarded({ offset: r.offset, identity: r.event.identity, ts: r.event.ts, tracks: this.tracks(r.event, ctx) }, r.forwarded));
       fleet?.note(classOf(ctx), r.event.identity, r.event.ts);
       if (peers) {
         const ct = this.classTracks(r.event, ctx);
@@ -124,8 +133,20 @@ export class Engine {
     let processed = 0;
     let skipped = 0;
     let invalid = 0;
+    let forwarded = 0;
     let u = 0;
     for (const r of records) {
+      if (r.ok && r.forward) {
+        // Like a dead letter: no state here, an output committed with the offset.
+        if (committed !== null && r.offset <= committed) {
+          skipped++;
+          continue;
+        }
+        forwarded++;
+        const identity = r.control ? r.control.identity : r.event.identity;
+        items.push({ kind: 'forward', forward: { offset: r.offset, to: r.forward.partition, identity, value: r.forward.value } });
+        continue;
+      }
       if (!r.ok) {
         if (committed !== null && r.offset <= committed) {
           skipped++;
@@ -190,7 +211,7 @@ export class Engine {
     }
 
     const lastOffset = records.length > 0 ? records[records.length - 1]!.offset : null;
-    if (lastOffset !== null && (processed > 0 || invalid > 0)) {
+    if (lastOffset !== null && (processed > 0 || invalid > 0 || forwarded > 0)) {
       const snapshots = new Map<string, string>();
       for (const id of touched) snapshots.set(id, serializeRecord(breakers.get(id)!));
       await fleet?.record();
@@ -201,7 +222,7 @@ export class Engine {
         outbox: this.outbox ? this.outbox.encode(items, partition) : [],
       });
     }
-    return { items, processed, skipped, invalid, lastOffset };
+    return { items, processed, skipped, invalid, forwarded, lastOffset };
   }
 
   /** Controls whose signature does not verify become invalid records, for the dead-letter topic. */
@@ -289,6 +310,11 @@ export class Engine {
       evidence: { ...f.evidence, configVersion: ctx.configVersion },
     };
   }
+}
+
+function withForwarded(u: StateUpdate, f: Forwarded | undefined): StateUpdate {
+  if (f) u.forwarded = f;
+  return u;
 }
 
 const NO_SUPPRESSION = Object.freeze({ windowMs: 0, maxGroups: 1 });

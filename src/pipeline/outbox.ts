@@ -4,6 +4,7 @@ import type { OutboxRecord } from '../state/types.js';
 import type { OutputItem } from './outputs.js';
 import { deadLetterOutbox } from './dead-letter.js';
 import { DEFAULT_RECORD_LIMIT } from './record-size.js';
+import { forwardHeaders } from './forward.js';
 import { commandRecord, controlRecord, decisionRecord } from './records.js';
 
 export interface Topics {
@@ -42,6 +43,12 @@ export class OutboxEncoder {
         out.push({ topic: this.topics.decisions, key: item.command.identity, value });
       } else if (item.kind === 'control') {
         out.push({ topic: this.topics.decisions, key: item.control.identity, value: encoder.encode(JSON.stringify(controlRecord(item.control))) });
+      } else if (item.kind === 'forward') {
+        const f = item.forward;
+        const from = Number(partition.slice(partition.lastIndexOf(':') + 1));
+        const headers = this.keyring ? forwardHeaders(this.keyring, f.to, from, f.offset, f.value) : {};
+        // Keyed by its identity from here on; its value is the producer's bytes.
+        out.push({ topic: this.sourceTopic, partition: f.to, key: f.identity, value: f.value, headers });
       } else {
         out.push(deadLetterOutbox(item.deadLetter, this.topics.deadLetter, this.sourceTopic, partition, this.deadLetterLimit));
       }

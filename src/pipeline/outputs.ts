@@ -19,7 +19,9 @@ export type OutputItem =
   | { kind: 'command'; command: BreakerCommand }
   | { kind: 'dead-letter'; deadLetter: DeadLetter }
   /** What an operator control did, for the audit trail. */
-  | { kind: 'control'; control: ControlOutcome };
+  | { kind: 'control'; control: ControlOutcome }
+  /** A record whose identity another partition owns, sent there to be counted (src/pipeline/forward.ts). */
+  | { kind: 'forward'; forward: { offset: bigint; to: number; identity: string; value: Uint8Array } };
 
 export interface BatchOutput {
   items: OutputItem[];
@@ -28,5 +30,7 @@ export interface BatchOutput {
   /** Records skipped because an earlier run already committed them. */
   skipped: number;
   invalid: number;
+  /** Records sent to their identity's owner partition instead of being counted here. */
+  forwarded: number;
   lastOffset: bigint | null;
 }

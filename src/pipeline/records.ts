@@ -24,5 +24,6 @@ export function outputRecord(item: OutputItem): Record<string, unknown> {
   if (item.kind === 'detection') return decisionRecord(item.detection, item.commandId);
   if (item.kind === 'command') return commandRecord(item.command);
   if (item.kind === 'control') return controlRecord(item.control);
+  if (item.kind === 'forward') return { kind: 'forward', offset: Number(item.forward.offset), partition: item.forward.to, identity: item.forward.identity };
   return deadLetterRecord(item.deadLetter);
 }

@@ -34,10 +34,9 @@ function headersOf(message: KafkaMessage): Record<string, string> | undefined {
 }
 
 /**
- * Whether a valid event's record key is not its identity: its producer's
- * partitioner may then place the identity on several partitions, each with a
- * state of its own (issue 9 case 4). Counted, so operators can find the
- * producer; the event is still counted where it lands.
+ * Whether a valid event's record key is not its identity: it may then land
+ * off its identity's owner partition and take a hop there (route.ts).
+ * Counted, so operators can find the producer.
  */
 export function misrouted(message: KafkaMessage, rec: InputRecord): boolean {
   if (!rec.ok || !rec.event) return false;
@@ -51,13 +50,14 @@ export function misrouted(message: KafkaMessage, rec: InputRecord): boolean {
 /**
  * A Kafka message to an engine record; a bad one keeps its bytes and headers
  * for the dead-letter topic, and so does a control, whose signature the engine checks.
- * `now` is the wall clock the record's time is bounded by.
+ * `now` is the wall clock the record's time is bounded by; a record forwarded
+ * by Warden is not bounded again (it was where it was first read).
  */
-export function toRecord(message: KafkaMessage, now: number, bounds: TimeBounds): InputRecord {
+export function toRecord(message: KafkaMessage, now: number, bounds: TimeBounds, bounded = true): InputRecord {
   const offset = BigInt(message.offset);
   const value = message.value ?? EMPTY;
   const result = decodeEvent(value);
-  const late = result.ok ? timeError(result.control ? result.control.ts : result.event.ts, now, bounds, result.control ? 'CONTROL' : 'EVENT') : undefined;
+  const late = result.ok && bounded ? timeError(result.control ? result.control.ts : result.event.ts, now, bounds, result.control ? 'CONTROL' : 'EVENT') : undefined;
   if (result.ok && !result.control && !late) return { offset, ok: true, event: result.event };
   const rec: InputRecord = late
     ? { offset, ok: false, error: late, raw: value }

@@ -80,6 +80,7 @@ export class ProducerSlot {
 function toMessage(record: OutboxRecord): Message {
   const m: Message = { key: record.key, value: Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength) };
   if (record.headers) m.headers = record.headers;
+  if (record.partition !== undefined) m.partition = record.partition;
   return m;
 }
 

@@ -14,6 +14,7 @@ import { kafkaDependency, redisDependency, type Dependency, type StartGate } fro
 import { misrouted, toRecord } from './decode.js';
 import { MemoryParkingLot, type ParkingLot } from './parked.js';
 import { OutboxPublisher, ProducerSlot } from './publisher.js';
+import { Router } from './route.js';
 import { heartbeatingSleep, persist, type Liveline } from './supervise.js';
 import type { ServiceSettings } from './settings.js';
 import { serviceMetrics, type ServiceMetrics } from '../ops/service-metrics.js';
@@ -98,6 +99,8 @@ export class WardenService extends EventEmitter<ServiceEvents> {
   /** identity\0scope → until, for the open-breakers gauge; event time. */
   private readonly open = new Map<string, number>();
   private watermark = 0;
+  /** Set at start from the actions topic's partition count. */
+  private router: Router | null = null;
   /** Wall time the Redis state was lost, when this epoch began with a loss (src/service/epoch-watch.ts). */
   private lostAt: number | null = null;
   readonly metrics: ServiceMetrics;
@@ -254,6 +257,9 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     const admin = this.admin;
     const created = await step(kafka, 'creating topics on', () => ensureTopics(admin, settings.topics));
     if (created.length > 0) this.log.info({ created }, 'created topics');
+    const [meta] = (await step(kafka, 'reading the actions topic\'s partitions from', () => admin.fetchTopicMetadata({ topics: [settings.topics.actions] }))).topics;
+    this.router = new Router(meta!.partitions.length, settings.keyring);
+    this.log.info({ topic: settings.topics.actions, partitions: this.router.partitions }, 'identities are counted on their murmur2 partition');
     const limits = await step(kafka, 'reading topic limits from', () => outputLimits(admin, settings.topics, this.log));
     this.outbox.deadLetterLimit = limits.deadLetter;
     this.publisher.maxBatchBytes = limits.batch;
@@ -367,6 +373,8 @@ export class WardenService extends EventEmitter<ServiceEvents> {
         if (d.ts > this.watermark) this.watermark = d.ts;
       } else if (item.kind === 'control') {
         m.controls.inc({ op: item.control.op, result: item.control.result });
+      } else if (item.kind === 'forward') {
+        m.forwarded.inc();
       } else {
         const c = item.command;
         m.commands.inc({ type: c.type });
@@ -416,9 +424,16 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       const messages = batch.messages.slice(i, i + max);
       // The wall clock bounds event time (and only refuses), read once per batch so a retry decides the same.
       const now = Date.now();
-      const records = messages.map((m) => toRecord(m, now, this.opts.settings.timeBounds));
+      const router = this.router!;
       let wrongKey = 0;
-      for (let j = 0; j < records.length; j++) if (misrouted(messages[j]!, records[j]!)) wrongKey++;
+      const records = messages.map((m) => {
+        const forwarded = router.forwardedOf(m, batch.partition);
+        const rec = toRecord(m, now, this.opts.settings.timeBounds, forwarded === null);
+        // A forwarded record was counted as misrouted where it was first read.
+        if (forwarded === null && misrouted(m, rec)) wrongKey++;
+        router.route(m, rec, batch.partition, forwarded);
+        return rec;
+      });
       if (wrongKey > 0) this.metrics.misrouted.inc(wrongKey);
       retried = false;
       // Safe to repeat: the store applies and commits each offset once (a repeat gets the views back, or "done").

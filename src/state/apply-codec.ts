@@ -28,6 +28,7 @@ export function encodeApply(updates: readonly StateUpdate[]): Buffer {
   const members: string[] = [];
   const memberIndex = new Map<string, number>();
   const flat: Array<string | number> = [];
+  const forwards: Array<string | number> = [];
   const keyOf = (k: string): number => {
     let i = keyIndex.get(k);
     if (i === undefined) {
@@ -44,7 +45,8 @@ export function encodeApply(updates: readonly StateUpdate[]): Buffer {
     }
     return i;
   };
-  for (const u of updates) {
+  for (const [n, u] of updates.entries()) {
+    if (u.forwarded) forwards.push(n + 1, String(u.forwarded.from), offsetString(u.forwarded.offset));
     let id = idIndex.get(u.identity);
     if (id === undefined) {
       id = ids.push(u.identity);
@@ -72,7 +74,7 @@ export function encodeApply(updates: readonly StateUpdate[]): Buffer {
     }
     flat[slots] = flat.length - slots - 1;
   }
-  return toBuffer(encoder.encode([keys, params, ids, members, flat]));
+  return toBuffer(encoder.encode([keys, params, ids, members, flat, forwards]));
 }
 
 /** The reply's outcomes are flat: 0 (done), or a view's length then the view. */

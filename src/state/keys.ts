@@ -18,6 +18,8 @@ export const SUFFIX = {
   pending: ':pending',
   /** LIST, the outbox */
   outbox: ':o',
+  /** HASH, per source partition (decimal), the highest forwarded offset counted here (lua/apply-1.lua) */
+  forwarded: ':f',
   /** + sha1(identity): HASH, IDENTITY_FIELD and TRACK_FIELD */
   identity: ':i:',
   /** + sha1(identity) + ':' + sha1(track): SET, a distinct track's members */
@@ -87,6 +89,7 @@ export function partitionKey(prefix: string, partition: string): string {
 export const metaKey = (base: string): string => base + SUFFIX.meta;
 export const pendingKey = (base: string): string => base + SUFFIX.pending;
 export const outboxKey = (base: string): string => base + SUFFIX.outbox;
+export const forwardedKey = (base: string): string => base + SUFFIX.forwarded;
 
 /** The partition a key of partitionKey's belongs to, or undefined. */
 export function partitionOf(key: string): string | undefined {

@@ -20,6 +20,8 @@ interface PartitionState {
   pending: Map<bigint, ApplyOutcome>;
   outbox: Array<{ seq: bigint; record: OutboxRecord }>;
   nextSeq: bigint;
+  /** Per source partition, the highest forwarded offset counted here. */
+  forwarded: Map<number, bigint>;
 }
 
 const NONE = -1n;
@@ -54,6 +56,12 @@ export class MemoryWindowStore implements WindowStore {
           throw new WardenError('STATE_INCONSISTENT', `partition ${batch.partition}: offset ${u.offset} was applied but its view is not pending`);
         }
         outcomes[i] = pending;
+      } else if (u.forwarded && !this.firstForward(part, u.forwarded)) {
+        // A forward published again (a crash between publish and ack): counted already. Kept pending as done, so a redo agrees.
+        const outcome: ApplyOutcome = { status: 'done' };
+        part.pending.set(u.offset, outcome);
+        part.applied = u.offset;
+        outcomes[i] = outcome;
       } else {
         const view = this.applyOne(u.identity, u.ts, u.tracks);
         const outcome: ApplyOutcome = { status: 'view', view, breaker: this.breakers.get(u.identity) ?? null };
@@ -98,6 +106,14 @@ export class MemoryWindowStore implements WindowStore {
     return c === NONE ? null : c;
   }
 
+  /** True, and noted, when a forward's source offset is above the highest counted from its partition. */
+  private firstForward(part: PartitionState, f: { from: number; offset: bigint }): boolean {
+    const max = part.forwarded.get(f.from);
+    if (max !== undefined && f.offset <= max) return false;
+    part.forwarded.set(f.from, f.offset);
+    return true;
+  }
+
   /** Number of identities held, for tests and the demo summary. */
   get size(): number {
     return this.identities.size;
@@ -106,7 +122,7 @@ export class MemoryWindowStore implements WindowStore {
   private partition(name: string): PartitionState {
     let p = this.partitions.get(name);
     if (!p) {
-      p = { applied: NONE, committed: NONE, pending: new Map(), outbox: [], nextSeq: 0n };
+      p = { applied: NONE, committed: NONE, pending: new Map(), outbox: [], nextSeq: 0n, forwarded: new Map() };
       this.partitions.set(name, p);
     }
     return p;

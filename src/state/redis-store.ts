@@ -84,7 +84,7 @@ export class RedisWindowStore implements WindowStore {
     const base = partitionKey(this.prefix, batch.partition);
     const breakers: string[] = [];
     for (const [identity, snap] of batch.breakers) breakers.push(identity, snap);
-    const records = batch.outbox.map((r) => toBuffer(encoder.encode([r.topic, r.key, r.value, r.headers ?? null])));
+    const records = batch.outbox.map((r) => toBuffer(encoder.encode(r.partition === undefined ? [r.topic, r.key, r.value, r.headers ?? null] : [r.topic, r.key, r.value, r.headers ?? null, r.partition])));
     const blob = toBuffer(encoder.encode([offsetString(batch.offset), breakers]));
     await this.call('commit', () => this.scripts.wardenCommit(base, blob, this.idleTtlMs, ...records));
   }
@@ -135,9 +135,10 @@ export function toWardenError(err: unknown, what: string): WardenError {
 }
 
 function decodeOutboxEntry(entry: Buffer): { seq: bigint; record: OutboxRecord } {
-  const [seq, [topic, key, value, headers]] = decoder.decode(entry) as [number, [string, string | null, Uint8Array, Record<string, string> | null]];
+  const [seq, [topic, key, value, headers, partition]] = decoder.decode(entry) as [number, [string, string | null, Uint8Array, Record<string, string> | null, number?]];
   // Copy: the decoded bytes are a view into the whole reply buffer.
   const record: OutboxRecord = { topic, key, value: new Uint8Array(value) };
   if (headers !== null) record.headers = headers;
+  if (partition !== undefined) record.partition = partition;
   return { seq: BigInt(seq), record };
 }

@@ -115,6 +115,12 @@ export interface StateUpdate {
   identity: string;
   ts: number;
   tracks: Track[];
+  /**
+   * The update came from another partition (src/pipeline/forward.ts): it is
+   * counted only if its source offset is above the highest one counted from
+   * that partition, which the store keeps beside the partition's offsets.
+   */
+  forwarded?: { from: number; offset: bigint };
 }
 
 /**
@@ -149,6 +155,8 @@ export interface OutboxRecord {
   key: string | null;
   value: Uint8Array;
   headers?: Record<string, string>;
+  /** An explicit partition (a forwarded record); else the producer's partitioner places it by key. */
+  partition?: number;
 }
 
 export interface CommitBatch {

@@ -329,6 +329,33 @@ export function windowStoreContract(name: string, make: MakeStore): void {
       expect((await store.apply({ partition: P, updates: all })).outcomes.every((o) => o.status === 'done')).toBe(true);
     }));
 
+    it('counts a forwarded update once per source offset: a re-published prefix is done, also across batches and a redo', withStore(async (store) => {
+      const t = [counter('c', 1000)];
+      const fwd = (offset: bigint, from: number, src: bigint, ts: number): StateUpdate => ({ offset, identity: 'a', ts, tracks: t, forwarded: { from, offset: src } });
+      // Partition 2 forwarded its offsets 5, 6, 9; partition 4 its offset 5; then a crash re-published 2's 6 and 9, then 10.
+      const first = [fwd(0n, 2, 5n, 1), fwd(1n, 2, 6n, 2), fwd(2n, 4, 5n, 3), { offset: 3n, identity: 'a', ts: 4, tracks: t }, fwd(4n, 2, 9n, 5)];
+      const r1 = await store.apply({ partition: P, updates: first });
+      expect(r1.outcomes.map((o) => (o.status === 'view' ? o.view.events : 'done'))).toStrictEqual([1, 2, 3, 4, 5]);
+      const second = [fwd(5n, 2, 6n, 6), fwd(6n, 2, 9n, 7), fwd(7n, 4, 5n, 8), fwd(8n, 2, 10n, 9), fwd(9n, 4, 2n, 10)];
+      const r2 = await store.apply({ partition: P, updates: second });
+      expect(r2.outcomes.map((o) => (o.status === 'view' ? o.view.events : 'done'))).toStrictEqual(['done', 'done', 'done', 6, 'done']);
+      expect(viewOf(r2.outcomes[3]).counters.c!.count).toBe(6);
+      // Redelivered before a commit: the same outcomes, repeats included, nothing counted again.
+      expect(await store.apply({ partition: P, updates: [...first, ...second] })).toStrictEqual({ outcomes: [...r1.outcomes, ...r2.outcomes], committed: null });
+      await store.commit({ partition: P, offset: 6n, breakers: new Map(), outbox: [] });
+      const r3 = await store.apply({ partition: P, updates: [...second, fwd(10n, 2, 11n, 11), fwd(11n, 4, 6n, 12)] });
+      expect(r3.outcomes.map((o) => (o.status === 'view' ? o.view.events : 'done'))).toStrictEqual(['done', 'done', 'done', 6, 'done', 7, 8]);
+      // Marks are per partition of the state: another partition counts its own forwards.
+      const other = await store.apply({ partition: 'topic:1', updates: [{ offset: 0n, identity: 'b', ts: 1, tracks: [], forwarded: { from: 2, offset: 6n } }] });
+      expect(viewOf(other.outcomes[0]).events).toBe(1);
+    }));
+
+    it('keeps an outbox record\'s explicit partition', withStore(async (store) => {
+      const r: OutboxRecord = { topic: 'actions', key: 'a', value: new Uint8Array([1, 2]), headers: { 'warden-forwarded-from': '3' }, partition: 5 };
+      await store.commit({ partition: P, offset: 0n, breakers: new Map(), outbox: [r, rec('decisions', 'a', [3])] });
+      expect(await store.pendingOutbox(P, 10)).toStrictEqual([{ seq: 0n, record: r }, { seq: 1n, record: rec('decisions', 'a', [3]) }]);
+    }));
+
     it('refuses an applied offset whose view is no longer pending', withStore(async (store) => {
       await store.apply({ partition: P, updates: [{ offset: 5n, identity: 'a', ts: 1, tracks: [] }] });
       await expect(store.apply({ partition: P, updates: [{ offset: 3n, identity: 'a', ts: 1, tracks: [] }] }))
@@ -414,6 +441,9 @@ export async function runParity(store: WindowStore, seed: number, total: number)
   const identities = Array.from({ length: 50 }, (_, i) => (i % 10 === 9 ? `weird:{${i}}\n${'é'.repeat(i)}` : `agent-${i}`));
   const clock = new Map<string, number>();
   const all: StateUpdate[] = [];
+  // A fifth of the updates come forwarded from three partitions, now and then re-published from a little back.
+  const fr = mulberry32(seed ^ 0x5f0e);
+  const sources = [0n, 0n, 0n];
   let id = pick(identities);
   for (let i = 0; i < total; i++) {
     if (rnd() > 0.7) id = pick(identities);
@@ -426,7 +456,13 @@ export async function runParity(store: WindowStore, seed: number, total: number)
     clock.set(id, t);
     const ts = r >= 0.95 ? t - int(600_000) : t;
     const tracks = templates.filter(() => rnd() < 0.45).map((f) => f(pick(members)));
-    all.push({ offset: BigInt(i) + 100n, identity: id, ts, tracks });
+    const u: StateUpdate = { offset: BigInt(i) + 100n, identity: id, ts, tracks };
+    if (fr() < 0.2) {
+      const from = Math.floor(fr() * 3);
+      if (fr() < 0.15) sources[from] = sources[from]! > 5n ? sources[from]! - BigInt(1 + Math.floor(fr() * 5)) : 0n;
+      u.forwarded = { from: from + 1, offset: sources[from]!++ };
+    }
+    all.push(u);
   }
 
   let applied = 0;

@@ -56,13 +56,18 @@ export async function createTopic(topic: string, partitions: number, compact = f
   }
 }
 
-/** kcat as the external producer: one message per line, `key<TAB>value` (JSON values). */
-export async function kcatProduceLines(topic: string, lines: Array<{ key: string; value: string }>): Promise<void> {
+/**
+ * kcat as the external producer: one message per line, `key<TAB>value` (JSON values). By default with
+ * `murmur2_random`, which places a key where Java and kafkajs producers do; null: kcat's own default
+ * (librdkafka's consistent_random, CRC32 of the key).
+ */
+export async function kcatProduceLines(topic: string, lines: Array<{ key: string; value: string }>, partitioner: string | null = 'murmur2_random'): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'warden-kcat-'));
   try {
     const file = join(dir, 'in.txt');
     await writeFile(file, lines.map((l) => `${l.key}\t${l.value}`).join('\n') + '\n');
-    await run('kcat', ['-b', BROKERS, '-P', '-t', topic, '-K', '\t', '-X', 'partitioner=murmur2_random', '-l', file], { timeout: 60_000, maxBuffer: 1 << 24 });
+    const placed = partitioner === null ? [] : ['-X', `partitioner=${partitioner}`];
+    await run('kcat', ['-b', BROKERS, '-P', '-t', topic, '-K', '\t', ...placed, '-l', file], { timeout: 60_000, maxBuffer: 1 << 24 });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

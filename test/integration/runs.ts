@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
 import type { AgentEvent } from '../../src/event/types.js';
 import { replay } from '../../src/pipeline/replay.js';
+import type { TimeBounds } from '../../src/event/time.js';
 import { createTopic, dumpState, kcatConsumeAll, TEST_COMMAND_KEYS, uniqueName } from './helpers.js';
 
 /** One `warden run`'s own group, Redis prefix and output topics, on a shared actions topic. */
@@ -113,14 +114,15 @@ export function exactConfigDir(): Promise<string> {
   return exact;
 }
 
-export async function replayExpected(events: AgentEvent[], configDir = 'config'): Promise<{ decisions: string[]; commands: string[] }> {
+/** `timeBounds`: the recording clock's bounds (replay's defaults unless given). */
+export async function replayExpected(events: AgentEvent[], configDir = 'config', timeBounds?: TimeBounds): Promise<{ decisions: string[]; commands: string[] }> {
   const lines: string[] = [];
   let buf = '';
   const output = new Writable({ write(chunk, _e, cb) { buf += chunk.toString(); cb(); } });
   async function* records() {
     for (const [index, event] of events.entries()) yield { index, result: { ok: true as const, event, encoding: 'json' as const } };
   }
-  await replay({ records: records(), config: await loadConfig(configDir), output });
+  await replay({ records: records(), config: await loadConfig(configDir), output, ...(timeBounds ? { timeBounds } : {}) });
   for (const l of buf.trim().split('\n')) lines.push(l);
   const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
   return {

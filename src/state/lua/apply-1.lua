@@ -8,7 +8,7 @@
   |W (counter.lua): no value over 64 bytes, so identity hashes stay listpacks.
 
   KEYS[1]  the partition's base key, e.g. warden:{p:agent.actions:3}
-  ARGV[1]  cmsgpack {keys, params, ids, members, updates} (src/state/apply-codec.ts)
+  ARGV[1]  cmsgpack {keys, params, ids, members, updates, forwards} (src/state/apply-codec.ts)
              keys     track keys, referenced by 1-based index
              params   5 numbers per baseline: alpha, slotAlpha,
                       learningPeriodMs, minBuckets, learnZ (baseline.lua)
@@ -19,6 +19,11 @@
                         1, keyIndex, windowMs, paramIndex (0: none)  counter.lua
                         2, keyIndex, memberIndex, cap                seen.lua
                         3, keyIndex, windowMs, memberIndex, cap      distinct.lua
+             forwards flat, per forwarded update: its 1-based index in
+                      updates, source partition, source offset (decimal
+                      strings); a fresh one whose source offset is not above
+                      <base>:f[source partition] is a repeat, done (0), and
+                      kept pending as such; else it moves that mark
   ARGV[2]  idle TTL in ms (expiry.lua)
   ARGV[3]  MAX_EMPTY_FOLD
   Returns  cmsgpack {committed before the batch (decimal string or false), outcomes}
@@ -34,7 +39,8 @@
   Cost per batch: per identity one HMGET (every field the batch needs, seen
   members included, so a known member costs nothing more) and one HSET; a
   distinct track adds a SADD per new member, an expiry push a PEXPIREAT (and an
-  HKEYS to find the identity's distinct sets).
+  HKEYS to find the identity's distinct sets); forwards an HGETALL and an HSET
+  of <base>:f per batch.
 ]]
 
 --- @include "keys"
@@ -49,7 +55,7 @@ local base = KEYS[1]
 local batch = cmsgpack.unpack(ARGV[1])
 local ttl = tonumber(ARGV[2])
 local maxFold = tonumber(ARGV[3])
-local tkeys, params, idents, members, u = batch[1], batch[2], batch[3], batch[4], batch[5]
+local tkeys, params, idents, members, u, fw = batch[1], batch[2], batch[3], batch[4], batch[5], batch[6]
 local metaKey, pendKey = base .. SUFFIX.meta, base .. SUFFIX.pending
 local M = #members + 1
 
@@ -65,12 +71,37 @@ local FL, FX, NF, POS, NC = {}, {}, {}, {}, {}
 local order, nord = {}, 0
 local P, np = {}, 0
 
+-- Forwarded updates (FW: update index -> position in fw) and the marks of their source partitions.
+local FW, fwMark, fwDirty, nfw = nil, {}, {}, 0
+if fw and #fw > 0 then
+  FW = {}
+  for j = 1, #fw, 3 do FW[fw[j]] = j end
+  local raw = redis.call('HGETALL', base .. SUFFIX.forwarded)
+  for j = 1, #raw, 2 do fwMark[raw[j]] = raw[j + 1] end
+end
+
 local i, n, a = 1, 0, applied
 while i <= nu do
   local off, ns = u[i], u[i + 3]
   n = n + 1
   starts[n] = i
   local st = offsetStatus(off, committed, a)
+  if st == 2 and FW and FW[n] then
+    local j = FW[n]
+    local from, fo = fw[j + 1], fw[j + 2]
+    local mark = fwMark[from]
+    if mark and le(fo, mark) then
+      -- 3: a repeated forward, done; applied moves past it so a redo finds it pending.
+      st = 3
+      a = off
+    else
+      fwMark[from] = fo
+      if not fwDirty[from] then
+        fwDirty[from] = true
+        nfw = nfw + 1
+      end
+    end
+  end
   status[n] = st
   if st == 1 then
     pendingView(pendKey, off)
@@ -173,6 +204,11 @@ for e = 1, n do
     out[no] = 0
   elseif st == 1 then
     no = copyView(pendingView(pendKey, u[p]), out, no)
+  elseif st == 3 then
+    no = no + 1
+    out[no] = 0
+    nfr = nfr + 2
+    fresh[nfr - 1], fresh[nfr] = u[p], no
   else
     local k, ts, ns = u[p + 1], u[p + 2], u[p + 3]
     local f = F[k]
@@ -234,6 +270,15 @@ for o = 1, nord do
   end
   hsetMany(H[k], args, na)
   if NEW[k] or RF[k] then pushDeadline(base, H[k], SHA[k], NEW[k], ttl) end
+end
+
+if nfw > 0 then
+  local args, na = {}, 0
+  for from in pairs(fwDirty) do
+    args[na + 1], args[na + 2] = from, fwMark[from]
+    na = na + 2
+  end
+  redis.call('HSET', base .. SUFFIX.forwarded, unpack(args, 1, na))
 end
 
 local reply = cmsgpack.pack({ committed or false, out })

@@ -6,7 +6,8 @@
   ARGV[1]  cmsgpack {offset (decimal string), breakers}
              breakers  flat: identity, snapshot ('' deletes it), ...
   ARGV[2]  idle TTL in ms (for an identity hash this creates)
-  ARGV[3..] outbox records, each msgpack [topic, key, value, headers], appended to
+  ARGV[3..] outbox records, each msgpack [topic, key, value, headers] (a forward adds
+           its partition), appended to
            the LIST <base>:o as the msgpack array [seq, record]. They stay opaque
            here: Redis's cmsgpack cannot read the bin type of `value`.
   Returns  the number of records appended

@@ -9,6 +9,9 @@
     <base>:m                   HASH META_FIELD
     <base>:pending             STRING the views of applies not yet committed (offsets.lua)
     <base>:o                   LIST the outbox, entries msgpack [seq, record]
+    <base>:f                   HASH per source partition, the highest forwarded
+                               offset counted here (apply-1.lua); no expiry, one
+                               field per partition of the topic at most
     <base>:i:<sha1(id)>        HASH all of one identity's state but distinct members:
                                IDENTITY_FIELD (identity.lua), then per track
                                <track> .. TRACK_FIELD (counter.lua, seen.lua, distinct.lua)
@@ -32,6 +35,7 @@ local SUFFIX = {
   meta = ':m',
   pending = ':pending',
   outbox = ':o',
+  forwarded = ':f',
   identity = ':i:',
   distinct = ':d:',
 }

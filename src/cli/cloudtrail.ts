@@ -25,6 +25,7 @@ A record that cannot be mapped is listed on stderr with its code and where it
 is, and counted in the summary line; the exit code is 1 when none could be.`;
 
 const BATCH = 500;
+const TEXT_CHUNK = 64 * 1024;
 
 export async function cloudtrailCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -50,6 +51,13 @@ export async function cloudtrailCommand(argv: string[]): Promise<number> {
   let mapped = 0;
   const failures = new Map<string, number>();
   let batch: KeyedMessage[] = [];
+  let text = '';
+  const flush = async (): Promise<void> => {
+    if (text === '') return;
+    const ok = process.stdout.write(text);
+    text = '';
+    if (!ok) await new Promise((resolve) => process.stdout.once('drain', resolve));
+  };
   try {
     for await (const rec of readCloudTrail(input)) {
       records++;
@@ -67,11 +75,13 @@ export async function cloudtrailCommand(argv: string[]): Promise<number> {
           await publisher.send(batch);
           batch = [];
         }
-      } else if (!process.stdout.write(JSON.stringify(event) + '\n')) {
-        await new Promise((resolve) => process.stdout.once('drain', resolve));
+      } else {
+        text += JSON.stringify(event) + '\n';
+        if (text.length >= TEXT_CHUNK) await flush();
       }
     }
     await publisher?.send(batch);
+    await flush();
   } finally {
     await publisher?.close();
   }

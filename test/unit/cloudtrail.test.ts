@@ -7,6 +7,7 @@ import { readCloudTrail } from '../../src/cloudtrail/read.js';
 import { resourceOf } from '../../src/cloudtrail/resource.js';
 import type { AgentEvent } from '../../src/event/types.js';
 import type { StreamRecord } from '../../src/event/read-stream.js';
+import * as warden from '../../src/index.js';
 
 const FIXTURES = 'test/fixtures/cloudtrail';
 const fixture = (name: string): string => readFileSync(`${FIXTURES}/${name}`, 'utf8');
@@ -228,6 +229,13 @@ describe('reading CloudTrail input', () => {
     const gz = gzipSync(file);
     const bad = await readAll(gz.subarray(0, gz.length - 40));
     expect(bad.at(-1)?.result).toMatchObject({ ok: false, error: { code: 'CLOUDTRAIL_DECODE' } });
+  });
+
+  it('is in the package for producers of their own: an EventBridge event to an encoded event', () => {
+    const [u] = warden.unpackCloudTrail(JSON.parse(fixture('eventbridge-api-call.json')));
+    const r = warden.mapCloudTrailRecord(u!.record);
+    expect(r.ok && warden.decodeEvent(warden.encodeEvent(r.event))).toMatchObject({ ok: true, event: { action: 'sts:AssumeRole' } });
+    expect(typeof warden.readCloudTrail).toBe('function');
   });
 
   it('README "Errors" lists every CLOUDTRAIL_ code, and "CloudTrail" says what each means', () => {

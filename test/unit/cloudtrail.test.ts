@@ -205,6 +205,13 @@ describe('reading CloudTrail input', () => {
     ]);
   });
 
+  it('finds where a value ends by brackets outside strings only: quotes, escapes and brackets inside strings do not count', async () => {
+    const tricky = { ...records[1], userAgent: 'a "}{[" b \\', errorMessage: '\\"]}' };
+    const text = JSON.stringify(tricky) + JSON.stringify(tricky);
+    const out = await readAll(text);
+    expect(out.map((r) => r.result.ok && r.result.event!.instance)).toEqual(Array(2).fill('203.0.113.7 a "}{[" b \\'));
+  });
+
   it('counts every record it cannot map, with its code and where it is, and goes on', async () => {
     const out = await readAll(fixture('unmappable.jsonl'));
     const got = out.map((r) => (r.result.ok ? 'ok' : r.result.error.code));

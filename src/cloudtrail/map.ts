@@ -7,10 +7,10 @@ import { resourceOf, type Where } from './resource.js';
 type Json = Record<string, unknown>;
 
 /** The codes of records that cannot be mapped (README "Errors"); a mapped event that fails validation has its EVENT_* code. */
-export const CLOUDTRAIL_CODES = [
+export type CloudTrailCode = 'CLOUDTRAIL_DECODE' | 'CLOUDTRAIL_NOT_A_RECORD' | 'CLOUDTRAIL_FIELD_MISSING' | 'CLOUDTRAIL_FIELD_INVALID' | 'CLOUDTRAIL_NO_PRINCIPAL';
+export const CLOUDTRAIL_CODES: readonly CloudTrailCode[] = [
   'CLOUDTRAIL_DECODE', 'CLOUDTRAIL_NOT_A_RECORD', 'CLOUDTRAIL_FIELD_MISSING', 'CLOUDTRAIL_FIELD_INVALID', 'CLOUDTRAIL_NO_PRINCIPAL',
-] as const;
-export type CloudTrailCode = (typeof CLOUDTRAIL_CODES)[number];
+];
 
 export function ctError(code: CloudTrailCode, message: string, field?: string): { ok: false; error: EventError } {
   return { ok: false, error: field === undefined ? { code, message } : { code, field, message } };

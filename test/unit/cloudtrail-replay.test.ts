@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -72,6 +72,7 @@ function trail(): Rec[] {
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'warden-cloudtrail-'));
+  await mkdir(join(dir, 'empty-config'));
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -81,16 +82,30 @@ describe('warden replay --format cloudtrail', () => {
   it('flags the denied-heavy attacker session and not the benign role, from a delivered .json.gz file', async () => {
     const file = join(dir, '111122223333_CloudTrail_us-east-2_20240702T0200Z_Mu0KsOhtH1ar15ZZ.json.gz');
     await writeFile(file, gzipSync(JSON.stringify({ Records: trail() })));
-    const r = await warden(['replay', '--format', 'cloudtrail', file, '--quiet']);
+    const r = await warden(['replay', '--format', 'cloudtrail', file, '--config', 'examples/cloudtrail/config', '--quiet']);
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Rec);
     const summary = lines.at(-1)!;
     expect(summary).toMatchObject({ kind: 'summary', records: 492, events: 492, invalid: 0, identities: 2 });
     const detections = lines.filter((l) => l.kind === 'detection');
-    expect(detections.length).toBeGreaterThan(0);
-    expect(detections.every((d) => d.identity === ATTACKER), JSON.stringify(detections.map((d) => d.identity))).toBe(true);
-    expect(detections.some((d) => d.detector === 'rate' && d.rule === 'denied')).toBe(true);
-    expect(detections.some((d) => d.identity === PIPELINE)).toBe(false);
+    const who = (d: Rec): string => `${d.identity} ${d.detector}/${d.rule}`;
+    expect(detections.filter((d) => d.identity !== ATTACKER).map(who)).toEqual([]);
+    // The manifest's scope (iam:CreateUser is not ec2:Describe*) suspends it; the refusals alert.
+    expect(detections.map((d) => `${d.detector}/${d.rule}`)).toEqual(expect.arrayContaining(['scope/outside-manifest', 'rate/denied']));
+    expect(detections.every((d) => d.agentClass === 'user/Mateo')).toBe(true);
+    const suspends = lines.filter((l) => l.kind === 'command' && l.type === 'suspend');
+    expect(suspends.map((c) => c.identity)).toEqual([ATTACKER]);
+  });
+
+  it('with no manifests, names the classes it sees as unknown and still flags the refusals', async () => {
+    const file = join(dir, 'bare.json');
+    await writeFile(file, JSON.stringify({ Records: trail() }));
+    const r = await warden(['replay', '--format', 'cloudtrail', file, '--config', join(dir, 'empty-config'), '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const detections = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Rec).filter((l) => l.kind === 'detection');
+    const rules = (id: string): string[] => [...new Set(detections.filter((d) => d.identity === id).map((d) => `${d.detector}/${d.rule}`))].sort();
+    expect(rules(PIPELINE)).toEqual(['scope/unknown-class']);
+    expect(rules(ATTACKER)).toEqual(expect.arrayContaining(['rate/denied', 'scope/unknown-class']));
   });
 
   it('gives the same decisions as `warden cloudtrail` to JSON Lines and a plain replay, and reports what it cannot map', async () => {

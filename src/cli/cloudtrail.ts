@@ -3,6 +3,8 @@ import { readCloudTrail } from '../cloudtrail/read.js';
 import { WardenError } from '../errors.js';
 import { encodeEvent } from '../event/codec.js';
 import { openInput } from '../event/read-stream.js';
+import { timeError } from '../event/time.js';
+import { timeBoundsSettings } from '../service/settings.js';
 import type { Encoding } from '../event/types.js';
 import { DEFAULT_TOPICS } from '../pipeline/outbox.js';
 import { connectEventPublisher, type EventPublisher, type KeyedMessage } from '../transport/event-publisher.js';
@@ -19,7 +21,9 @@ another; - for stdin.
 Without --publish, writes the events as JSON Lines on stdout. With --publish,
 publishes each to the actions topic (WARDEN_TOPIC_ACTIONS, default
 ${DEFAULT_TOPICS.actions}) at KAFKA_BROKERS, keyed by identity, msgpack unless
---encoding json; it returns once the broker has acknowledged them all.
+--encoding json; it returns once the broker has acknowledged them all. An
+event the service would refuse by the wall clock (WARDEN_EVENT_MAX_AHEAD,
+WARDEN_EVENT_MAX_AGE; 0 turns the age bound off) is not published.
 
 A record that cannot be mapped is listed on stderr with its code and where it
 is, and counted in the summary line; the exit code is 1 when none could be.`;
@@ -42,6 +46,8 @@ export async function cloudtrailCommand(argv: string[]): Promise<number> {
   if (encoding !== 'msgpack' && encoding !== 'json') throw new WardenError('CLI_USAGE', `--encoding must be msgpack or json, got "${encoding}"\n\n${USAGE}`);
   const input = openInput(positionals[0]!);
   const topic = process.env.WARDEN_TOPIC_ACTIONS || DEFAULT_TOPICS.actions;
+  // What the service would dead-letter by the wall clock is not published (README "Event time bounds").
+  const bounds = timeBoundsSettings();
   let publisher: EventPublisher | undefined;
   if (values.publish) {
     const log = pino({ level: 'error' }, pino.destination(2));
@@ -68,6 +74,12 @@ export async function cloudtrailCommand(argv: string[]): Promise<number> {
         continue;
       }
       const event = rec.result.event!;
+      const late = publisher && timeError(event.ts, Date.now(), bounds, 'EVENT');
+      if (late) {
+        failures.set(late.code, (failures.get(late.code) ?? 0) + 1);
+        process.stderr.write(`warden cloudtrail: record ${rec.index + 1} not published: ${late.code}: eventID ${event.id}: ${late.message}\n`);
+        continue;
+      }
       mapped++;
       if (publisher) {
         batch.push({ key: event.identity, value: encodeEvent(event, encoding as Encoding) });
@@ -86,7 +98,8 @@ export async function cloudtrailCommand(argv: string[]): Promise<number> {
     await publisher?.close();
   }
   const refused = [...failures].sort(([a], [b]) => (a < b ? -1 : 1)).map(([c, n]) => `${c} ${n}`).join(', ');
-  const where = publisher ? ` (published to ${topic})` : '';
-  process.stderr.write(`warden cloudtrail: ${records} records: ${mapped} mapped${where}, ${records - mapped} not mapped${refused ? ` (${refused})` : ''}\n`);
+  const done = publisher ? `published to ${topic}` : 'mapped';
+  const not = publisher ? 'not published' : 'not mapped';
+  process.stderr.write(`warden cloudtrail: ${records} records: ${mapped} ${done}, ${records - mapped} ${not}${refused ? ` (${refused})` : ''}\n`);
   return mapped === 0 ? 1 : 0;
 }

@@ -57,7 +57,12 @@ export interface RateConfig extends DetectorCommon {
     newcomer: Bar;
   };
   /** Denied outcomes per bucket against the identity's own: an agent probing for permissions. */
-  denied: Bar & { enabled: boolean; share: number };
+  /**
+   * Denied outcomes against the identity's own, when at least `share` of its
+   * actions: in the sliding bucket (a burst of probing), and over a longer
+   * window (`long`: probing paced under the burst bar, at a smaller share).
+   */
+  denied: Bar & { enabled: boolean; share: number; long: Bar & { windowMs: number; share: number } };
 }
 
 const RULES = ['hard-limit', 'baseline', 'sustained', 'denied', 'newcomer'] as const;
@@ -81,7 +86,10 @@ const schema = detectorSchema(RULES, {
     const m = longTooShort(b);
     if (m !== undefined) report(['long', 'window'], m);
   }),
-  denied: object({ enabled: boolean(), ...bar, share: number({ min: 0, max: 1 }) }),
+  denied: object({
+    enabled: boolean(), ...bar, share: number({ min: 0, max: 1 }),
+    long: object({ ...bar, windowMs: duration({ min: 1000 }).from('window'), share: number({ min: 0, max: 1 }) }),
+  }),
   peers: object({ enabled: boolean(), minActive: integer({ min: 2 }), surge: number({ gt: 1 }), tolerance: number({ min: 1 }), newcomer: object(bar) }),
 });
 
@@ -120,7 +128,7 @@ const defaults = {
     long: { window: '1h', ratio: 2, zScore: 4, minEvents: 15 },
     quiet: { floor: 0.25, minRatio: 1.25 },
   },
-  denied: { enabled: true, ratio: 3, zScore: 5, minEvents: 10, share: 0.3 },
+  denied: { enabled: true, ratio: 3, zScore: 5, minEvents: 10, share: 0.3, long: { window: '1h', ratio: 3, zScore: 5, minEvents: 5, share: 0.05 } },
   peers: { enabled: true, minActive: 3, surge: 1.5, tolerance: 2, newcomer: { ratio: 4, zScore: 5, minEvents: 10 } },
 };
 
@@ -138,8 +146,10 @@ function keysOf(m: Manifest): string[] {
 export { baselineParamsOf };
 
 export const rateKeys = perActionKeys('rate:a:', 'rate:h:');
+/** Every action (the denominator of the denied share), over denied.long's window. */
 const ALL = 'rate:all';
 const DENIED = 'rate:o:denied';
+const DENIED_LONG = 'rate:o:denied:h';
 
 /**
  * Where a window's count is anomalous, given what the baseline expects of the
@@ -181,8 +191,11 @@ function track(event: AgentEvent, ctx: DetectorContext): Track[] {
     tracks.push({ kind: 'counter', key: long, windowMs: b.long.windowMs });
   }
   if (cfg.denied.enabled) {
-    tracks.push({ kind: 'counter', key: ALL, windowMs: b.bucketMs });
-    if (event.outcome === 'denied') tracks.push({ kind: 'counter', key: DENIED, windowMs: b.bucketMs, baseline: params });
+    tracks.push({ kind: 'counter', key: ALL, windowMs: cfg.denied.long.windowMs });
+    if (event.outcome === 'denied') {
+      tracks.push({ kind: 'counter', key: DENIED, windowMs: b.bucketMs, baseline: params });
+      tracks.push({ kind: 'counter', key: DENIED_LONG, windowMs: cfg.denied.long.windowMs });
+    }
   }
   return tracks;
 }
@@ -239,27 +252,43 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
   const d = cfg.denied;
   if (d.enabled && event.outcome === 'denied') {
     const cv = view.counters[DENIED];
+    const lv = view.counters[DENIED_LONG];
     const all = view.counters[ALL];
     // The counter starts at the identity's first denied action: before it there were none, so a young counter expects zero.
-    if (cv && all && event.ts - view.firstSeen >= b.learningPeriodMs) {
+    if (cv && lv && all && event.ts - view.firstSeen >= b.learningPeriodMs) {
       const base = cv.baseline;
       const young = !base || base.n < b.minBuckets;
-      const expected = young ? 0 : base.expectedHigh;
-      const est = slidingCount(cv, event.ts);
-      const share = est / Math.max(1, slidingCount(all, event.ts));
-      const limit = barFor(d, expected, young ? 0 : base.noiseHigh);
-      if (share >= d.share && crosses(est, limit, cv.count)) {
-        (out ??= []).push({
-          rule: 'denied',
-          severity: cfg.severity,
-          scope: 'identity',
-          reason: `${round(est)} denied actions in ${formatDuration(cv.windowMs)} (${Math.round(share * 100)}% of its actions), against ${round(expected, 1)} expected (threshold ${round(limit)})`,
-          evidence: { observed: round(est), limit: round(limit), share: round(share, 3), expected: round(expected, 3), windowMs: cv.windowMs, key: 'denied' },
-        });
-      }
+      // The identity's actions at their rate over the long window, scaled to each window.
+      const perMs = slidingCount(all, event.ts) / all.windowMs;
+      const short = deniedBar(cv, d, 'denied', young ? undefined : base, b.bucketMs, perMs, event.ts, cfg);
+      const long = deniedBar(lv, d.long, 'denied:long', young ? undefined : base, b.bucketMs, perMs, event.ts, cfg);
+      // One probing, one finding: a window that crosses while the other is still over its bar (it has told) says nothing.
+      const f = short === null || long === null ? undefined : short ?? long;
+      if (f) (out ??= []).push(f);
     }
   }
   return out ?? NO_FINDINGS;
+}
+
+/** A denied finding when the window crosses its bar; null while it stays over it. */
+function deniedBar(
+  cv: CounterView, bar: Bar & { share: number }, key: string, base: BaselineView | undefined, bucketMs: number, perMs: number, ts: number, cfg: RateConfig,
+): Finding | null | undefined {
+  const scale = cv.windowMs / bucketMs;
+  const expected = base ? scale * base.expectedHigh : 0;
+  const est = slidingCount(cv, ts);
+  const share = est / Math.max(1, perMs * cv.windowMs);
+  const limit = barFor(bar, expected, base ? scale * base.noiseHigh : 0);
+  if (share < bar.share || est <= limit) return undefined;
+  // Over the bar, but not crossing it now: null (reported already).
+  if (!crosses(est, limit, cv.count)) return null;
+  return {
+    rule: 'denied',
+    severity: cfg.severity,
+    scope: 'identity',
+    reason: `${round(est)} denied actions in ${formatDuration(cv.windowMs)} (${Math.round(share * 100)}% of its actions), against ${round(expected, 1)} expected (threshold ${round(limit)})`,
+    evidence: { observed: round(est), limit: round(limit), share: round(share, 3), expected: round(expected, 3), windowMs: cv.windowMs, key },
+  };
 }
 
 /** How quiet the last closed hours were against the profile (the baseline's level), in [quiet.floor, 1]. */

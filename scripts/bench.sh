@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # npm run bench: speed measured on this machine, against the real broker and Redis.
 #   BENCH_EVENTS (default 1000000)  BENCH_IDENTITIES (default 10000)  BENCH_CONFIG (default config)
+#   BENCH_PRODUCER_EVENTS (default 200000)  BENCH_PRODUCER_RATE (default 2000, the paced latency run)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 LOG_TAG=bench
@@ -11,3 +12,4 @@ ensure_kafka
 export KAFKAJS_NO_PARTITIONER_WARNING=1
 node bench/replay.mjs
 node bench/service.mjs
+node bench/producer.mjs

@@ -50,6 +50,10 @@ export const ERRORS = {
   ENFORCER_STATE: { retriable: false, description: '`start()` was called twice, or after `stop()`; create a new enforcer.' },
   ENFORCER_STOPPED: { retriable: false, description: '`stop()` was called before `start()` finished; nothing to do.' },
   ENFORCER_TOPIC_MISSING: { retriable: true, description: 'The commands topic does not exist; create it (compacted) or fix `topic`.' },
+  // Producer SDK (warden/producer)
+  PRODUCER_BUFFER_FULL: { retriable: true, description: '`send()` found the buffer at `maxBufferedEvents` or `maxBufferedBytes` with `onFull: \'reject\'`: Kafka takes events slower than they come; retry later, or let `send()` wait (`onFull: \'wait\'`).' },
+  PRODUCER_CLOSED: { retriable: false, description: '`send()` was called after `close()`; create a new producer.' },
+  PRODUCER_OPTIONS_INVALID: { retriable: false, description: '`createProducer` got a bad option (the message names it); fix it as "Producing events" describes.' },
   // State (Redis)
   STATE_INCONSISTENT: { retriable: false, description: 'Stored state is not what Warden wrote (a field of the wrong size, a missing baseline, an offset applied without its view); find the other writer under `WARDEN_REDIS_PREFIX`.' },
   STATE_KEY_COLLISION: { retriable: false, description: 'A Redis key of one identity holds another identity (a hash collision or tampering); refused before any write, find the other writer.' },

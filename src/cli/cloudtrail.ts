@@ -1,13 +1,11 @@
-import { pino } from 'pino';
 import { readCloudTrail } from '../cloudtrail/read.js';
+import { createLogger } from '../log.js';
+import { createProducer } from '../producer/index.js';
+import type { EventProducer } from '../producer/producer.js';
 import { WardenError } from '../errors.js';
-import { encodeEvent } from '../event/codec.js';
 import { openInput } from '../event/read-stream.js';
-import { timeError } from '../event/time.js';
 import { timeBoundsSettings } from '../service/settings.js';
-import type { Encoding } from '../event/types.js';
 import { DEFAULT_TOPICS } from '../pipeline/outbox.js';
-import { connectEventPublisher, type EventPublisher, type KeyedMessage } from '../transport/event-publisher.js';
 import { kafkaSettingsFromEnv } from '../transport/kafka-env.js';
 import { parse } from './args.js';
 
@@ -21,14 +19,16 @@ another; - for stdin.
 Without --publish, writes the events as JSON Lines on stdout. With --publish,
 publishes each to the actions topic (WARDEN_TOPIC_ACTIONS, default
 ${DEFAULT_TOPICS.actions}) at KAFKA_BROKERS, keyed by identity, msgpack unless
---encoding json; it returns once the broker has acknowledged them all. An
-event the service would refuse by the wall clock (WARDEN_EVENT_MAX_AHEAD,
-WARDEN_EVENT_MAX_AGE; 0 turns the age bound off) is not published.
+--encoding json, through warden/producer; it returns once the broker has
+acknowledged them all. An event the service would refuse by the wall clock
+(WARDEN_EVENT_MAX_AHEAD, WARDEN_EVENT_MAX_AGE; 0 turns the age bound off) is
+not published.
 
-A record that cannot be mapped is listed on stderr with its code and where it
-is, and counted in the summary line; the exit code is 1 when none could be.`;
+A record that cannot be mapped (or published) is listed on stderr with its
+code and where it is, and counted in the summary line; the exit code is 1
+when none could be, or when Kafka did not take one (KAFKA_PUBLISH).`;
 
-const BATCH = 500;
+const OUTSTANDING = 5000;
 const TEXT_CHUNK = 64 * 1024;
 
 export async function cloudtrailCommand(argv: string[]): Promise<number> {
@@ -46,17 +46,25 @@ export async function cloudtrailCommand(argv: string[]): Promise<number> {
   if (encoding !== 'msgpack' && encoding !== 'json') throw new WardenError('CLI_USAGE', `--encoding must be msgpack or json, got "${encoding}"\n\n${USAGE}`);
   const input = openInput(positionals[0]!);
   const topic = process.env.WARDEN_TOPIC_ACTIONS || DEFAULT_TOPICS.actions;
-  // What the service would dead-letter by the wall clock is not published (README "Event time bounds").
-  const bounds = timeBoundsSettings();
-  let publisher: EventPublisher | undefined;
+  let producer: EventProducer | undefined;
   if (values.publish) {
-    const log = pino({ level: 'error' }, pino.destination(2));
-    publisher = await connectEventPublisher(kafkaSettingsFromEnv(process.env, 'warden-cloudtrail'), topic, log);
+    const kafka = kafkaSettingsFromEnv(process.env, 'warden-cloudtrail');
+    // The producer refuses what the service would dead-letter, by the same bounds (README "Event time bounds").
+    producer = createProducer({ ...kafka, topic, encoding, timeBounds: timeBoundsSettings(), logger: createLogger('error') });
+    // A wrong address or a missing topic fails here, and the client is closed so the process can end.
+    await producer.connect().catch(async (err: unknown) => {
+      await producer!.close();
+      throw err;
+    });
   }
   let records = 0;
-  let mapped = 0;
+  let done = 0;
   const failures = new Map<string, number>();
-  let batch: KeyedMessage[] = [];
+  const fail = (index: number, code: string, what: string, message: string): void => {
+    failures.set(code, (failures.get(code) ?? 0) + 1);
+    process.stderr.write(`warden cloudtrail: record ${index + 1} ${what}: ${code}: ${message}\n`);
+  };
+  const pending = new Set<Promise<void>>();
   let text = '';
   const flush = async (): Promise<void> => {
     if (text === '') return;
@@ -68,38 +76,34 @@ export async function cloudtrailCommand(argv: string[]): Promise<number> {
     for await (const rec of readCloudTrail(input)) {
       records++;
       if (!rec.result.ok) {
-        const { code, message } = rec.result.error;
-        failures.set(code, (failures.get(code) ?? 0) + 1);
-        process.stderr.write(`warden cloudtrail: record ${rec.index + 1} not mapped: ${code}: ${message}\n`);
+        fail(rec.index, rec.result.error.code, 'not mapped', rec.result.error.message);
         continue;
       }
       const event = rec.result.event!;
-      const late = publisher && timeError(event.ts, Date.now(), bounds, 'EVENT');
-      if (late) {
-        failures.set(late.code, (failures.get(late.code) ?? 0) + 1);
-        process.stderr.write(`warden cloudtrail: record ${rec.index + 1} not published: ${late.code}: eventID ${event.id}: ${late.message}\n`);
-        continue;
-      }
-      mapped++;
-      if (publisher) {
-        batch.push({ key: event.identity, value: encodeEvent(event, encoding as Encoding) });
-        if (batch.length >= BATCH) {
-          await publisher.send(batch);
-          batch = [];
-        }
-      } else {
+      if (!producer) {
+        done++;
         text += JSON.stringify(event) + '\n';
         if (text.length >= TEXT_CHUNK) await flush();
+        continue;
       }
+      const sent: Promise<void> = producer.send(event).then(
+        () => { done++; },
+        (err: WardenError) => fail(rec.index, err.code, 'not published', `eventID ${event.id}: ${err.message}`),
+      ).finally(() => pending.delete(sent));
+      pending.add(sent);
+      // Each send settles at delivery: bound what is outstanding rather than wait one at a time.
+      if (pending.size >= OUTSTANDING) await producer.flush();
     }
-    await publisher?.send(batch);
     await flush();
   } finally {
-    await publisher?.close();
+    await producer?.close();
+    await Promise.all(pending);
   }
   const refused = [...failures].sort(([a], [b]) => (a < b ? -1 : 1)).map(([c, n]) => `${c} ${n}`).join(', ');
-  const done = publisher ? `published to ${topic}` : 'mapped';
-  const not = publisher ? 'not published' : 'not mapped';
-  process.stderr.write(`warden cloudtrail: ${records} records: ${mapped} ${done}, ${records - mapped} ${not}${refused ? ` (${refused})` : ''}\n`);
-  return mapped === 0 ? 1 : 0;
+  const what = producer ? `published to ${topic}` : 'mapped';
+  const not = producer ? 'not published' : 'not mapped';
+  process.stderr.write(`warden cloudtrail: ${records} records: ${done} ${what}, ${records - done} ${not}${refused ? ` (${refused})` : ''}\n`);
+  // Nothing mapped is most likely the wrong file; an event Kafka did not take is lost unless run again.
+  if (done === 0 || failures.has('KAFKA_PUBLISH')) return 1;
+  return 0;
 }

@@ -141,6 +141,9 @@ describe('warden run fails fast and visibly at start', () => {
       expect(metrics.status).toBe(200);
       expect(await metrics.text()).toContain('warden_events_consumed_total');
       expect(broker.connections()).toBeGreaterThan(0);
+      // SIGHUP's default would end it: while starting it is held for later.
+      w.child.kill('SIGHUP');
+      await w.waitForLog(/"msg":"SIGHUP while starting: the config is read again once started"/, 5_000);
       expect(w.child.exitCode).toBeNull();
       const { code } = await exitOf(w, Date.now(), 8_000 + 10_000);
       expect(code).toBe(1);

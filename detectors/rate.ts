@@ -129,7 +129,7 @@ const defaults = {
     quiet: { floor: 0.25, minRatio: 1.25 },
   },
   denied: { enabled: true, ratio: 3, zScore: 5, minEvents: 10, share: 0.3, long: { window: '1h', ratio: 3, zScore: 5, minEvents: 5, share: 0.05 } },
-  peers: { enabled: true, minActive: 3, surge: 1.5, tolerance: 2, newcomer: { ratio: 4, zScore: 5, minEvents: 10 } },
+  peers: { enabled: true, minActive: 3, surge: 1.3, tolerance: 2.5, newcomer: { ratio: 4, zScore: 5, minEvents: 10 } },
 };
 
 const limitKeys = new WeakMap<Manifest, string[]>();
@@ -240,8 +240,12 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
     if (cv && base && baselineLearned(base.n, baselineParamsOf(b), cv.bucketStart, view.firstSeen)) {
       // A quiet day (a weekend, a holiday) lowers both bars.
       const level = dayLevel(base, b);
-      const f = checkBar(event, cv, base, b.short, b.bucketMs, 'baseline', cfg, view.peers, level)
-        ?? (lv ? checkBar(event, lv, base, b.long, b.bucketMs, 'sustained', cfg, view.peers, level) : undefined);
+      // A quiet day the class shares (its other identities quiet too, over the long window) is no reason to keep the
+      // unlowered floor: that floor is for an identity returning to normal after a quiet spell of its own.
+      const pace = level < 1 ? classPace(event, view, cfg) : undefined;
+      const shared = pace !== undefined && pace < 1 ? Math.max(pace, level) : 1;
+      const f = checkBar(event, cv, base, b.short, b.bucketMs, 'baseline', cfg, view.peers, level, shared)
+        ?? (lv ? checkBar(event, lv, base, b.long, b.bucketMs, 'sustained', cfg, view.peers, level, shared) : undefined);
       if (f) (out ??= []).push(f);
     } else if (cv && lv && view.peers && cfg.peers.enabled) {
       const f = newcomer(event, cv, short, b.bucketMs, view.peers, cfg)
@@ -303,11 +307,11 @@ function summary(base: BaselineView): Record<string, number> {
 
 function checkBar(
   event: AgentEvent, cv: CounterView, base: BaselineView, bar: Bar, bucketMs: number, rule: 'baseline' | 'sustained', cfg: RateConfig,
-  peers?: PeerView, level = 1,
+  peers?: PeerView, level = 1, shared = 1,
 ): Finding | undefined {
   const [profile, variance] = windowExpectation(base, cv.windowMs, bucketMs);
   const expected = profile * level;
-  const limit = Math.max(barFor(bar, expected, variance * level), level < 1 ? cfg.baseline.quiet.minRatio * profile : 0);
+  const limit = Math.max(barFor(bar, expected, variance * level), level < 1 ? cfg.baseline.quiet.minRatio * profile * shared : 0);
   const est = slidingCount(cv, event.ts);
   if (!crosses(est, limit, cv.count)) return undefined;
   const surge = peers ? classSurge(event, peers, cv, est, expected, bucketMs, cfg) : undefined;
@@ -348,6 +352,12 @@ function learnedPeer(event: AgentEvent, peers: PeerView, key: string, cfg: RateC
  * rollout), else undefined.
  */
 function classSurge(event: AgentEvent, peers: PeerView, cv: CounterView, own: number, ownExpected: number, bucketMs: number, cfg: RateConfig): number | undefined {
+  const ratio = othersRatio(event, peers, cv, own, ownExpected, bucketMs, cfg);
+  return ratio !== undefined && ratio >= cfg.peers.surge ? ratio : undefined;
+}
+
+/** The class's other identities in this window against what they usually do (leave-one-out), or undefined when the class cannot say. */
+function othersRatio(event: AgentEvent, peers: PeerView, cv: CounterView, own: number, ownExpected: number, bucketMs: number, cfg: RateConfig): number | undefined {
   const [short, long] = rateKeys(event.action);
   const key = cv.windowMs === bucketMs ? short : long;
   const p = learnedPeer(event, peers, key, cfg);
@@ -356,25 +366,34 @@ function classSurge(event: AgentEvent, peers: PeerView, cv: CounterView, own: nu
   const others = slidingCount(p[0], event.ts) - own;
   const othersExpected = classExpected - ownExpected;
   if (othersExpected < 1) return undefined;
-  const ratio = others / othersExpected;
-  return ratio >= cfg.peers.surge ? ratio : undefined;
+  return others / othersExpected;
 }
 
 /**
- * Whether the identity's class is moving together on this action right now
- * (its other identities at `peers.surge` x their own normal or more over the
- * long window), from the rate detector's own and class counters in the view:
- * for other detectors that count the same activity (enumeration). The ratio,
- * or undefined when the class is calm or cannot say.
+ * How the identity's class (its other identities) runs on this action over
+ * the long window against its own normal (leave-one-out), from the rate
+ * detector's own and class counters in the view. Undefined when the class
+ * cannot say.
  */
-export function classMoving(event: AgentEvent, view: IdentityView, cfg: RateConfig): number | undefined {
+export function classPace(event: AgentEvent, view: IdentityView, cfg: RateConfig): number | undefined {
   if (!view.peers || !cfg.peers.enabled || !cfg.baseline.enabled) return undefined;
   const [short, long] = rateKeys(event.action);
   const base = view.counters[short]?.baseline;
   const lv = view.counters[long];
   if (!base || !lv) return undefined;
   const [ownExpected] = windowExpectation(base, lv.windowMs, cfg.baseline.bucketMs);
-  return classSurge(event, view.peers, lv, slidingCount(lv, event.ts), ownExpected, cfg.baseline.bucketMs, cfg);
+  return othersRatio(event, view.peers, lv, slidingCount(lv, event.ts), ownExpected, cfg.baseline.bucketMs, cfg);
+}
+
+/**
+ * Whether the identity's class is moving together on this action right now
+ * (its other identities at `peers.surge` x their own normal or more over the
+ * long window): for other detectors that count the same activity
+ * (enumeration). The ratio, or undefined when the class is calm or cannot say.
+ */
+export function classMoving(event: AgentEvent, view: IdentityView, cfg: RateConfig): number | undefined {
+  const pace = classPace(event, view, cfg);
+  return pace !== undefined && pace >= cfg.peers.surge ? pace : undefined;
 }
 
 /** An identity still learning, judged by its class's rate per active identity. */

@@ -244,7 +244,7 @@ check_data_version() {
   local had; had="$(cat "$VERSION_FILE")"
   [[ "$had" == "$KAFKA_VERSION" ]] && return 0
   if [[ "$(printf '%s\n%s\n' "$had" "$KAFKA_VERSION" | sort -V | head -n 1)" == "$KAFKA_VERSION" ]]; then
-    die "$DATA_DIR holds data of Kafka $had, which Kafka $KAFKA_VERSION cannot read: set KAFKA_DATA_DIR to another directory, or delete this one with: KAFKA_VERSION=$KAFKA_VERSION bash scripts/kafka.sh reset"
+    die "$DATA_DIR holds data of Kafka $had, which Kafka $KAFKA_VERSION cannot read: set KAFKA_DATA_DIR to another directory, or delete it with: KAFKA_DATA_DIR=$DATA_DIR bash scripts/kafka.sh reset"
   fi
   say "upgrading the data in $DATA_DIR from Kafka $had to $KAFKA_VERSION"
 }

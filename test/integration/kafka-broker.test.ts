@@ -447,7 +447,7 @@ describe('scripts/kafka.sh KAFKA_VERSION', () => {
         timeout: 20_000,
       }).then(() => ({ code: 0, stderr: '' }), (e: { code?: number; stderr?: string }) => ({ code: e.code, stderr: e.stderr ?? '' }));
       expect(r.code).toBe(1);
-      expect(r.stderr).toContain(`${dataDir} holds data of Kafka 4.4.0, which Kafka 3.9.1 cannot read: set KAFKA_DATA_DIR to another directory`);
+      expect(r.stderr).toContain(`${dataDir} holds data of Kafka 4.4.0, which Kafka 3.9.1 cannot read: set KAFKA_DATA_DIR to another directory, or delete it with: KAFKA_DATA_DIR=${dataDir} bash scripts/kafka.sh reset`);
       expect(existsSync(join(dataDir, 'server.properties'))).toBe(false);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });

@@ -5,7 +5,7 @@ import { decodeApply, encodeApply, offsetString, toBuffer } from './apply-codec.
 import { MAX_EMPTY_FOLD } from './baseline.js';
 import { DEFAULT_PREFIX, META_FIELD, metaKey, outboxKey, partitionKey, validatePrefix } from './keys.js';
 import { defineScripts } from './script-loader.js';
-import type { ApplyBatch, ApplyResult, CommitBatch, OutboxRecord, WindowStore } from './types.js';
+import type { ApplyBatch, ApplyResult, CommitBatch, CommitReceipt, OutboxRecord, WindowStore } from './types.js';
 
 const DAY = 86_400_000;
 const encoder = new Encoder();
@@ -14,7 +14,7 @@ const decoder = new Decoder();
 /** The scripts ioredis exposes after defineScripts (src/state/lua/*.lua). */
 interface ScriptCommands {
   wardenApplyBuffer(base: string, batch: Buffer, ttlMs: number, maxFold: number): Promise<Buffer>;
-  wardenCommit(base: string, batch: Buffer, ttlMs: number, ...records: Buffer[]): Promise<number>;
+  wardenCommit(base: string, batch: Buffer, ttlMs: number, ...records: Buffer[]): Promise<[number, string, string]>;
   wardenAck(base: string, seq: string): Promise<number>;
 }
 
@@ -80,13 +80,14 @@ export class RedisWindowStore implements WindowStore {
     return decodeApply(reply);
   }
 
-  async commit(batch: CommitBatch): Promise<void> {
+  async commit(batch: CommitBatch): Promise<CommitReceipt> {
     const base = partitionKey(this.prefix, batch.partition);
     const breakers: string[] = [];
     for (const [identity, snap] of batch.breakers) breakers.push(identity, snap);
     const records = batch.outbox.map((r) => toBuffer(encoder.encode(r.partition === undefined ? [r.topic, r.key, r.value, r.headers ?? null] : [r.topic, r.key, r.value, r.headers ?? null, r.partition])));
     const blob = toBuffer(encoder.encode([offsetString(batch.offset), breakers]));
-    await this.call('commit', () => this.scripts.wardenCommit(base, blob, this.idleTtlMs, ...records));
+    const [, head, first] = await this.call('commit', () => this.scripts.wardenCommit(base, blob, this.idleTtlMs, ...records));
+    return { first: BigInt(first), head: BigInt(head) };
   }
 
   async pendingOutbox(partition: string, limit: number): Promise<Array<{ seq: bigint; record: OutboxRecord }>> {

@@ -141,12 +141,18 @@ async function warden() {
   let recording = false;
   const running = await startService({ config, log, settings, recordLatency: true, redis: countingRedis() });
   const service = running.service;
+  let cpu0 = null;
+  let cpu = null;
   service.on('warden.batch', (b) => {
-    if (!first) first = performance.now() - b.durationMs;
+    if (!first) {
+      first = performance.now() - b.durationMs;
+      cpu0 = process.cpuUsage();
+    }
     n += b.messages;
     if (n <= EVENTS) {
       batches++;
       if (b.outputs > 0) withOutputs++;
+      if (n >= EVENTS) cpu = process.cpuUsage(cpu0);
     }
     last = performance.now();
     if (recording && b.latenciesMs) for (const l of b.latenciesMs) latencies.push(l);
@@ -169,7 +175,8 @@ async function warden() {
   recording = false;
   await running.stop();
   latencies.sort((a, b) => a - b);
-  return { eps, calls, batches, withOutputs, scriptCalls, mem, rate, produced, latencies };
+  const cpuUs = cpu ? (cpu.user + cpu.system) / EVENTS : NaN;
+  return { eps, cpuUs, calls, batches, withOutputs, scriptCalls, mem, rate, produced, latencies };
 }
 
 console.log(`\nwarden run: ${fmt(EVENTS)} msgpack events${INVALID_EVERY > 0 ? ` (every ${fmt(INVALID_EVERY)}th invalid: a dead letter)` : ''} from ${fmt(IDENTITIES)} identities on a ${PARTITIONS}-partition topic (Kafka 3.9.1 and Redis 7 on loopback, ${(await import('node:os')).cpus().length} cores)`);
@@ -183,6 +190,7 @@ const rows = [
   ['bare kafkajs consumer (decode only)', `${fmt(bare.eps)} events/s`],
   ['Warden sustained', `${fmt(w.eps)} events/s`],
   ['Warden / bare consumer', `${fmt((100 * w.eps) / bare.eps, 1)}%`],
+  ['Warden CPU per event (its process: less sensitive to a busy machine)', `${fmt(w.cpuUs, 1)} µs`],
   ['Redis round trips per event', fmt(w.calls / EVENTS, 4)],
   ['Redis round trips per batch', `${fmt(w.calls / w.batches, 2)} (${fmt(w.batches)} batches, ${fmt(w.withOutputs)} with outputs)`],
   ['Redis commands per event, scripts included', fmt(w.scriptCalls / EVENTS, 2)],

@@ -4,6 +4,7 @@ import { errorMessage, WardenError } from '../errors.js';
 import { decodeApply, encodeApply, offsetString, toBuffer } from './apply-codec.js';
 import { MAX_EMPTY_FOLD } from './baseline.js';
 import { DEFAULT_PREFIX, META_FIELD, metaKey, outboxKey, partitionKey, validatePrefix } from './keys.js';
+import { sameTick } from './same-tick.js';
 import { defineScripts } from './script-loader.js';
 import type { ApplyBatch, ApplyResult, CommitBatch, CommitReceipt, OutboxRecord, WindowStore } from './types.js';
 
@@ -76,8 +77,14 @@ export class RedisWindowStore implements WindowStore {
   async apply(batch: ApplyBatch): Promise<ApplyResult> {
     const base = partitionKey(this.prefix, batch.partition);
     const blob = encodeApply(batch.updates);
-    const reply = await this.call('apply', () => this.scripts.wardenApplyBuffer(base, blob, this.idleTtlMs, MAX_EMPTY_FOLD));
-    return decodeApply(reply);
+    // Goes out with the fleet guard's and the class store's observes of the same batch (sameTick): one round trip for all three.
+    const replies = await this.call('apply', () => sameTick(this.redis, (p) => {
+      (p as unknown as ScriptCommands).wardenApplyBuffer(base, blob, this.idleTtlMs, MAX_EMPTY_FOLD);
+    }));
+    if (!replies || replies.length !== 1) throw new WardenError('STATE_REDIS', 'Redis apply: pipeline returned nothing', { retriable: true });
+    const [err, reply] = replies[0]!;
+    if (err) throw toWardenError(err, 'apply');
+    return decodeApply(reply as Buffer);
   }
 
   async commit(batch: CommitBatch): Promise<CommitReceipt> {

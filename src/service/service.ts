@@ -409,7 +409,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       try {
         const r = await persist(fn, line, ({ attempt, delayMs, error }) => {
           attempts = attempt;
-          if (what === 'state') retried = true;
+          retried = true;
           this.waiting.set(partition, what);
           this.metrics.retries.inc({ what });
           if (attempt === 1 || attempt % 10 === 0) this.log.warn({ partition, what, attempt, delayMs, err: errorMessage(error) }, 'batch waiting: retrying');
@@ -430,11 +430,8 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       await drain();
       this.drained.add(partition);
     }
-    // A batch's publish and Kafka offset commit go on while the next batch is applied; they stay in order, one at a time.
-    let publishing: Promise<unknown> = Promise.resolve();
-    let publishFailed = false;
     for (let i = 0; i < batch.messages.length; i += max) {
-      if (!isRunning() || isStale() || publishFailed) break;
+      if (!isRunning() || isStale()) return;
       const started = performance.now();
       const messages = batch.messages.slice(i, i + max);
       // The wall clock bounds event time (and only refuses), read once per batch so a retry decides the same.
@@ -456,25 +453,19 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       const out = await wait('state', () => this.engine.process(partition, records));
       const commit = this.tap.take(partition);
       // A retry may have committed unseen (its reply lost), and a redelivered offset's outputs may still wait in the outbox: from Redis, then.
-      if (retried || out.skipped > 0 || (commit && !this.publisher.claim(partition, commit.receipt, commit.records.length))) {
-        await publishing;
-        await drain();
-      } else if (commit && commit.records.length > 0) {
+      if (retried || out.skipped > 0 || (commit && !this.publisher.claim(partition, commit.receipt, commit.records.length))) await drain();
+      else if (commit && commit.records.length > 0) {
         let fromMemory = true;
         // A retry goes from Redis: what was acknowledged before the failure is not sent again.
-        publishing = publishing.then(() => wait('publish', () => {
+        await wait('publish', () => {
           if (!fromMemory) return this.publisher.drain(partition, sleep);
           fromMemory = false;
           return this.publisher.publish(partition, commit.receipt.first, commit.records, sleep);
-        }));
+        });
       }
       const last = messages[messages.length - 1]!.offset;
       resolveOffset(last);
-      // The Kafka offset after the batch's outputs, as before: committed means published.
-      const next = (BigInt(last) + 1n).toString();
-      publishing = publishing.then(() => this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]));
-      // Thrown where it is awaited; a batch applied meanwhile is safe: its outputs wait in the outbox, its offset is redelivered.
-      publishing.catch(() => (publishFailed = true));
+      await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
       await heartbeat();
       this.progress.set(partition, Date.now());
       this.setLag(partition, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));
@@ -489,6 +480,5 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       }
       this.emit('warden.batch', info);
     }
-    await publishing;
   }
 }

@@ -420,8 +420,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
         this.emit('warden.error', { error, partition });
         throw error;
       } finally {
-        // A publish and the next batch's state work can wait side by side: each clears only its own.
-        if (this.waiting.get(partition) === what) this.waiting.delete(partition);
+        this.waiting.delete(partition);
       }
     };
     const drain = (): Promise<number> => wait('publish', () => this.publisher.drain(partition, sleep));

@@ -25,7 +25,7 @@ export function* syntheticEvents(count, identities, start = Date.UTC(2026, 10, 2
     yield {
       id: `b-${i}`,
       ts: start + i * stepMs,
-      identity: `spiffe://bench.example/agent/${agentClass}/${n.toString(16).padStart(5, '0')}`,
+      identity: `spiffe://acme.example/agent/${agentClass}/${n.toString(16).padStart(5, '0')}`,
       action,
       resource: `${prefix}${Math.floor(rand() * 5000)}`,
       agentClass,

@@ -4,6 +4,7 @@ import { credential } from './credential.js';
 import { enumeration } from './enumeration.js';
 import { rate } from './rate.js';
 import { scope } from './scope.js';
+import { silence } from './silence.js';
 
 export { chain, rate, scope };
 export { resourcePrefixes } from './resource.js';
@@ -14,6 +15,6 @@ export { formatDuration } from './format.js';
  * `defineDetector({...})` and one line here: its config type, schema,
  * defaults and alert filter all derive from this list.
  */
-export const registry = [rate, scope, chain, credential, enumeration] as const;
+export const registry = [rate, scope, chain, credential, enumeration, silence] as const;
 
 export const builtinDetectors: readonly AnyDetector[] = registry;

@@ -37,10 +37,10 @@ export interface RateConfig extends DetectorCommon {
     /** A sliding longer window: sustained shifts and ramps. */
     long: Bar & { windowMs: number };
     /**
-     * A quiet day (a weekend, a holiday) lowers the short bar: the
-     * last hour against what the profile expected of it, never below `floor`
-     * nor above 1; a window must still exceed `minRatio` x the unlowered
-     * expectation, so a return to a normal day is not a burst.
+     * A quiet day (a weekend, a holiday) lowers both bars: the last closed
+     * hours against what the profile expected of them (the baseline's
+     * level), never below `floor`. A window must still exceed `minRatio` x
+     * the unlowered expectation, so a return to a normal day is not a burst.
      */
     quiet: { floor: number; minRatio: number };
   };
@@ -118,7 +118,7 @@ const defaults = {
     learnZ: 3,
     short: { ratio: 3, zScore: 5, minEvents: 10 },
     long: { window: '1h', ratio: 2, zScore: 4, minEvents: 15 },
-    quiet: { floor: 0.25, minRatio: 1.5 },
+    quiet: { floor: 0.25, minRatio: 1.25 },
   },
   denied: { enabled: true, ratio: 3, zScore: 5, minEvents: 10, share: 0.3 },
   peers: { enabled: true, minActive: 3, surge: 1.5, tolerance: 2, newcomer: { ratio: 4, zScore: 5, minEvents: 10 } },
@@ -137,7 +137,7 @@ function keysOf(m: Manifest): string[] {
 
 export { baselineParamsOf };
 
-const keysFor = perActionKeys('rate:a:', 'rate:h:');
+export const rateKeys = perActionKeys('rate:a:', 'rate:h:');
 const ALL = 'rate:all';
 const DENIED = 'rate:o:denied';
 
@@ -176,7 +176,7 @@ function track(event: AgentEvent, ctx: DetectorContext): Track[] {
   const params = baselineParamsOf(b);
   // Errors are the system failing, not the agent acting: a retry storm is not a burst of activity.
   if (b.enabled && event.outcome !== 'error') {
-    const [short, long] = keysFor(event.action);
+    const [short, long] = rateKeys(event.action);
     tracks.push({ kind: 'counter', key: short, windowMs: b.bucketMs, baseline: params });
     tracks.push({ kind: 'counter', key: long, windowMs: b.long.windowMs });
   }
@@ -191,7 +191,7 @@ function classTrack(event: AgentEvent, ctx: DetectorContext): ClassTrack[] {
   const cfg = ctx.config.rate;
   const b = cfg.baseline;
   if (!cfg.peers.enabled || !b.enabled || !ctx.manifest || event.outcome === 'error') return NO_FINDINGS;
-  const [short, long] = keysFor(event.action);
+  const [short, long] = rateKeys(event.action);
   return [{ key: short, windowMs: b.bucketMs, baseline: baselineParamsOf(b) }, { key: long, windowMs: b.long.windowMs }];
 }
 
@@ -220,14 +220,15 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
   }
   const b = cfg.baseline;
   if (b.enabled && event.outcome !== 'error') {
-    const [short, long] = keysFor(event.action);
+    const [short, long] = rateKeys(event.action);
     const cv = view.counters[short];
     const base = cv?.baseline;
     const lv = view.counters[long];
     if (cv && base && baselineLearned(base.n, baselineParamsOf(b), cv.bucketStart, view.firstSeen)) {
-      const level = lv ? quietLevel(event, lv, base, b) : 1;
+      // A quiet day (a weekend, a holiday) lowers both bars.
+      const level = dayLevel(base, b);
       const f = checkBar(event, cv, base, b.short, b.bucketMs, 'baseline', cfg, view.peers, level)
-        ?? (lv ? checkBar(event, lv, base, b.long, b.bucketMs, 'sustained', cfg, view.peers) : undefined);
+        ?? (lv ? checkBar(event, lv, base, b.long, b.bucketMs, 'sustained', cfg, view.peers, level) : undefined);
       if (f) (out ??= []).push(f);
     } else if (cv && lv && view.peers && cfg.peers.enabled) {
       const f = newcomer(event, cv, short, b.bucketMs, view.peers, cfg)
@@ -261,12 +262,10 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
   return out ?? NO_FINDINGS;
 }
 
-/** How quiet the last hour was against the profile: in [quiet.floor, 1]. */
-function quietLevel(event: AgentEvent, lv: CounterView, base: BaselineView, b: RateConfig['baseline']): number {
-  const [expected] = windowExpectation(base, lv.windowMs, b.bucketMs);
-  if (expected < 1) return 1;
-  const r = slidingCount(lv, event.ts) / expected;
-  return r >= 1 ? 1 : r < b.quiet.floor ? b.quiet.floor : r;
+/** How quiet the last closed hours were against the profile (the baseline's level), in [quiet.floor, 1]. */
+function dayLevel(base: BaselineView, b: RateConfig['baseline']): number {
+  const l = base.level;
+  return l >= 1 ? 1 : l < b.quiet.floor ? b.quiet.floor : l;
 }
 
 function summary(base: BaselineView): Record<string, number> {
@@ -306,7 +305,7 @@ function checkBar(
 function learnedPeer(event: AgentEvent, peers: PeerView, key: string, cfg: RateConfig): [CounterView, BaselineView] | undefined {
   const b = cfg.baseline;
   const pc = peers.counters[key];
-  const ps = peers.counters[keysFor(event.action)[0]];
+  const ps = peers.counters[rateKeys(event.action)[0]];
   if (!pc || !ps || !ps.baseline || peers.active < cfg.peers.minActive) return undefined;
   // Partitions far apart in event time (a backlog) leave the class counter elsewhere in time: no view then.
   if (Math.abs(Math.floor(event.ts / b.bucketMs) * b.bucketMs - ps.bucketStart) > b.bucketMs) return undefined;
@@ -320,7 +319,7 @@ function learnedPeer(event: AgentEvent, peers: PeerView, key: string, cfg: RateC
  * rollout), else undefined.
  */
 function classSurge(event: AgentEvent, peers: PeerView, cv: CounterView, own: number, ownExpected: number, bucketMs: number, cfg: RateConfig): number | undefined {
-  const [short, long] = keysFor(event.action);
+  const [short, long] = rateKeys(event.action);
   const key = cv.windowMs === bucketMs ? short : long;
   const p = learnedPeer(event, peers, key, cfg);
   if (!p) return undefined;
@@ -341,7 +340,7 @@ function classSurge(event: AgentEvent, peers: PeerView, cv: CounterView, own: nu
  */
 export function classMoving(event: AgentEvent, view: IdentityView, cfg: RateConfig): number | undefined {
   if (!view.peers || !cfg.peers.enabled || !cfg.baseline.enabled) return undefined;
-  const [short, long] = keysFor(event.action);
+  const [short, long] = rateKeys(event.action);
   const base = view.counters[short]?.baseline;
   const lv = view.counters[long];
   if (!base || !lv) return undefined;

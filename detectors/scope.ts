@@ -11,7 +11,7 @@ import { learnedLevels, resourcePrefixes } from './resource.js';
 export interface ScopeConfig extends DetectorCommon {
   /** Flag actions/resources outside the agent's manifest. */
   manifest: boolean;
-  /** What to do for events with no agentClass or an unknown class: ignore | alert. */
+  /** Events of no known class (no manifest binds the identity, none has its agentClass): alert, or ignore (silently). */
   unknownClass: 'ignore' | 'alert';
   /** Actions that count as writes for read-only agents. */
   writeActions: Glob[];
@@ -33,7 +33,7 @@ export interface ScopeConfig extends DetectorCommon {
   };
 }
 
-const RULES = ['outside-manifest', 'read-only-write', 'unknown-class', 'first-seen'] as const;
+const RULES = ['outside-manifest', 'read-only-write', 'class-mismatch', 'unknown-class', 'first-seen'] as const;
 
 function prefixScoresMismatch(l: Partial<ScopeConfig['learned']>): string | undefined {
   if (l.prefixScores === undefined || l.prefixDepth === undefined || l.prefixScores.length === l.prefixDepth) return undefined;
@@ -74,9 +74,12 @@ const defaults = {
   severity: 'high',
   scope: 'identity',
   // Learned scope is a guess about normal; the manifest is a declaration: only the latter suspends by default.
-  rules: { 'first-seen': { mode: 'alert' } },
+  // A mismatch changes nothing about how the event is judged (it is judged as the bound class), and is far more often
+  // a stale or renamed class in a gateway's config than an attack: it alerts, so a typo cannot suspend a whole class.
+  rules: { 'first-seen': { mode: 'alert' }, 'class-mismatch': { mode: 'alert' } },
   manifest: true,
-  unknownClass: 'ignore',
+  // An identity Warden cannot classify is checked against no manifest: say so rather than let its traffic pass unjudged.
+  unknownClass: 'alert',
   writeActions: ['*.write', '*.delete', '*.update', '*.create', '*.send', '*.exec', '*.deploy', '*.restart'],
   learned: {
     enabled: true,
@@ -124,6 +127,25 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
   let out: Finding[] | undefined;
   const m = ctx.manifest;
   if (m) {
+    const claimed = event.agentClass;
+    if (ctx.binding !== undefined && claimed !== undefined && claimed !== m.agentClass) {
+      (out ??= []).push({
+        rule: 'class-mismatch',
+        severity: 'high',
+        scope: 'identity',
+        reason: `the event says agent class ${claimed}, but the ${m.agentClass} manifest binds this identity (${ctx.binding}); judged as ${m.agentClass}`,
+        evidence: { observed: claimed, limit: m.agentClass, claimed, bound: m.agentClass, binding: ctx.binding, manifest: m.file, key: claimed },
+      });
+    } else if (ctx.binding === undefined && m.identities.length > 0) {
+      // Found by its claim alone, in a class that says who its identities are: an outsider claiming the class.
+      (out ??= []).push({
+        rule: 'class-mismatch',
+        severity: 'high',
+        scope: 'identity',
+        reason: `the event says agent class ${m.agentClass}, whose manifest binds other identities (${m.identities.map((g) => g.source).join(', ')}); judged as ${m.agentClass}`,
+        evidence: { observed: m.agentClass, limit: m.identities.map((g) => g.source).join(', '), claimed: m.agentClass, bound: null, manifest: m.file, key: m.agentClass },
+      });
+    }
     if (cfg.manifest && !allowed(m, event.action, event.resource)) {
       (out ??= []).push({
         rule: 'outside-manifest',
@@ -142,14 +164,18 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
         evidence: { observed: event.action, limit: `${m.agentClass} (read-only)`, resource: event.resource, manifest: m.file, key: keyOf(event, ctx) },
       });
     }
-  } else if (cfg.unknownClass === 'alert' && event.agentClass !== undefined) {
+  } else if (cfg.unknownClass === 'alert') {
+    const claimed = event.agentClass;
     (out ??= []).push({
       rule: 'unknown-class',
       severity: 'low',
       scope: 'identity',
       alertOnly: true,
-      reason: `agent class ${event.agentClass} has no manifest`,
-      evidence: { observed: event.agentClass, key: event.agentClass },
+      reason: claimed === undefined
+        ? 'no manifest binds this identity and the event names no agentClass: it is checked against no manifest'
+        : `agent class ${claimed} has no manifest and none binds this identity: it is checked against no manifest`,
+      // One group per identity and claimed class: suppression reports it once per window.
+      evidence: { observed: claimed ?? '(none)', key: claimed ?? '' },
     });
   }
   const l = cfg.learned;

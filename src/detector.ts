@@ -25,8 +25,10 @@ export interface DetectorCommon {
 export interface DetectorContext {
   /** Detector config after overrides for this identity and class. */
   config: DetectorsConfig;
-  /** The manifest of the event's agentClass, if any. */
+  /** The manifest of the event's class, if any: the one binding its identity, else the one its agentClass names. */
   manifest: Manifest | undefined;
+  /** The manifest's `identities` glob that bound the identity; undefined when the class came from the event. */
+  binding?: string | undefined;
   configVersion: string;
 }
 
@@ -68,6 +70,7 @@ export interface Detection {
   action: string;
   resource: string;
   chain: string[];
+  /** The class it was judged as: the manifest's (bound or named), else the event's own agentClass. */
   agentClass: string | null;
   reason: string;
   evidence: Evidence & { configVersion: string };
@@ -97,6 +100,41 @@ export interface Detector<N extends string = string, C extends DetectorCommon = 
   /** Counters this event adds to, shared by its whole agent class (peer groups); in `view.peers` at detect. */
   classTrack?(event: AgentEvent, ctx: DetectorContext): ClassTrack[];
   detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Finding[];
+  /** Findings from what does not happen: an identity that falls silent (src/pipeline/absence.ts). */
+  absence?: Absence;
+}
+
+/** How soon, after an event, an identity is expected to be heard from again, by one key (an action). */
+export interface Expectation {
+  key: string;
+  /** Event time it was formed at. */
+  ts: number;
+  /** Events expected per ms from now on. */
+  perMs: number;
+}
+
+/** What the engine holds of an identity that has not been heard from. */
+export interface Silence {
+  identity: string;
+  /** The last event heard: its time, and what the finding names. */
+  last: AgentEvent;
+  /** The expectations of its keys, the newest per key. */
+  held: readonly Expectation[];
+  /** The event time past which the silence is a finding. */
+  due: number;
+}
+
+/**
+ * Absence is judged between events: after each event the engine asks for an
+ * expectation, keeps the newest per identity and key, asks when silence past
+ * it would be notable (`due`), and asks for the finding once event time has
+ * passed that with nothing heard. All three are pure, like `detect`.
+ */
+export interface Absence {
+  expect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Expectation | undefined;
+  /** Undefined: this identity is not judged for silence now. */
+  due(held: Iterable<Expectation>, lastTs: number, ctx: DetectorContext): number | undefined;
+  overdue(s: Silence, ctx: DetectorContext): Finding;
 }
 
 /** Any registered detector, whatever its config type. */

@@ -11,4 +11,4 @@ export { Engine } from './pipeline/engine.js';
 export { replay } from './pipeline/replay.js';
 export { MemoryWindowStore } from './state/memory-store.js';
 export type { WindowStore } from './state/types.js';
-export { WardenError } from './errors.js';
+export { ERRORS, WardenError, type ErrorCode } from './errors.js';

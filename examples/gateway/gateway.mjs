@@ -53,6 +53,7 @@ async function act(req, res) {
   if (chain !== undefined && !(Array.isArray(chain) && chain.every(isText))) return reply(res, 400, { error: 'chain must be an array of non-empty strings' });
 
   const decision = enforcer.check(identity, action, chain);
+  // No agentClass: Warden classifies the caller by its identity (manifests' `identities`), not by a claim.
   const event = { id: randomUUID(), ts: Date.now(), identity, action, resource, ...(chain?.length ? { chain } : {}), outcome: decision.allow ? 'allowed' : 'denied' };
   try {
     await producer.send({ topic: actionsTopic, messages: [{ key: identity, value: Buffer.from(encodeEvent(event)) }] });

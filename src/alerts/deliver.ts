@@ -1,5 +1,5 @@
 import { errorMessage } from '../errors.js';
-import { parseRetryAfter } from './retry.js';
+import { parseRetryAfter } from '../retry.js';
 
 export type FetchImpl = typeof fetch;
 

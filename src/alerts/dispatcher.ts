@@ -8,7 +8,7 @@ import { createKafka, type KafkaSettings } from '../transport/kafka-client.js';
 import { sameReceiver, SEVERITIES, type AlertReceiver, type AlertsConfig } from './config.js';
 import { deliverOnce, type FetchImpl } from './deliver.js';
 import { buildPayload, buildResolve, type Alert, type Resolution } from './payload.js';
-import { AttemptError, retry, RetryError } from './retry.js';
+import { AttemptError, retry, RetryError } from '../retry.js';
 import { signWebhook } from './sign.js';
 
 export interface DispatcherOptions {

@@ -9,7 +9,7 @@ export { signWebhook, verifyWebhook, SIGNATURE_HEADER, TIMESTAMP_HEADER, type He
 export {
   AttemptError, backoffDelay, MAX_RETRY_AFTER_MS, parseRetryAfter, retry, retryDelay, RetryError,
   type BackoffOptions, type RetryOptions,
-} from './retry.js';
+} from '../retry.js';
 export { deliverOnce, type DeliveryOutcome, type DeliveryRequest, type FetchImpl } from './deliver.js';
 export {
   createDispatcher, DEAD_LETTER_MAX, deadLetterCountKey, deadLetterKey, readDeadLetters,

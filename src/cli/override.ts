@@ -187,6 +187,8 @@ async function add(dir: string, v: Values, now: number): Promise<number> {
   if (at === undefined) throw new Error(`${file} validated but is missing from the config`);
   if (at <= now) throw usage(`--until ${v.until} has already passed (now ${new Date(now).toISOString()})`);
   await writeAtomically(file, text);
+  // Only what this file adds: a class glob with no manifest is likely a typo.
+  for (const w of r.warnings) if (w.file === file) process.stderr.write(`warning: ${formatIssue(w)}\n`);
   out(`wrote ${file}\n  expires ${TIME(at)} UTC in event time (in ${formatDuration(Math.round((at - now) / 1000) * 1000)} by the wall clock)\n`);
   out(`  the service applies it on its next config reload (it watches ${dir})\n`);
   return 0;

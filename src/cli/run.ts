@@ -1,4 +1,5 @@
-import { loadConfig } from '../config/load.js';
+import { ConfigError, formatIssue } from '../config/errors.js';
+import { validateConfigDir } from '../config/load.js';
 import type { Logger } from 'pino';
 import { errorMessage, WardenError } from '../errors.js';
 import { createLogger } from '../log.js';
@@ -41,7 +42,11 @@ export async function runCommand(argv: string[]): Promise<number> {
   const log = createLogger();
   const dir = values.config;
   const settings = settingsFromEnv();
-  const config = await loadConfig(dir, { env: process.env });
+  const checked = await validateConfigDir(dir, { env: process.env });
+  if (!checked.ok) throw new ConfigError(checked.issues);
+  const config = checked.config;
+  // What validate-config warns about, once at start: a class glob no manifest has hides nothing quietly.
+  for (const w of checked.warnings) log.warn({ file: w.file, line: w.line, path: w.path }, `config warning: ${formatIssue(w)}`);
   const gate = new StartGate(settings.startTimeoutMs, (phase) => log.info({ phase }, 'starting'));
   let service: WardenService | null = null;
   let running: Running | null = null;

@@ -15,6 +15,7 @@ export const DEFAULT_DETECTORS_FILE = {
 };
 
 export const DEFAULT_MANIFEST = {
+  identities: [],
   readOnly: false,
   allow: [],
   limits: [],

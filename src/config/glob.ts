@@ -129,3 +129,58 @@ export function matchAny(globs: readonly Glob[], value: string): boolean {
   for (const g of globs) if (g.test(value)) return true;
   return false;
 }
+
+/** One character's worth of a pattern: a literal, `?`, or a star that may repeat. */
+type Step = { ch: string } | { any: 'one' | 'seg' | 'all' };
+
+function steps(pattern: string): Step[] | undefined {
+  const ps = pieces(pattern);
+  if (typeof ps === 'string') return undefined;
+  const out: Step[] = [];
+  for (const p of ps) {
+    if ('lit' in p) for (const ch of p.lit) out.push({ ch });
+    else out.push({ any: 'one' in p ? 'one' : p.star === 1 ? 'seg' : 'all' });
+  }
+  return out;
+}
+
+/** Whether one character can be taken by both steps: `/` only by a literal `/` or `**`. */
+function shareChar(a: Step, b: Step): boolean {
+  if ('ch' in a && 'ch' in b) return a.ch === b.ch;
+  if ('ch' in a) return a.ch !== '/' || (b as { any: string }).any === 'all';
+  if ('ch' in b) return b.ch !== '/' || a.any === 'all';
+  return true;
+}
+
+const isStar = (s: Step | undefined): boolean => s !== undefined && 'any' in s && s.any !== 'one';
+
+/**
+ * Whether some string matches both patterns (false if either is refused): a
+ * walk over pairs of positions in the two, where a star may match nothing or
+ * take a character and stay.
+ */
+export function globsOverlap(a: string, b: string): boolean {
+  const x = steps(a);
+  const y = steps(b);
+  if (x === undefined || y === undefined) return false;
+  const seen = new Set<number>();
+  const w = y.length + 1;
+  const todo: Array<[number, number]> = [[0, 0]];
+  while (todo.length > 0) {
+    const [i, j] = todo.pop()!;
+    if (seen.has(i * w + j)) continue;
+    seen.add(i * w + j);
+    if (i === x.length && j === y.length) return true;
+    const s = x[i];
+    const t = y[j];
+    if (isStar(s)) todo.push([i + 1, j]);
+    if (isStar(t)) todo.push([i, j + 1]);
+    if (s !== undefined && t !== undefined && shareChar(s, t)) todo.push([isStar(s) ? i : i + 1, isStar(t) ? j : j + 1]);
+  }
+  return false;
+}
+
+/** How specific a pattern is: the number of characters it names literally. */
+export function literalLength(pattern: string): number {
+  return globText(pattern, '')?.length ?? 0;
+}

@@ -7,9 +7,11 @@ import { deepFreeze, formatPath, type Issues, type Path } from './schema.js';
 import type { AnyDetector } from '../detector.js';
 import type { Manifest, Override, WardenConfig } from './types.js';
 import { validateDetectorsFile, validateManifest, validateOverride } from './validate.js';
+import { configWarnings } from './warnings.js';
 import { ALERTS_FILE, NO_ALERTS, validateAlertsFile } from '../alerts/config.js';
 
-export type ValidateResult = { ok: true; config: WardenConfig } | { ok: false; issues: ConfigIssue[] };
+/** `warnings`: what the config may get wrong that it cannot know (src/config/warnings.ts); they never stop a start. */
+export type ValidateResult = { ok: true; config: WardenConfig; warnings: ConfigIssue[] } | { ok: false; issues: ConfigIssue[] };
 
 export interface ExtraFile {
   /** Relative to the config dir: `detectors.yaml`, `agents/<x>.yaml` or `overrides/<x>.yaml`. */
@@ -176,6 +178,8 @@ export async function validateConfigDir(dir: string, opts: ValidateOptions = {})
 
   const detectorsFile = join(dir, 'detectors.yaml');
   const parsedDetectors = detectorsSrc === undefined ? { raw: undefined, issues: fileIssues(detectorsFile, issues) } : parse(detectorsSrc, issues);
+  const lines = new Map<string, Parsed['lineOf']>();
+  if (parsedDetectors && 'lineOf' in parsedDetectors) lines.set(detectorsFile, parsedDetectors.lineOf);
   const settings = parsedDetectors && validateDetectorsFile(parsedDetectors.raw, detectorsFile, parsedDetectors.issues, detectors);
 
   const manifests = new Map<string, Manifest>();
@@ -184,6 +188,7 @@ export async function validateConfigDir(dir: string, opts: ValidateOptions = {})
     if (src === undefined) continue; // deleted between readdir and read
     sources.push(src);
     const parsed = parse(src, issues);
+    if (parsed) lines.set(src.file, parsed.lineOf);
     const m = parsed && validateManifest(parsed.raw, src.file, parsed.issues);
     if (!parsed || !m) continue;
     const prior = manifests.get(m.agentClass);
@@ -200,6 +205,7 @@ export async function validateConfigDir(dir: string, opts: ValidateOptions = {})
     if (src === undefined) continue;
     overrideFiles.push(src);
     const parsed = parse(src, issues);
+    if (parsed) lines.set(src.file, parsed.lineOf);
     const o = parsed && validateOverride(parsed.raw, src.file, parsed.issues, settings?.detectors, detectors);
     if (o) fileOverrides.push(o);
   }
@@ -222,7 +228,8 @@ export async function validateConfigDir(dir: string, opts: ValidateOptions = {})
     manifests,
     alerts,
   };
-  return { ok: true, config: deepFreeze(config) };
+  const warnings = configWarnings(config, (file, at) => lines.get(file)?.(at));
+  return { ok: true, config: deepFreeze(config), warnings };
 }
 
 function fileIssues(file: string, out: ConfigIssue[]): Issues {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { access, mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { WardenError } from '../errors.js';
@@ -10,11 +11,18 @@ import type { Override } from './types.js';
  */
 const stamp = (ms: number): string => new Date(ms).toISOString().replace(/[-:]|\.\d+/g, '');
 
-function slug(s: string): string {
+/**
+ * A file-name part for whom an override is about: lower-case letters, digits
+ * and `-` only, so no identity or class name (`role/DataPipeline`,
+ * `../../etc`) can leave DIR/overrides/ or hide as a dotfile. When that loses
+ * anything, a hash of the whole name follows, so two names never share a slug
+ * (`role/DataPipeline` and `role-datapipeline`); the file itself says whom it matches.
+ */
+export function slug(s: string): string {
   const all = s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
   // The tail of an identity is its most specific part; cut at a word boundary.
-  const tail = all.length <= 40 ? all : all.slice(-40).replace(/^[^-]*-/, '');
-  return tail || 'override';
+  const tail = (all.length <= 40 ? all : all.slice(-40).replace(/^[^-]*-/, '')) || 'override';
+  return tail === s ? tail : `${tail}-${createHash('sha256').update(s).digest('hex').slice(0, 6)}`;
 }
 
 async function exists(file: string): Promise<boolean> {

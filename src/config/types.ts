@@ -27,9 +27,15 @@ export interface ResourceRule { match: Glob; shape: ResourceShape; depth?: numbe
 export type { ResourceShape };
 
 export interface Manifest {
+  /** Any string a platform uses (`support-bot`, `role/DataPipeline`); manifests are found by it, never by file name. */
   agentClass: string;
   /** The file it came from, for error messages and evidence. */
   file: string;
+  /**
+   * Identities this class is bound to: an event from a matching identity is of
+   * this class whatever its `agentClass` says. The loader always sets it (default []).
+   */
+  identities: Glob[];
   description?: string;
   readOnly: boolean;
   allow: AllowRule[];

@@ -9,6 +9,8 @@ import {
 } from './schema.js';
 import type { BreakerConfig, DeepPartial, DetectorsConfig, Manifest, Override } from './types.js';
 import type { SuppressConfig } from '../pipeline/suppress.js';
+import { UNKNOWN_CLASS } from '../breaker/fleet-guard.js';
+import { EVENT_LIMITS } from '../event/types.js';
 
 const SECOND = 1000;
 
@@ -114,8 +116,18 @@ export function validateDetectorsFile(raw: unknown, file: string, issues: Issues
   return ok ? { ...out, overrides } : undefined;
 }
 
+/** What an event's agentClass may be, less whitespace and control characters (class names are rendered in alerts and tables). */
+const CLASS_NAME = /^[^\s\p{Cc}\p{Cf}]+$/u;
+
+const className = string({ nonEmpty: true }).check((v, report) => {
+  if (!CLASS_NAME.test(v)) report([], `"${v}" must have no whitespace or control characters (any other string a platform uses is fine, e.g. role/DataPipeline)`);
+  else if (v === UNKNOWN_CLASS) report([], `"${UNKNOWN_CLASS}" is reserved: the fleet guard counts unclassified identities under it`);
+  else if (Buffer.byteLength(v) > EVENT_LIMITS.stringBytes) report([], `is longer than an event's agentClass may be (${EVENT_LIMITS.stringBytes} bytes)`);
+});
+
 const manifest = object({
-  agentClass: string({ pattern: /^[a-z0-9][a-z0-9._-]*$/ }),
+  agentClass: className,
+  identities: array(glob()),
   description: string().optional(),
   readOnly: boolean(),
   allow: array(object({ action: glob(), resource: glob() })),

@@ -1,4 +1,5 @@
 import { Encoder } from '@msgpack/msgpack';
+import type { ErrorCode } from '../errors.js';
 import { validateControl } from '../control/validate.js';
 import type { OperatorControl } from '../control/types.js';
 import { EVENT_LIMITS, type AgentEvent, type Encoding } from './types.js';
@@ -26,7 +27,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 const lossyUtf8 = new TextDecoder('utf-8', { fatal: false, ignoreBOM: false });
 const textEncoder = new TextEncoder();
 
-export function failed(code: string, message: string, field?: string): { ok: false; error: EventError } {
+export function failed(code: ErrorCode, message: string, field?: string): { ok: false; error: EventError } {
   return { ok: false, error: field === undefined ? { code, message } : { code, field, message } };
 }
 

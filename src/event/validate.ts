@@ -1,9 +1,10 @@
 import { Buffer } from 'node:buffer';
+import type { ErrorCode } from '../errors.js';
 import { TS_CEILING } from './time.js';
 import { EVENT_LIMITS, type AgentEvent, type Outcome } from './types.js';
 
 export interface EventError {
-  code: string;
+  code: ErrorCode;
   field?: string;
   message: string;
 }
@@ -40,7 +41,7 @@ function utf8Exceeds(s: string, limit: number): boolean {
   return Buffer.byteLength(s, 'utf8') > limit;
 }
 
-function fail(code: string, field: string | undefined, message: string): EventResult {
+function fail(code: ErrorCode, field: string | undefined, message: string): EventResult {
   return field === undefined ? { ok: false, error: { code, message } } : { ok: false, error: { code, field, message } };
 }
 

@@ -9,11 +9,12 @@ import { WHOLE_IDENTITY } from '../breaker/types.js';
 import { createResolver } from '../config/resolve.js';
 import type { WardenConfig } from '../config/types.js';
 import type { AnyDetector, Decision, Detection, DetectorCommon, DetectorContext, Finding } from '../detector.js';
-import { WardenError } from '../errors.js';
+import { WardenError, type ErrorCode } from '../errors.js';
 import type { AgentEvent } from '../event/types.js';
 import type { FleetStore } from '../state/fleet.js';
 import type { ClassTrack, StateUpdate, Track, WindowStore } from '../state/types.js';
 import type { ClassStore } from '../state/class-store.js';
+import { AbsenceBook, type Overdue } from './absence.js';
 import { ClassBatch } from './class-batch.js';
 import { isCold, learningPeriodOf } from './cold.js';
 import { suppress } from './suppress.js';
@@ -35,7 +36,7 @@ export type InputRecord =
   | ({ offset: bigint; ok: true; event: AgentEvent; control?: undefined } & Routing)
   /** An operator control, shape-checked; the engine verifies its signature. */
   | ({ offset: bigint; ok: true; control: OperatorControl; event?: undefined; raw?: Uint8Array; key?: Uint8Array; headers?: Record<string, string> } & Routing)
-  | { offset: bigint; ok: false; error: { code: string; field?: string; message: string }; raw?: Uint8Array; key?: Uint8Array; headers?: Record<string, string> };
+  | { offset: bigint; ok: false; error: { code: ErrorCode; field?: string; message: string }; raw?: Uint8Array; key?: Uint8Array; headers?: Record<string, string> };
 
 export interface EngineOptions {
   config: WardenConfig;
@@ -68,12 +69,15 @@ export class Engine {
   private readonly classes: ClassStore | undefined;
   /** Wall time the store's state was lost (the service's epoch check); null in replay, which loses nothing. */
   private lostAt: number | null = null;
+  private readonly absences = new Map<string, AbsenceBook>();
+  private readonly absent: readonly AnyDetector[];
 
   constructor(opts: EngineOptions) {
     this.operatorKeys = opts.operatorKeys;
     this.fleet = opts.fleet;
     this.classes = opts.classes;
     this.detectors = opts.detectors ?? builtinDetectors;
+    this.absent = this.detectors.filter((d) => d.absence !== undefined);
     checkConfigured(this.detectors, opts.config);
     this.config = opts.config;
     this.resolve = createResolver(opts.config);
@@ -90,6 +94,11 @@ export class Engine {
     this.lostAt = lostAt;
   }
 
+  /** Partitions this process no longer consumes: what they expected of their identities is another's now. */
+  forgetExcept(partitions: readonly string[]): void {
+    for (const p of [...this.absences.keys()]) if (!partitions.includes(p)) this.absences.delete(p);
+  }
+
   /** Swap in a validated config; the next batch uses it. */
   setConfig(config: WardenConfig): void {
     checkConfigured(this.detectors, config);
@@ -98,6 +107,16 @@ export class Engine {
   }
 
   async process(partition: string, input: readonly InputRecord[]): Promise<BatchOutput> {
+    try {
+      return await this.batch(partition, input);
+    } catch (err) {
+      // The batch will come again: what it taught the absence book must not count twice, nor its findings go untold.
+      this.absences.delete(partition);
+      throw err;
+    }
+  }
+
+  private async batch(partition: string, input: readonly InputRecord[]): Promise<BatchOutput> {
     const config = this.config;
     const resolve = this.resolve;
     const records = this.verifyControls(input);
@@ -128,6 +147,9 @@ export class Engine {
     const [{ outcomes, committed }] = await Promise.all([this.store.apply({ partition, updates }), fleet?.observe(), peers?.observe()]);
 
     const items: OutputItem[] = [];
+    let book = this.absent.length > 0 ? this.absences.get(partition) : undefined;
+    if (this.absent.length > 0 && !book) this.absences.set(partition, (book = new AbsenceBook()));
+    const overdue: Overdue[] = [];
     const breakers = new Map<string, BreakerRecord>();
     const touched = new Set<string>();
     let processed = 0;
@@ -185,6 +207,10 @@ export class Engine {
       }
       const event = r.event;
       const dctx = ctx as DetectorContext;
+      if (book) {
+        book.advance(event.ts, overdue);
+        this.told(overdue, items);
+      }
       if (peers) outcome.view.peers = peers.peersAt(classOf(dctx), event.ts, ct ?? NONE);
       for (const command of advance(state, event.identity, event.ts, config.breaker)) items.push(stamped(record, command));
       for (const d of this.detectors) {
@@ -208,6 +234,10 @@ export class Engine {
           }
         }
       }
+      if (book) {
+        for (const d of this.absent) if (configOf(dctx, d).enabled) book.heard(d, event, outcome.view, dctx, overdue);
+        this.told(overdue, items);
+      }
     }
 
     const lastOffset = records.length > 0 ? records[records.length - 1]!.offset : null;
@@ -223,6 +253,16 @@ export class Engine {
       });
     }
     return { items, processed, skipped, invalid, forwarded, lastOffset };
+  }
+
+  /** Silences that became findings: alerts, stamped with the time they became due, never commands. */
+  private told(overdue: Overdue[], items: OutputItem[]): void {
+    for (const o of overdue) {
+      const detection = this.toDetection(o.detector, { ...o.finding, alertOnly: true }, o.last, o.ctx);
+      detection.ts = o.at;
+      items.push({ kind: 'detection', detection, commandId: null });
+    }
+    overdue.length = 0;
   }
 
   /** Controls whose signature does not verify become invalid records, for the dead-letter topic. */
@@ -305,7 +345,8 @@ export class Engine {
       action: event.action,
       resource: event.resource,
       chain: event.chain ?? [],
-      agentClass: event.agentClass ?? null,
+      // The class it was judged as: a bound identity's, not what its event claims.
+      agentClass: ctx.manifest?.agentClass ?? event.agentClass ?? null,
       reason: f.reason,
       evidence: { ...f.evidence, configVersion: ctx.configVersion },
     };

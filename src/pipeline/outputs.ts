@@ -1,11 +1,12 @@
 import type { BreakerCommand } from '../breaker/types.js';
 import type { ControlOutcome } from '../control/types.js';
 import type { Detection } from '../detector.js';
+import type { ErrorCode } from '../errors.js';
 
 /** A record that could not be decoded or validated; it goes to the dead-letter topic with its reason. */
 export interface DeadLetter {
   offset: bigint;
-  code: string;
+  code: ErrorCode;
   field?: string;
   message: string;
   raw?: Uint8Array;

@@ -1,6 +1,6 @@
 import type { Message, Producer, TopicMessages } from 'kafkajs';
 import type { Logger } from 'pino';
-import { retry, RetryError } from '../alerts/retry.js';
+import { retry, RetryError } from '../retry.js';
 import { errorMessage, WardenError } from '../errors.js';
 import { BATCH_OVERHEAD, DEFAULT_RECORD_LIMIT, recordBytes } from '../pipeline/record-size.js';
 import type { CommitReceipt, OutboxRecord, WindowStore } from '../state/types.js';

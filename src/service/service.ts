@@ -275,6 +275,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       const assigned = Object.entries(e.payload.memberAssignment).flatMap(([t, ps]) => ps.map((p) => `${t}:${p}`));
       this.assigned = assigned;
+      this.engine.forgetExcept(assigned);
       const now = Date.now();
       for (const p of [...this.progress.keys()]) if (!assigned.includes(p)) this.progress.delete(p);
       for (const p of [...this.lag.keys()]) {

@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { retry, RetryError } from '../alerts/retry.js';
+import { retry, RetryError } from '../retry.js';
 import { WardenError } from '../errors.js';
 
 /** Backoff between attempts at a batch's Redis or Kafka work: full jitter, 250 ms doubling to 5 s. */
@@ -52,7 +52,7 @@ export async function keepAlive<T>(work: Promise<T>, line: Liveline): Promise<T>
  * Runs `fn` until it succeeds: a retriable failure (Redis down, a broker
  * away) is retried with backoff for as long as the consumer runs, with
  * heartbeats all along; anything else is thrown as it came, for the caller to
- * end the process. One retry factory (src/alerts/retry.ts) for all of Warden.
+ * end the process. One retry factory (src/retry.ts) for all of Warden.
  */
 export async function persist<T>(fn: () => Promise<T>, line: Liveline, onRetry: (info: { attempt: number; delayMs: number; error: unknown }) => void): Promise<T> {
   try {

@@ -113,9 +113,10 @@ function decodeView(v: Array<string | number | boolean>, from: number, end: numb
           baseline: {
             n: v[i + 5] as number, mean: v[i + 6] as number, variance: v[i + 7] as number, expected: v[i + 8] as number,
             noise: v[i + 9] as number, expectedHigh: v[i + 10] as number, noiseHigh: v[i + 11] as number, slotN: v[i + 12] as number,
+            expectedLow: v[i + 13] as number, level: v[i + 14] as number,
           },
         };
-        i += 13;
+        i += 15;
         break;
       case 3: {
         const flags = (code - 3) / 4;

@@ -38,11 +38,23 @@ export interface BaselineState {
   vars: number[];
   /** Per hour of day: days learned, capped at MAX_SLOT_COUNT. */
   k: number[];
+  /**
+   * The day's level: closed hours' counts and what their slots expected of
+   * them, each decayed by LEVEL_DECAY per hour closed (float32). A quiet day
+   * (a weekend, a holiday) shows as ln well below ld.
+   */
+  ln: number;
+  ld: number;
 }
+
+/** Weight of the hour before in the day's level, per hour closed: about the last three hours speak. */
+export const LEVEL_DECAY = 0.6;
+/** The level speaks once its closed hours expected this many events (decayed); below it, 1. */
+export const LEVEL_MIN_EXPECTED = 40;
 
 export function newBaseline(): BaselineState {
   const zeros = () => new Array<number>(SLOTS).fill(0);
-  return { n: 0, mean: 0, variance: 0, hour: -1, hn: 0, hsum: 0, hsq: 0, slots: zeros(), vars: zeros(), k: zeros() };
+  return { n: 0, mean: 0, variance: 0, hour: -1, hn: 0, hsum: 0, hsq: 0, slots: zeros(), vars: zeros(), k: zeros(), ln: 0, ld: 0 };
 }
 
 /** Hour of day (UTC) of a time, for any finite ms. */
@@ -64,6 +76,11 @@ export function bucketSd(variance: number, expected: number): number {
 function closeHour(b: BaselineState, p: BaselineParams): void {
   if (b.hn === 0) return;
   const h = slotOf(b.hour);
+  // Against what this hour's slot expected of it, before the hour is learned into it; an hour not learned yet says nothing of the day.
+  if (b.k[h]! > 0) {
+    b.ln = Math.fround(LEVEL_DECAY * b.ln + b.hsum);
+    b.ld = Math.fround(LEVEL_DECAY * b.ld + b.hn * b.slots[h]!);
+  }
   const k = b.k[h]! < MAX_SLOT_COUNT ? b.k[h]! + 1 : MAX_SLOT_COUNT;
   b.k[h] = k;
   const w = 1 / k > p.slotAlpha ? 1 / k : p.slotAlpha;
@@ -132,7 +149,8 @@ export function rollBaseline(b: BaselineState, count: number, gap: number, windo
 /**
  * The view a detector gets for the bucket starting at `bucketStart`: this
  * hour's expectation, and the highest of this hour's and its two neighbours'
- * (a daily job an hour early or late, the older part of a sliding window).
+ * (a daily job an hour early or late, the older part of a sliding window),
+ * and the lowest of the three (what can be counted on: absence).
  * An hour of day not yet learned speaks with the flat moments.
  */
 export function baselineView(b: BaselineState, bucketStart: number): BaselineView {
@@ -150,13 +168,16 @@ export function baselineView(b: BaselineState, bucketStart: number): BaselineVie
   const vj = k[j]! > 0 ? b.vars[j]! : b.variance;
   let high = -1;
   let highNoise = 0;
+  let low = eg;
+  if (expected < low) low = expected;
+  if (ej < low) low = ej;
   if (eg > high) high = eg;
   if (vg > highNoise) highNoise = vg;
   if (expected > high) high = expected;
   if (noise > highNoise) highNoise = noise;
   if (ej > high) high = ej;
   if (vj > highNoise) highNoise = vj;
-  return { n: b.n, mean: b.mean, variance: b.variance, expected, noise, expectedHigh: high, noiseHigh: highNoise, slotN: k[h]! };
+  return { n: b.n, mean: b.mean, variance: b.variance, expected, noise, expectedHigh: high, noiseHigh: highNoise, slotN: k[h]!, expectedLow: low, level: b.ld >= LEVEL_MIN_EXPECTED ? b.ln / b.ld : 1 };
 }
 
 const paramsCache = new WeakMap<object, BaselineParams>();

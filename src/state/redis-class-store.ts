@@ -93,9 +93,9 @@ export class RedisClassStore implements ClassStore {
         if (kind === 2) {
           view.baseline = {
             n: r[q]!, mean: r[q + 1]!, variance: r[q + 2]!, expected: r[q + 3]!,
-            noise: r[q + 4]!, expectedHigh: r[q + 5]!, noiseHigh: r[q + 6]!, slotN: r[q + 7]!,
+            noise: r[q + 4]!, expectedHigh: r[q + 5]!, noiseHigh: r[q + 6]!, slotN: r[q + 7]!, expectedLow: r[q + 8]!, level: r[q + 9]!,
           };
-          q += 8;
+          q += 10;
         }
         counters.set(key, { firstSeen, view });
       }

@@ -43,6 +43,10 @@ export interface BaselineView {
   noiseHigh: number;
   /** Days learned for this hour of day (capped at 255). */
   slotN: number;
+  /** The lowest expectation of this hour and its two neighbours: what absence is judged by. */
+  expectedLow: number;
+  /** The last closed hours' counts over what the profile expected of them (1 until they expected enough): a quiet day is below 1. */
+  level: number;
 }
 
 export interface CounterView {

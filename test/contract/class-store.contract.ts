@@ -92,12 +92,12 @@ export function classStoreContract(name: string, make: MakeClassStore): void {
       const base = async (runs: number[], at: number) => (await store.observe(obs({ c: { k: { spec, runs } } }, { c: { a: at } }, at))).get('c')!.counters.get('k')!;
       await store.observe(obs({ c: { k: { spec, runs: [T, 3] } } }, { c: { a: T } }, T));
       // Nothing closed yet: a baseline of no buckets.
-      expect((await base([T + W, 5], T + W)).view.baseline).toStrictEqual({ n: 0, mean: 0, variance: 0, expected: 0, noise: 0, expectedHigh: 0, noiseHigh: 0, slotN: 0 });
+      expect((await base([T + W, 5], T + W)).view.baseline).toStrictEqual({ n: 0, mean: 0, variance: 0, expected: 0, noise: 0, expectedHigh: 0, noiseHigh: 0, slotN: 0, expectedLow: 0, level: 1 });
       // 3 closed; then 5 and one empty bucket (T+2W) fold in: means 3, 4, 2; variances 0, 1, 4.5.
-      expect((await base([T + 3 * W, 1], T + 3 * W)).view.baseline).toStrictEqual({ n: 1, mean: 3, variance: 0, expected: 3, noise: 0, expectedHigh: 3, noiseHigh: 0, slotN: 0 });
+      expect((await base([T + 3 * W, 1], T + 3 * W)).view.baseline).toStrictEqual({ n: 1, mean: 3, variance: 0, expected: 3, noise: 0, expectedHigh: 3, noiseHigh: 0, slotN: 0, expectedLow: 3, level: 1 });
       const c = await base([T + 13 * W, 1], T + 13 * W);
       expect(c.view).toMatchObject({ bucketStart: T + 3 * W, count: 1, prev: 0 });
-      expect(c.view.baseline).toStrictEqual({ n: 3, mean: 2, variance: 4.5, expected: 2, noise: 4.5, expectedHigh: 2, noiseHigh: 4.5, slotN: 0 });
+      expect(c.view.baseline).toStrictEqual({ n: 3, mean: 2, variance: 4.5, expected: 2, noise: 4.5, expectedHigh: 2, noiseHigh: 4.5, slotN: 0, expectedLow: 2, level: 1 });
       // Buckets T..T+11W (hour 12: 3 5 0 1, then 8 empty) folded, and T+12W opened hour 13, closing hour 12 into its slot.
       const d = await base([T + 14 * W, 1], T + 14 * W);
       expect(d.view.baseline!.n).toBe(13);

@@ -99,7 +99,7 @@ export function windowStoreContract(name: string, make: MakeStore): void {
       ups.push(u('a', 1000, c), u('a', 1001, c), u('a', 3000, c));
       const views = await applyViews(store, ups);
       const flat = (n: number, mean: number, variance: number): BaselineView =>
-        ({ n, mean, variance, expected: mean, noise: variance, expectedHigh: mean, noiseHigh: variance, slotN: 0 });
+        ({ n, mean, variance, expected: mean, noise: variance, expectedHigh: mean, noiseHigh: variance, slotN: 0, expectedLow: mean, level: 1 });
       expect(views[0]!.counters.b!.baseline).toStrictEqual(flat(0, 0, 0));
       expect(views[4]!.counters.b).toStrictEqual({ windowMs: 1000, bucketStart: 1000, count: 1, prev: 4, baseline: flat(1, 4, 0) });
       // fold(2): mean 4 + 0.5·(−2) = 3, var 0.5·(0 + 2) = 1; fold(0): 1.5, 0.5·(1 + 4.5) = 2.75. No hour has closed yet.
@@ -122,7 +122,7 @@ export function windowStoreContract(name: string, make: MakeStore): void {
       ups.push(u('a', 3000, c), u('a', 4000, c));
       const views = await applyViews(store, ups);
       const flat = (n: number, mean: number, variance: number): BaselineView =>
-        ({ n, mean, variance, expected: mean, noise: variance, expectedHigh: mean, noiseHigh: variance, slotN: 0 });
+        ({ n, mean, variance, expected: mean, noise: variance, expectedHigh: mean, noiseHigh: variance, slotN: 0, expectedLow: mean, level: 1 });
       expect(views[13]!.counters.b!.baseline).toStrictEqual(flat(2, 2, 0));
       // Learned (n 2): the 10 is learned as 2 + 0·sqrt(max(0, 2)) + 1 = 3: mean 2.5, var 0.5·(0 + 1·0.5) = 0.25.
       expect(views[14]!.counters.b!.baseline).toStrictEqual(flat(3, 2.5, 0.25));
@@ -140,11 +140,32 @@ export function windowStoreContract(name: string, make: MakeStore): void {
       const views = (await applyViews(store, ts.map((t) => u('a', t, c)))).map((v) => v.counters.b!);
       expect(views.map((v) => v.baseline)).toStrictEqual(referenceViews(params({}), W, ts).map((v) => v.baseline));
       // At HOUR + W hour 0 (buckets 4 and 2) closes: slot 3, var 10 − 9 = 1, k 1. Flat: 4, 2, 1 → mean 2, var 1.5.
-      expect(views[7]!.baseline).toStrictEqual({ n: 3, mean: 2, variance: 1.5, expected: 2, noise: 1.5, expectedHigh: 3, noiseHigh: 1.5, slotN: 0 });
+      expect(views[7]!.baseline).toStrictEqual({ n: 3, mean: 2, variance: 1.5, expected: 2, noise: 1.5, expectedHigh: 3, noiseHigh: 1.5, slotN: 0, expectedLow: 2, level: 1 });
       // Day 1, hour 0 under way: day 0's slot speaks for it; hour 1 (1, 1) has slot 1, var 0.
       expect(views[8]!.baseline).toMatchObject({ expected: 3, noise: 1, slotN: 1 });
       // Day 1's hour 0 (2, 2) closed once though it had two buckets: k 2, w 1/2, d −1: slot 2.5, var 1 + 0.5·(0 + 1 − 1) = 1.
       expect(views[14]!.baseline).toMatchObject({ expected: 2.5, noise: 1, slotN: 2 });
+    }));
+
+    it('keeps the day\'s level: closed hours against what their slots expected, decayed, speaking once they expected enough', withStore(async (store) => {
+      const u = updates();
+      const W = 300_000;
+      const c = [counter('b', W, params({}))];
+      // Day 0: 6 per bucket all day (learned). Day 1: the same until 06:00, then 2 per bucket (a third) into 09:00, so three quiet hours have closed.
+      const ts: number[] = [];
+      for (let t = 0; t <= DAY + 9 * HOUR + W; t += W) {
+        const n = t >= DAY + 6 * HOUR ? 2 : 6;
+        for (let i = 0; i < n; i++) ts.push(t + i);
+      }
+      const views = (await applyViews(store, ts.map((t) => u('a', t, c)))).map((v) => v.counters.b!.baseline!);
+      expect(views).toStrictEqual(referenceViews(params({}), W, ts).map((v) => v.baseline));
+      // Before any hour closed it does not speak; by day 1 at 06:00 it is 1; three quiet hours bring it near a third.
+      expect(views[0]!.level).toBe(1);
+      const at = (t: number) => views[ts.findIndex((x) => x >= t)]!.level;
+      expect(at(DAY + 6 * HOUR)).toBeCloseTo(1, 5);
+      const last = views.at(-1)!.level;
+      expect(last).toBeLessThan(0.5);
+      expect(last).toBeGreaterThan(1 / 3);
     }));
 
     it('rounds slots and their variances to float32 after every update', withStore(async (store) => {
@@ -167,7 +188,7 @@ export function windowStoreContract(name: string, make: MakeStore): void {
       expect(Math.fround(views[14]!.expected)).toBe(views[14]!.expected);
     }));
 
-    it('takes expectedHigh and noiseHigh from the neighbouring hours, across midnight', withStore(async (store) => {
+    it('takes expectedHigh, noiseHigh and expectedLow from the neighbouring hours, across midnight', withStore(async (store) => {
       const u = updates();
       const c = [counter('b', HOUR, params({}))];
       // Day 0: 6 events at hour 0, 1 at hour 1, 9 at hour 23; day 1: 1 at hours 0, 1 and 23; day 2 at hour 0.
@@ -180,6 +201,8 @@ export function windowStoreContract(name: string, make: MakeStore): void {
       // Hour 23 on day 0: hour 0 (slot 6) is its neighbour after midnight.
       expect(views[7]).toMatchObject({ expectedHigh: 6, slotN: 0 });
       expect(views[7]!.expected).toBeLessThan(1);
+      // ...and expectedLow the lowest of the three: this hour's, unlearned, at the flat mean.
+      expect(views[7]!.expectedLow).toBe(views[7]!.expected);
       // Hour 0 on day 2 (slot 6, then 1: 3.5): hour 23 is its neighbour before midnight, with day 0's 9 (day 1's hour 23 is not closed yet).
       const last = views[ts.length - 1]!;
       expect(last.slotN).toBe(2);

@@ -70,9 +70,25 @@ describe('RedisClassStore', () => {
       expect(await admin.zrange(classActiveKey(prefix, '}'), '0', '-1', 'WITHSCORES')).toEqual(['id-1', String(T)]);
       // One field per counter key: firstSeen b c p, then the baseline (BASELINE_PACK).
       expect(await admin.hkeys(classCountersKey(prefix, '}'))).toEqual(['k']);
-      expect((await admin.hgetBuffer(classCountersKey(prefix, '}'), 'k'))!.length).toBe(304);
+      expect((await admin.hgetBuffer(classCountersKey(prefix, '}'), 'k'))!.length).toBe(312);
       const [, scanned] = await admin.scan('0', 'MATCH', prefixPattern(prefix), 'COUNT', 10_000);
       expect(scanned).toEqual([]);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('reads a counter written before the day\'s level (304 bytes) with the level at 0, and writes it whole', async () => {
+    const { store, prefix, cleanup } = await makeRedis();
+    try {
+      const key = classCountersKey(prefix, 'c');
+      await store.observe(obs('c', ['x'], T));
+      await store.observe(obs('c', ['x'], T + W, [T + W - ((T + W) % W), 1]));
+      const full = (await admin.hgetBuffer(key, 'k'))!;
+      await admin.hset(key, 'k', full.subarray(0, 304));
+      const got = (await store.observe(obs('c', ['x'], T + 2 * W, [T + 2 * W - ((T + 2 * W) % W), 1]))).get('c')!;
+      expect(got.counters.get('k')!.view.baseline).toMatchObject({ n: 1, level: 1 });
+      expect((await admin.hgetBuffer(key, 'k'))!.length).toBe(312);
     } finally {
       await cleanup();
     }

@@ -192,7 +192,7 @@ describe('RedisWindowStore', () => {
       const c = tracks('m')[0]!;
       const plain: Track = { kind: 'counter', key: 'plain', windowMs: 60_000 };
       await store.apply({ partition: 'p', updates: [{ offset: 0n, identity: 'a', ts: T0, tracks: [c, plain] }] });
-      expect(await sizes(h, ['c|C', ...REST, 'plain|C', ...REST.map((f) => `plain${f.slice(1)}`)])).toStrictEqual([64, 40, 48, 48, 48, 48, 24, null, null, null, null, null]);
+      expect(await sizes(h, ['c|C', ...REST, 'plain|C', ...REST.map((f) => `plain${f.slice(1)}`)])).toStrictEqual([64, 48, 48, 48, 48, 48, 24, null, null, null, null, null]);
 
       // The 56-byte '<ddddddd' b c p n m v peak of the old baseline, and the unreleased
       // 296-byte one-field layout: b c p are kept, the baseline starts afresh.
@@ -210,7 +210,7 @@ describe('RedisWindowStore', () => {
         // As if the counter had been created with the new baseline and its 7 events.
         expect(o.view.counters.c, `${len} bytes`).toStrictEqual(want.view.counters.c);
         expect(o.view.counters.c!.baseline).toMatchObject({ n: 1, mean: 7, slotN: 0 });
-        expect(await sizes(h, ['c|C', ...REST])).toStrictEqual([64, 40, 48, 48, 48, 48]);
+        expect(await sizes(h, ['c|C', ...REST])).toStrictEqual([64, 48, 48, 48, 48, 48]);
       }
 
       // Refused before anything is written: a counter field of another length, a missing or short baseline field.
@@ -225,9 +225,18 @@ describe('RedisWindowStore', () => {
       };
       await refused('c|C', Buffer.alloc(40), /c\|C has 40 bytes/);
       await refused('c|V', null, /c\|V is missing/);
-      await refused('c|H', Buffer.alloc(48), /c\|H has 48 bytes, not 40/);
+      await refused('c|H', Buffer.alloc(44), /c\|H has 44 bytes, not 48/);
       await refused('c|F', Buffer.alloc(40), /c\|F has 40 bytes, not 48/);
       expect(await admin.hgetallBuffer(h)).toStrictEqual(before);
+
+      // A |H written before the day's level (hsum hsq and the 24 k, 40 bytes) is read with the level at 0, then written whole.
+      const hour = before['c|H']!;
+      expect(hour.readFloatLE(40)).toBeGreaterThanOrEqual(0);
+      await admin.hset(h, 'c|H', hour.subarray(0, 40));
+      const o = (await store.apply({ partition: 'p', updates: [{ offset: offset++, identity: 'a', ts: T0 + 60_000, tracks: [c] }] })).outcomes[0];
+      if (o?.status !== 'view') throw new Error('expected a view');
+      expect(o.view.counters.c!.baseline!.level).toBe(1);
+      expect((await admin.hgetBuffer(h, 'c|H'))!.length).toBe(48);
     } finally {
       await cleanup();
     }

@@ -130,7 +130,12 @@ describe('warden run against the real broker and Redis', () => {
       await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
       const port = (receiver.address() as AddressInfo).port;
       await writeFile(join(dir, 'alerts.yaml'), `receivers:\n  - name: oncall\n    url: http://127.0.0.1:${port}/hook\n    format: generic\n    secretEnv: ONCALL_SECRET\n`);
+      // A catch-all binding overlaps every class's: valid, but warned about once at start (the bound classes still win).
+      await writeFile(join(dir, 'agents', 'catch-all.yaml'), 'agentClass: catch-all\nidentities: ["spiffe://acme.example/**"]\n');
       const warden = startWarden({ ...run.env, ONCALL_SECRET: 'on-call-test-secret' }, dir);
+      const warning = JSON.parse(await warden.waitForLog(/config warning: .*catch-all\.yaml/));
+      expect(warning).toMatchObject({ level: 40, path: 'identities[0]', line: 2 });
+      expect(warning.msg).toMatch(/"spiffe:\/\/acme\.example\/\*\*" overlaps "spiffe:\/\/acme\.example\/agent\/[a-z-]+\/\*" of [a-z-]+/);
       const started = JSON.parse(await warden.waitForLog(/"msg":"warden running"/));
       const base = `http://${started.http}`;
       expect((await fetch(`${base}/healthz`)).status).toBe(200);
@@ -142,8 +147,10 @@ describe('warden run against the real broker and Redis', () => {
       }
       expect(ready.status).toBe(200);
       const t0 = Date.UTC(2026, 10, 20);
+      const bot = 'spiffe://acme.example/agent/support-bot/0a0a';
       await kcatProduceLines(actions, [
-        { key: 'a', value: JSON.stringify({ id: 'o1', ts: t0, identity: 'a', action: 'vault.read', resource: 'vault:x', agentClass: 'support-bot' }) },
+        // A support bot (config/agents binds its SPIFFE ID) out of its manifest; it sends no agentClass, as the example gateway does.
+        { key: bot, value: JSON.stringify({ id: 'o1', ts: t0, identity: bot, action: 'vault.read', resource: 'vault:x' }) },
         { key: 'b', value: 'garbage' },
       ]);
       await waitForGroupCaughtUp(run.group, actions);
@@ -167,7 +174,7 @@ describe('warden run against the real broker and Redis', () => {
       for (let i = 0; i < 100 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
       expect(received).toHaveLength(1);
       const alert = JSON.parse(received[0]!.body);
-      expect(alert).toMatchObject({ receiver: 'oncall', detection: { identity: 'a', rule: 'outside-manifest', decision: 'suspend' } });
+      expect(alert).toMatchObject({ receiver: 'oncall', detection: { identity: bot, rule: 'outside-manifest', decision: 'suspend', agentClass: 'support-bot' } });
       expect(verifyWebhook('on-call-test-secret', received[0]!.headers, received[0]!.body, Math.floor(Date.now() / 1000))).toMatchObject({ ok: true });
       expect(verifyWebhook('forged', received[0]!.headers, received[0]!.body, Math.floor(Date.now() / 1000))).toMatchObject({ ok: false });
       expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^warden_webhook_deliveries_total\{receiver="oncall"\} 1$/m);

@@ -53,8 +53,10 @@ describe('warden CLI', () => {
     const r = await warden(['replay', '--input', '-', '--quiet'], `${line}\nnot json\n`);
     expect(r.code).toBe(0);
     const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    expect(out.map((o) => o.kind)).toEqual(['invalid', 'summary']);
-    expect(out[0]).toMatchObject({ offset: 1, code: 'EVENT_DECODE' });
+    // Identity `a` is of no known class: reported (alert-only), then the bad line.
+    expect(out.map((o) => o.kind)).toEqual(['detection', 'invalid', 'summary']);
+    expect(out[0]).toMatchObject({ identity: 'a', rule: 'unknown-class', decision: 'alert' });
+    expect(out[1]).toMatchObject({ offset: 1, code: 'EVENT_DECODE' });
   });
 
   it('validate-config names the file, line, path and reason, and exits 1', async () => {
@@ -68,7 +70,7 @@ describe('warden CLI', () => {
     expect(r.stderr).toMatch(/bot\.yaml:3 allow\[0\]\.action: unsupported glob syntax/);
     const ok = await warden(['validate-config', 'config']);
     expect(ok.code).toBe(0);
-    expect(ok.stdout).toMatch(/config: ok \(version sha256:[0-9a-f]{12}, 6 agent manifests/);
+    expect(ok.stdout).toMatch(/config: ok \(version sha256:[0-9a-f]{12}, 7 agent manifests/);
   });
 
   it('refuses to run with a bad config, and explains usage errors with exit code 2', async () => {

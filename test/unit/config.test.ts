@@ -90,8 +90,10 @@ describe('loadConfig', () => {
   it('loads the shipped config', async () => {
     const c = await loadConfig(SHIPPED);
     expect([...c.manifests.keys()].sort()).toEqual([
-      'analytics-agent', 'batch-reporter', 'coding-assistant', 'ops-orchestrator', 'ops-worker', 'support-bot',
+      'analytics-agent', 'batch-reporter', 'coding-assistant', 'ops-orchestrator', 'ops-worker', 'role/DataPipeline', 'support-bot',
     ]);
+    expect(c.manifests.get('support-bot')?.identities.map((g) => g.source)).toEqual(['spiffe://acme.example/agent/support-bot/*']);
+    expect(c.manifests.get('role/DataPipeline')?.file).toMatch(/agents\/data-pipeline\.yaml$/);
     expect(c.detectors.rate.baseline.bucketMs).toBe(300_000);
     expect(c.detectors.scope.learned.prefixScores).toEqual([1, 0.6]);
     expect(c.breaker).toEqual({

@@ -56,7 +56,7 @@ describe('warden override add', () => {
     expect(r.code).toBe(0);
     const files = await overrideFiles(d);
     expect(files).toHaveLength(1);
-    expect(files[0]).toMatch(/^\d{8}T\d{6}Z-acme-example-agent-support-bot-7f3a\.yaml$/);
+    expect(files[0]).toMatch(/^\d{8}T\d{6}Z-acme-example-agent-support-bot-7f3a-[0-9a-f]{6}\.yaml$/);
     expect(r.stdout).toContain(`wrote ${join(d, 'overrides', files[0]!)}`);
     expect(r.stdout).toMatch(/expires \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC in event time \(in 2h by the wall clock\)/);
 
@@ -83,7 +83,7 @@ describe('warden override add', () => {
       '--owner', 'bob', '--reason', 'backfill', '--until', '2099-01-01T00:00:00Z');
     expect(r.code).toBe(0);
     const [file] = await overrideFiles(d);
-    expect(file).toMatch(/-batch\.yaml$/);
+    expect(file).toMatch(/-batch-[0-9a-f]{6}\.yaml$/);
     const o = (await loadConfig(d)).overrides.at(-1)!;
     expect(o.match.agentClass?.source).toBe('batch-*');
     expect(o.detectors).toEqual({ chain: { enabled: false } });

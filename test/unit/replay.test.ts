@@ -87,7 +87,8 @@ describe('replay', () => {
     input.end(Buffer.from(encodeEvent({ id: 'e1', ts: 1_700_000_000_000, identity: 'a', action: 'x.read', resource: 'r' }, 'msgpack')));
     const summary = await done;
     expect(summary.events).toBe(1);
-    expect(JSON.parse(Buffer.concat(chunks).toString()).kind).toBe('summary');
+    const lines = Buffer.concat(chunks).toString().trim().split('\n').map((l) => JSON.parse(l) as { kind: string });
+    expect(lines.map((l) => l.kind)).toEqual(['detection', 'summary']);
   });
 });
 

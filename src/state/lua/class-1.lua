@@ -6,7 +6,8 @@
   KEYS[1]  the class store's base key, <prefix>:{c}; per class (keys.lua):
              <base>:k:<sha1(class)>  HASH, field a counter's key: '<dddd'
                                      firstSeen b c p (32 bytes), with a
-                                     baseline then BASELINE_PACK (304 bytes)
+                                     baseline then BASELINE_PACK (312 bytes;
+                                     304 as written before the day's level)
              <base>:a:<sha1(class)>  ZSET, identities scored by their latest event time
   ARGV[1]  cmsgpack {at, activeWindowMs, params, classes}
              params   5 numbers per baseline (baseline.lua)
@@ -21,7 +22,7 @@
   Returns  cmsgpack flat, per class in order: its active count, then per
            counter in order, as it was before the batch: 0 (none yet); or 1,
            firstSeen, bucketStart, count, prev; or 2, the same, then the
-           baseline's 8 view values. Floats travel as msgpack floats.
+           baseline's 10 view values. Floats travel as msgpack floats.
   Errors   WARDEN_INCONSISTENT (a counter field of another size): raised
            before any write.
 ]]
@@ -29,6 +30,7 @@
 --- @include "baseline"
 
 local CLASS_PLAIN, CLASS_BASELINE = '<dddd', '<dddd' .. BASELINE_PACK
+local CLASS_BASELINE_V1 = '<dddd' .. string.sub(BASELINE_PACK, 1, -3)
 local cpack, cunpack = struct.pack, struct.unpack
 
 local base = KEYS[1]
@@ -44,11 +46,17 @@ local function classRead(v, key)
   if len == 32 then
     local fs, b, c, p = cunpack(CLASS_PLAIN, v)
     return { fs, b, c, p }
-  elseif len == 304 then
+  elseif len == 312 then
     local t = { cunpack(CLASS_BASELINE, v) }
     return { t[1], t[2], t[3], t[4], { unpack(t, 5, 4 + BASELINE_SIZE) } }
+  elseif len == 304 then
+    -- Written before the day's level: it starts at 0.
+    local t = { cunpack(CLASS_BASELINE_V1, v) }
+    local b = { unpack(t, 5, 2 + BASELINE_SIZE) }
+    b[BASELINE_LN], b[BASELINE_LD] = 0, 0
+    return { t[1], t[2], t[3], t[4], b }
   end
-  error({ err = 'WARDEN_INCONSISTENT class counter field ' .. key .. ' has ' .. len .. ' bytes, not 32 or 304' })
+  error({ err = 'WARDEN_INCONSISTENT class counter field ' .. key .. ' has ' .. len .. ' bytes, not 32 or 312' })
 end
 
 local function classWrite(s)

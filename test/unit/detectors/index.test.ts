@@ -5,8 +5,8 @@ import { benignFleet, cleanupConfigs, FLEET_MANIFESTS, Harness, loadTestConfig }
 afterAll(cleanupConfigs);
 
 describe('builtin detectors', () => {
-  it('are rate, scope, chain, credential and enumeration, each keeping state only under its own prefix', () => {
-    expect(builtinDetectors.map((d) => d.name)).toEqual(['rate', 'scope', 'chain', 'credential', 'enumeration']);
+  it('are rate, scope, chain, credential, enumeration and silence (which keeps none), each keeping state only under its own prefix', () => {
+    expect(builtinDetectors.map((d) => d.name)).toEqual(['rate', 'scope', 'chain', 'credential', 'enumeration', 'silence']);
   });
 
   it('together stay quiet on the benign fleet', async () => {

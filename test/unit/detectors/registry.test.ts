@@ -82,7 +82,7 @@ describe('the detector registry', () => {
     ]);
     const bad = await validateConfigDir(await configDir('detectors:\n  scope:\n    rules:\n      baseline: { mode: alert }\n'));
     expect(bad.ok ? [] : bad.issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
-      expect.stringMatching(/^detectors\.scope\.rules\.baseline: unknown key "baseline" \(allowed: outside-manifest, read-only-write, unknown-class, first-seen\)/),
+      expect.stringMatching(/^detectors\.scope\.rules\.baseline: unknown key "baseline" \(allowed: outside-manifest, read-only-write, class-mismatch, unknown-class, first-seen\)/),
     ]);
   });
 });

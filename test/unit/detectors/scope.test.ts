@@ -87,13 +87,16 @@ describe('scope detector', () => {
     expect(fired[0]!.finding).toMatchObject({ severity: 'high', scope: 'identity', evidence: { observed: 'db.delete', resource: 'db:finance.ledger' } });
   });
 
-  it('reports unknown classes only when configured to, as alert-only', async () => {
+  it('reports unknown classes and unclassified identities by default, as alert-only, and only ignore hides them', async () => {
     const e = ev('mystery-1', T0, 'x.read', 'x:y', { agentClass: 'mystery' });
-    expect(new Harness(resolve, [scope]).run(e)).toEqual([]);
-    const alerting = await loadTestConfig({ 'detectors.yaml': 'detectors:\n  scope:\n    unknownClass: alert\n' });
-    const fired = new Harness(alerting.resolve, [scope]).run(e);
-    expect(fired.map((f) => f.finding)).toMatchObject([{ rule: 'unknown-class', severity: 'low', scope: 'identity', alertOnly: true, evidence: { observed: 'mystery' } }]);
-    expect(new Harness(alerting.resolve, [scope]).run(ev('anon-1', T0, 'x.read', 'x:y'))).toEqual([]);
+    const fired = new Harness(resolve, [scope]).run(e);
+    expect(fired.map((f) => f.finding)).toMatchObject([{ rule: 'unknown-class', severity: 'low', scope: 'identity', alertOnly: true, evidence: { observed: 'mystery', key: 'mystery' } }]);
+    const anon = new Harness(resolve, [scope]).run(ev('anon-1', T0, 'x.read', 'x:y'));
+    expect(anon.map((f) => f.finding)).toMatchObject([{ rule: 'unknown-class', alertOnly: true, evidence: { observed: '(none)', key: '' } }]);
+    expect(anon[0]!.finding.reason).toMatch(/no manifest binds this identity and the event names no agentClass/);
+    const ignoring = await loadTestConfig({ 'detectors.yaml': 'detectors:\n  scope:\n    unknownClass: ignore\n' });
+    expect(new Harness(ignoring.resolve, [scope]).run(e)).toEqual([]);
+    expect(new Harness(ignoring.resolve, [scope]).run(ev('anon-2', T0, 'x.read', 'x:y'))).toEqual([]);
   });
 
   it('learns during the learning period without firing, then flags a new database but not a new customer id', () => {
@@ -345,8 +348,7 @@ resources:
     expect([...keys]).toEqual(['outside-manifest crm.read|hr:salaries']);
     const ro = new Harness(resolve, [scope]).run(ev('reporter-2', T0, 'db.delete', 'db:finance.ledger', { agentClass: 'reporter' }));
     expect(ro[0]!.finding.evidence.key).toBe('db.delete|db:finance');
-    const alerting = await loadTestConfig({ 'detectors.yaml': 'detectors:\n  scope:\n    unknownClass: alert\n' });
-    expect(new Harness(alerting.resolve, [scope]).run(ev('m-1', T0, 'x.read', 'x:y', { agentClass: 'mystery' }))[0]!.finding.evidence.key).toBe('mystery');
+    expect(new Harness(resolve, [scope]).run(ev('m-1', T0, 'x.read', 'x:y', { agentClass: 'mystery' }))[0]!.finding.evidence.key).toBe('mystery');
     const fh = new Harness(r2, [scope]);
     fh.runAll(routine('free-k', FREE, [['db.query', (i) => `db:prod.t${i}`]]));
     const [f] = fh.run(ev('free-k', LATER, 'kms.decrypt', 'kms:keys/main', FREE));

@@ -6,24 +6,29 @@
              1 n, 2 mean, 3 variance, 4 hour (-1: none), 5 hn, 6 hsum, 7 hsq,
              then per hour of day h (0..23, UTC): BASELINE_SLOT + h its slot,
              BASELINE_VAR + h its variance (float32 values), BASELINE_K + h
-             its days learned (an integer, capped at 255)
+             its days learned (an integer, capped at 255), then 80 ln and
+             81 ld: the day's level, closed hours' counts and what their
+             slots expected, decayed by BASELINE_LEVEL_DECAY per hour (float32)
   Stored   by counter.lua, in fields of at most 64 bytes: n mean variance
-           hour hn after the counter's b c p in <track>|C; hsum hsq and the
-           24 k in <track>|H; the slots (float32) in |E |F, the vars in |V |W
+           hour hn after the counter's b c p in <track>|C; hsum hsq, the
+           24 k and ln ld in <track>|H (40 bytes without ln ld, as written
+           before the level: read as 0); the slots (float32) in |E |F, the
+           vars in |V |W
            The class store (class-1.lua) keeps one packed value per counter
            instead, after its firstSeen b c p: BASELINE_PACK, 7 doubles, 48
-           floats and 24 bytes (class hashes are few; their size does not
-           matter the way an identity's does)
+           floats, 24 bytes and 2 floats (class hashes are few; their size
+           does not matter the way an identity's does)
   Params   5 numbers per baseline from offset p: alpha, slotAlpha,
            learningPeriodMs, minBuckets, learnZ (BaselineParams)
-  View     8 values: n, mean, variance, expected, noise, expectedHigh,
-           noiseHigh, slotN
+  View     10 values: n, mean, variance, expected, noise, expectedHigh,
+           noiseHigh, slotN, expectedLow, level
 ]]
 
 local BASELINE_SLOTS, BASELINE_MAX_K = 24, 255
-local BASELINE_SLOT, BASELINE_VAR, BASELINE_K, BASELINE_SIZE = 8, 32, 56, 79
+local BASELINE_SLOT, BASELINE_VAR, BASELINE_K, BASELINE_LN, BASELINE_LD, BASELINE_SIZE = 8, 32, 56, 80, 81, 81
+local BASELINE_LEVEL_DECAY, BASELINE_LEVEL_MIN = 0.6, 40
 local B_HOUR, B_DAY = 3600000, 86400000
-local BASELINE_PACK = 'ddddddd' .. string.rep('f', 48) .. string.rep('B', 24)
+local BASELINE_PACK = 'ddddddd' .. string.rep('f', 48) .. string.rep('B', 24) .. 'ff'
 local bfloor, bsqrt, bpack, bunpack = math.floor, math.sqrt, struct.pack, struct.unpack
 
 local function newBaseline()
@@ -52,6 +57,10 @@ local function closeHour(b, slotAlpha)
   if hn == 0 then return end
   local h = slotOf(b[4])
   local k = b[BASELINE_K + h]
+  if k > 0 then
+    b[BASELINE_LN] = fround(BASELINE_LEVEL_DECAY * b[BASELINE_LN] + b[6])
+    b[BASELINE_LD] = fround(BASELINE_LEVEL_DECAY * b[BASELINE_LD] + hn * b[BASELINE_SLOT + h])
+  end
   if k < BASELINE_MAX_K then k = k + 1 else k = BASELINE_MAX_K end
   b[BASELINE_K + h] = k
   local w = 1 / k
@@ -118,10 +127,10 @@ local function rollBaseline(b, count, gap, windowMs, params, pi, closedStart, fi
 end
 
 -- The view for the bucket starting at bucketStart, appended to out after no: returns the new no.
--- expectedHigh and noiseHigh: over the hour before, this hour and the hour after, in that order.
+-- expectedHigh, noiseHigh and expectedLow: over the hour before, this hour and the hour after, in that order.
 local function baselineView(b, bucketStart, out, no)
   local h = slotOf(bucketStart)
-  local high, highNoise = -1, 0
+  local high, highNoise, low = -1, 0, -1
   local s = h - 1
   if h == 0 then s = BASELINE_SLOTS - 1 end
   for _ = 1, 3 do
@@ -133,6 +142,7 @@ local function baselineView(b, bucketStart, out, no)
     end
     if e > high then high = e end
     if v > highNoise then highNoise = v end
+    if low < 0 or e < low then low = e end
     if s == BASELINE_SLOTS - 1 then s = 0 else s = s + 1 end
   end
   local k = b[BASELINE_K + h]
@@ -143,6 +153,9 @@ local function baselineView(b, bucketStart, out, no)
     e, v = b[2], b[3]
   end
   out[no + 1], out[no + 2], out[no + 3], out[no + 4] = b[1], b[2], b[3], e
-  out[no + 5], out[no + 6], out[no + 7], out[no + 8] = v, high, highNoise, k
-  return no + 8
+  local level = 1
+  if b[BASELINE_LD] >= BASELINE_LEVEL_MIN then level = b[BASELINE_LN] / b[BASELINE_LD] end
+  out[no + 5], out[no + 6], out[no + 7], out[no + 8], out[no + 9] = v, high, highNoise, k, low
+  out[no + 10] = level
+  return no + 10
 end

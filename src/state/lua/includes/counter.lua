@@ -17,7 +17,7 @@
                       b c p and starts its baseline afresh.
   View     count*4+1, key, windowMs, bucketStart, prev
            count*4+2, key, windowMs, bucketStart, prev, then the baseline's
-             8 values (baseline.lua): n, mean, variance, expected, noise,
+             10 values (baseline.lua): n, mean, variance, expected, noise,
              expectedHigh, noiseHigh, slotN
   In a call, an identity's counters are unpacked into one array: 4 slots per
   counter from its slot x, b c p and its baseline state (a table, nil without
@@ -29,7 +29,8 @@
 local COUNTER, COUNTER_WIRE = 1, 4
 -- fx of a baseline's fields after its <track>|C
 local COUNTER_REST = -4
-local COUNTER_BASELINE, BASELINE_HOUR = '<dddddddd', '<dd' .. string.rep('B', 24)
+local COUNTER_BASELINE, BASELINE_HOUR = '<dddddddd', '<dd' .. string.rep('B', 24) .. 'ff'
+local BASELINE_HOUR_V1 = '<dd' .. string.rep('B', 24)
 local BASELINE_HALF = '<' .. string.rep('f', 12)
 local BASELINE_REST = 5
 local floor, spack, sunpack = math.floor, struct.pack, struct.unpack
@@ -55,9 +56,9 @@ local function counterPlan(ki, track, pi, fl, fx, nf, nc)
   return nc + 1, nf + 1 + BASELINE_REST, nc + 4
 end
 
-local function restField(names, v, j, len)
+local function restField(names, v, j, len, older)
   if not v then error({ err = 'WARDEN_INCONSISTENT baseline field ' .. names[j] .. ' is missing' }) end
-  if #v ~= len then error({ err = 'WARDEN_INCONSISTENT baseline field ' .. names[j] .. ' has ' .. #v .. ' bytes, not ' .. len }) end
+  if #v ~= len and #v ~= older then error({ err = 'WARDEN_INCONSISTENT baseline field ' .. names[j] .. ' has ' .. #v .. ' bytes, not ' .. len }) end
   return v
 end
 
@@ -72,12 +73,16 @@ local function baselineRead(t, r, j, fx, h, name)
     rest, at = redis.call('HMGET', h, unpack(names, 1, BASELINE_REST)), 0
   end
   local b = { t[4], t[5], t[6], t[7], t[8] }
-  local hr = { sunpack(BASELINE_HOUR, restField(names, rest[at + 1], 1, 40)) }
+  local hv = restField(names, rest[at + 1], 1, 48, 40)
+  local hr
+  if #hv == 48 then hr = { sunpack(BASELINE_HOUR, hv) } else hr = { sunpack(BASELINE_HOUR_V1, hv) } end
   b[6], b[7] = hr[1], hr[2]
   for q = 1, BASELINE_SLOTS do b[BASELINE_K + q - 1] = hr[q + 2] end
+  -- A |H written before the day's level (40 bytes) starts it at 0.
+  if #hv == 48 then b[BASELINE_LN], b[BASELINE_LD] = hr[27], hr[28] else b[BASELINE_LN], b[BASELINE_LD] = 0, 0 end
   local o = BASELINE_SLOT
   for f = 2, BASELINE_REST do
-    local hf = { sunpack(BASELINE_HALF, restField(names, rest[at + f], f, 48)) }
+    local hf = { sunpack(BASELINE_HALF, restField(names, rest[at + f], f, 48, 48)) }
     for q = 1, 12 do b[o + q - 1] = hf[q] end
     o = o + 12
   end
@@ -110,7 +115,7 @@ local function counterWrite(args, na, name, cs, x)
   end
   local rest = counterRest[name]
   args[na + 1], args[na + 2] = name, spack(COUNTER_BASELINE, cs[x], cs[x + 1], cs[x + 2], unpack(b, 1, 5))
-  args[na + 3], args[na + 4] = rest[1], spack(BASELINE_HOUR, b[6], b[7], unpack(b, BASELINE_K, BASELINE_K + BASELINE_SLOTS - 1))
+  args[na + 3], args[na + 4] = rest[1], spack(BASELINE_HOUR, b[6], b[7], unpack(b, BASELINE_K, BASELINE_LD))
   args[na + 5], args[na + 6] = rest[2], spack(BASELINE_HALF, unpack(b, BASELINE_SLOT, BASELINE_SLOT + 11))
   args[na + 7], args[na + 8] = rest[3], spack(BASELINE_HALF, unpack(b, BASELINE_SLOT + 12, BASELINE_SLOT + 23))
   args[na + 9], args[na + 10] = rest[4], spack(BASELINE_HALF, unpack(b, BASELINE_VAR, BASELINE_VAR + 11))

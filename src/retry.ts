@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { errorMessage, isRetriable, WardenError } from '../errors.js';
+import { errorMessage, isRetriable, WardenError } from './errors.js';
 
 export interface BackoffOptions {
   baseMs: number;

@@ -1,0 +1,93 @@
+import { defineDetector, type DetectorCommon, type DetectorContext, type Expectation, type Finding, type Silence } from '../src/detector.js';
+import type { AgentEvent } from '../src/event/types.js';
+import { detectorSchema } from '../src/config/detector-schema.js';
+import { duration, number } from '../src/config/schema.js';
+import { baselineLearned, baselineParamsOf } from '../src/state/baseline.js';
+import { slidingCount, type IdentityView } from '../src/state/types.js';
+import { formatDuration, NO_FINDINGS, NO_TRACKS, round } from './format.js';
+import { rateKeys } from './rate.js';
+
+export interface SilenceConfig extends DetectorCommon {
+  /** Silence is a finding once this many events were expected and none came. */
+  expectedEvents: number;
+  /** An identity that would need longer than this to be missed is not judged. */
+  withinMs: number;
+  /** An action last seen longer ago than this before the last event no longer counts towards what is expected. */
+  staleMs: number;
+}
+
+const RULES = ['silent'] as const;
+
+const schema = detectorSchema(RULES, {
+  expectedEvents: number({ min: 3 }),
+  // The absence book forgets an identity 6h after its last event.
+  withinMs: duration({ min: 60_000 }).from('within').check((w, report) => {
+    if (w > 6 * 3_600_000) report([], 'must be at most 6h');
+  }),
+  staleMs: duration({ min: 60_000 }).from('stale'),
+});
+
+const defaults = {
+  enabled: true,
+  // A silent agent may be a healthy one with nothing to do: never a suspension unless an operator says so.
+  mode: 'alert',
+  severity: 'medium',
+  scope: 'identity',
+  rules: {},
+  expectedEvents: 15,
+  within: '1h',
+  stale: '1h',
+};
+
+/**
+ * What the identity can be counted on to do next, by action, from the rate
+ * detector's counters: the lowest profile of this hour and its neighbours
+ * (so the end of a working day or a nightly job is not a silence), scaled
+ * down by how quiet the last hour was against this hour's profile (a quiet
+ * day), never up.
+ */
+function expect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Expectation | undefined {
+  const r = ctx.config.rate;
+  const b = r.baseline;
+  if (!r.enabled || !b.enabled || event.outcome === 'error') return undefined;
+  const [short, long] = rateKeys(event.action);
+  const cv = view.counters[short];
+  const base = cv?.baseline;
+  const lv = view.counters[long];
+  if (!cv || !base || !lv || !baselineLearned(base.n, baselineParamsOf(b), cv.bucketStart, view.firstSeen)) return undefined;
+  const hour = (base.expected * lv.windowMs) / b.bucketMs;
+  const level = hour > 0 ? Math.min(1, slidingCount(lv, event.ts) / hour) : 0;
+  return { key: event.action, ts: event.ts, perMs: (base.expectedLow * level) / b.bucketMs };
+}
+
+function due(held: Iterable<Expectation>, lastTs: number, ctx: DetectorContext): number | undefined {
+  const c = ctx.config.silence;
+  let perMs = 0;
+  for (const h of held) if (lastTs - h.ts <= c.staleMs) perMs += h.perMs;
+  if (perMs * c.withinMs < c.expectedEvents) return undefined;
+  return lastTs + Math.ceil(c.expectedEvents / perMs);
+}
+
+function overdue(s: Silence, ctx: DetectorContext): Finding {
+  const c = ctx.config.silence;
+  const gap = s.due - s.last.ts;
+  const perHour = (c.expectedEvents / gap) * 3_600_000;
+  return {
+    rule: 'silent',
+    severity: c.severity,
+    scope: 'identity',
+    alertOnly: true,
+    reason: `silent for ${formatDuration(Math.round(gap / 1000) * 1000)} since ${new Date(s.last.ts).toISOString()}, where at least ${c.expectedEvents} actions were expected (about ${round(perHour, 1)} per hour around this hour)`,
+    evidence: {
+      observed: 0, limit: c.expectedEvents, lastEventTs: s.last.ts, silentMs: gap, expectedPerHour: round(perHour, 2),
+      actions: s.held.map((h) => h.key).sort(), key: 'silent',
+    },
+  };
+}
+
+export const silence = defineDetector({
+  name: 'silence', rules: RULES, schema, defaults,
+  track: () => NO_TRACKS,
+  detect: () => NO_FINDINGS,
+  absence: { expect, due, overdue },
+});

@@ -46,6 +46,28 @@ function fanOutLimits(ctx: DetectorContext): { limit: number; windowMs: number }
   return { limit: d?.maxChildren ?? ctx.config.chain.maxFanOut, windowMs: d?.windowMs ?? ctx.config.chain.fanOutWindowMs };
 }
 
+/**
+ * The strictest depth limit along the chain: the event's own class's (or the
+ * detector's), and every ancestor's bound manifest, whose `maxDepth` counts
+ * from where it stands (the root's binds every descendant, whatever class a
+ * sub-agent claims). `by`: the ancestor that set it, when one did.
+ */
+function depthLimit(chain: readonly string[], ctx: DetectorContext): { limit: number; by?: string } {
+  let limit = ctx.manifest?.delegation.maxDepth ?? ctx.config.chain.maxDepth;
+  let by: string | undefined;
+  const bound = ctx.boundManifest;
+  if (bound) {
+    for (let i = 0; i < chain.length; i++) {
+      const d = bound(chain[i]!)?.delegation.maxDepth;
+      if (d !== null && d !== undefined && i + d < limit) {
+        limit = i + d;
+        by = chain[i];
+      }
+    }
+  }
+  return by === undefined ? { limit } : { limit, by };
+}
+
 /** The first repeated entry (the identity itself counts as the chain's last entry), or undefined. */
 function repeated(chain: readonly string[], identity: string): string | undefined {
   const n = chain.length;
@@ -77,14 +99,17 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
   let out: Finding[] | undefined;
   const chain = event.chain;
   if (chain && chain.length > 0) {
-    const maxDepth = ctx.manifest?.delegation.maxDepth ?? cfg.maxDepth;
-    if (chain.length > maxDepth) {
+    const { limit, by } = depthLimit(chain, ctx);
+    if (chain.length > limit) {
+      const m = by === undefined ? undefined : ctx.boundManifest?.(by);
       (out ??= []).push({
         rule: 'depth',
         severity: cfg.severity,
         scope: cfg.scope,
-        reason: `delegation chain of depth ${chain.length} exceeds the limit of ${maxDepth}`,
-        evidence: { observed: chain.length, limit: maxDepth, chain },
+        reason: by === undefined
+          ? `delegation chain of depth ${chain.length} exceeds the limit of ${limit}`
+          : `delegation chain of depth ${chain.length} exceeds the limit of ${limit} that ${by} (${m?.agentClass}) sets for everything under it`,
+        evidence: { observed: chain.length, limit, chain, ...(by === undefined ? {} : { boundBy: by, boundByClass: m?.agentClass }) },
       });
     }
     if (cfg.cycles) {

@@ -57,7 +57,12 @@ export interface RateConfig extends DetectorCommon {
     newcomer: Bar;
   };
   /** Denied outcomes per bucket against the identity's own: an agent probing for permissions. */
-  denied: Bar & { enabled: boolean; share: number };
+  /**
+   * Denied outcomes against the identity's own, when at least `share` of its
+   * actions: in the sliding bucket (a burst of probing), and over a longer
+   * window (`long`: probing paced under the burst bar, at a smaller share).
+   */
+  denied: Bar & { enabled: boolean; share: number; long: Bar & { windowMs: number; share: number } };
 }
 
 const RULES = ['hard-limit', 'baseline', 'sustained', 'denied', 'newcomer'] as const;
@@ -81,7 +86,10 @@ const schema = detectorSchema(RULES, {
     const m = longTooShort(b);
     if (m !== undefined) report(['long', 'window'], m);
   }),
-  denied: object({ enabled: boolean(), ...bar, share: number({ min: 0, max: 1 }) }),
+  denied: object({
+    enabled: boolean(), ...bar, share: number({ min: 0, max: 1 }),
+    long: object({ ...bar, windowMs: duration({ min: 1000 }).from('window'), share: number({ min: 0, max: 1 }) }),
+  }),
   peers: object({ enabled: boolean(), minActive: integer({ min: 2 }), surge: number({ gt: 1 }), tolerance: number({ min: 1 }), newcomer: object(bar) }),
 });
 
@@ -120,8 +128,8 @@ const defaults = {
     long: { window: '1h', ratio: 2, zScore: 4, minEvents: 15 },
     quiet: { floor: 0.25, minRatio: 1.25 },
   },
-  denied: { enabled: true, ratio: 3, zScore: 5, minEvents: 10, share: 0.3 },
-  peers: { enabled: true, minActive: 3, surge: 1.5, tolerance: 2, newcomer: { ratio: 4, zScore: 5, minEvents: 10 } },
+  denied: { enabled: true, ratio: 3, zScore: 5, minEvents: 10, share: 0.3, long: { window: '1h', ratio: 3, zScore: 5, minEvents: 5, share: 0.05 } },
+  peers: { enabled: true, minActive: 3, surge: 1.3, tolerance: 2.5, newcomer: { ratio: 4, zScore: 5, minEvents: 10 } },
 };
 
 const limitKeys = new WeakMap<Manifest, string[]>();
@@ -138,8 +146,10 @@ function keysOf(m: Manifest): string[] {
 export { baselineParamsOf };
 
 export const rateKeys = perActionKeys('rate:a:', 'rate:h:');
+/** Every action (the denominator of the denied share), over denied.long's window. */
 const ALL = 'rate:all';
 const DENIED = 'rate:o:denied';
+const DENIED_LONG = 'rate:o:denied:h';
 
 /**
  * Where a window's count is anomalous, given what the baseline expects of the
@@ -181,8 +191,11 @@ function track(event: AgentEvent, ctx: DetectorContext): Track[] {
     tracks.push({ kind: 'counter', key: long, windowMs: b.long.windowMs });
   }
   if (cfg.denied.enabled) {
-    tracks.push({ kind: 'counter', key: ALL, windowMs: b.bucketMs });
-    if (event.outcome === 'denied') tracks.push({ kind: 'counter', key: DENIED, windowMs: b.bucketMs, baseline: params });
+    tracks.push({ kind: 'counter', key: ALL, windowMs: cfg.denied.long.windowMs });
+    if (event.outcome === 'denied') {
+      tracks.push({ kind: 'counter', key: DENIED, windowMs: b.bucketMs, baseline: params });
+      tracks.push({ kind: 'counter', key: DENIED_LONG, windowMs: cfg.denied.long.windowMs });
+    }
   }
   return tracks;
 }
@@ -227,8 +240,12 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
     if (cv && base && baselineLearned(base.n, baselineParamsOf(b), cv.bucketStart, view.firstSeen)) {
       // A quiet day (a weekend, a holiday) lowers both bars.
       const level = dayLevel(base, b);
-      const f = checkBar(event, cv, base, b.short, b.bucketMs, 'baseline', cfg, view.peers, level)
-        ?? (lv ? checkBar(event, lv, base, b.long, b.bucketMs, 'sustained', cfg, view.peers, level) : undefined);
+      // A quiet day the class shares (its other identities quiet too, over the long window) is no reason to keep the
+      // unlowered floor: that floor is for an identity returning to normal after a quiet spell of its own.
+      const pace = level < 1 ? classPace(event, view, cfg) : undefined;
+      const shared = pace !== undefined && pace < 1 ? Math.max(pace, level) : 1;
+      const f = checkBar(event, cv, base, b.short, b.bucketMs, 'baseline', cfg, view.peers, level, shared)
+        ?? (lv ? checkBar(event, lv, base, b.long, b.bucketMs, 'sustained', cfg, view.peers, level, shared) : undefined);
       if (f) (out ??= []).push(f);
     } else if (cv && lv && view.peers && cfg.peers.enabled) {
       const f = newcomer(event, cv, short, b.bucketMs, view.peers, cfg)
@@ -239,27 +256,43 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
   const d = cfg.denied;
   if (d.enabled && event.outcome === 'denied') {
     const cv = view.counters[DENIED];
+    const lv = view.counters[DENIED_LONG];
     const all = view.counters[ALL];
     // The counter starts at the identity's first denied action: before it there were none, so a young counter expects zero.
-    if (cv && all && event.ts - view.firstSeen >= b.learningPeriodMs) {
+    if (cv && lv && all && event.ts - view.firstSeen >= b.learningPeriodMs) {
       const base = cv.baseline;
       const young = !base || base.n < b.minBuckets;
-      const expected = young ? 0 : base.expectedHigh;
-      const est = slidingCount(cv, event.ts);
-      const share = est / Math.max(1, slidingCount(all, event.ts));
-      const limit = barFor(d, expected, young ? 0 : base.noiseHigh);
-      if (share >= d.share && crosses(est, limit, cv.count)) {
-        (out ??= []).push({
-          rule: 'denied',
-          severity: cfg.severity,
-          scope: 'identity',
-          reason: `${round(est)} denied actions in ${formatDuration(cv.windowMs)} (${Math.round(share * 100)}% of its actions), against ${round(expected, 1)} expected (threshold ${round(limit)})`,
-          evidence: { observed: round(est), limit: round(limit), share: round(share, 3), expected: round(expected, 3), windowMs: cv.windowMs, key: 'denied' },
-        });
-      }
+      // The identity's actions at their rate over the long window, scaled to each window.
+      const perMs = slidingCount(all, event.ts) / all.windowMs;
+      const short = deniedBar(cv, d, 'denied', young ? undefined : base, b.bucketMs, perMs, event.ts, cfg);
+      const long = deniedBar(lv, d.long, 'denied:long', young ? undefined : base, b.bucketMs, perMs, event.ts, cfg);
+      // One probing, one finding: a window that crosses while the other is still over its bar (it has told) says nothing.
+      const f = short === null || long === null ? undefined : short ?? long;
+      if (f) (out ??= []).push(f);
     }
   }
   return out ?? NO_FINDINGS;
+}
+
+/** A denied finding when the window crosses its bar; null while it stays over it. */
+function deniedBar(
+  cv: CounterView, bar: Bar & { share: number }, key: string, base: BaselineView | undefined, bucketMs: number, perMs: number, ts: number, cfg: RateConfig,
+): Finding | null | undefined {
+  const scale = cv.windowMs / bucketMs;
+  const expected = base ? scale * base.expectedHigh : 0;
+  const est = slidingCount(cv, ts);
+  const share = est / Math.max(1, perMs * cv.windowMs);
+  const limit = barFor(bar, expected, base ? scale * base.noiseHigh : 0);
+  if (share < bar.share || est <= limit) return undefined;
+  // Over the bar, but not crossing it now: null (reported already).
+  if (!crosses(est, limit, cv.count)) return null;
+  return {
+    rule: 'denied',
+    severity: cfg.severity,
+    scope: 'identity',
+    reason: `${round(est)} denied actions in ${formatDuration(cv.windowMs)} (${Math.round(share * 100)}% of its actions), against ${round(expected, 1)} expected (threshold ${round(limit)})`,
+    evidence: { observed: round(est), limit: round(limit), share: round(share, 3), expected: round(expected, 3), windowMs: cv.windowMs, key },
+  };
 }
 
 /** How quiet the last closed hours were against the profile (the baseline's level), in [quiet.floor, 1]. */
@@ -274,11 +307,11 @@ function summary(base: BaselineView): Record<string, number> {
 
 function checkBar(
   event: AgentEvent, cv: CounterView, base: BaselineView, bar: Bar, bucketMs: number, rule: 'baseline' | 'sustained', cfg: RateConfig,
-  peers?: PeerView, level = 1,
+  peers?: PeerView, level = 1, shared = 1,
 ): Finding | undefined {
   const [profile, variance] = windowExpectation(base, cv.windowMs, bucketMs);
   const expected = profile * level;
-  const limit = Math.max(barFor(bar, expected, variance * level), level < 1 ? cfg.baseline.quiet.minRatio * profile : 0);
+  const limit = Math.max(barFor(bar, expected, variance * level), level < 1 ? cfg.baseline.quiet.minRatio * profile * shared : 0);
   const est = slidingCount(cv, event.ts);
   if (!crosses(est, limit, cv.count)) return undefined;
   const surge = peers ? classSurge(event, peers, cv, est, expected, bucketMs, cfg) : undefined;
@@ -319,6 +352,12 @@ function learnedPeer(event: AgentEvent, peers: PeerView, key: string, cfg: RateC
  * rollout), else undefined.
  */
 function classSurge(event: AgentEvent, peers: PeerView, cv: CounterView, own: number, ownExpected: number, bucketMs: number, cfg: RateConfig): number | undefined {
+  const ratio = othersRatio(event, peers, cv, own, ownExpected, bucketMs, cfg);
+  return ratio !== undefined && ratio >= cfg.peers.surge ? ratio : undefined;
+}
+
+/** The class's other identities in this window against what they usually do (leave-one-out), or undefined when the class cannot say. */
+function othersRatio(event: AgentEvent, peers: PeerView, cv: CounterView, own: number, ownExpected: number, bucketMs: number, cfg: RateConfig): number | undefined {
   const [short, long] = rateKeys(event.action);
   const key = cv.windowMs === bucketMs ? short : long;
   const p = learnedPeer(event, peers, key, cfg);
@@ -327,25 +366,34 @@ function classSurge(event: AgentEvent, peers: PeerView, cv: CounterView, own: nu
   const others = slidingCount(p[0], event.ts) - own;
   const othersExpected = classExpected - ownExpected;
   if (othersExpected < 1) return undefined;
-  const ratio = others / othersExpected;
-  return ratio >= cfg.peers.surge ? ratio : undefined;
+  return others / othersExpected;
 }
 
 /**
- * Whether the identity's class is moving together on this action right now
- * (its other identities at `peers.surge` x their own normal or more over the
- * long window), from the rate detector's own and class counters in the view:
- * for other detectors that count the same activity (enumeration). The ratio,
- * or undefined when the class is calm or cannot say.
+ * How the identity's class (its other identities) runs on this action over
+ * the long window against its own normal (leave-one-out), from the rate
+ * detector's own and class counters in the view. Undefined when the class
+ * cannot say.
  */
-export function classMoving(event: AgentEvent, view: IdentityView, cfg: RateConfig): number | undefined {
+export function classPace(event: AgentEvent, view: IdentityView, cfg: RateConfig): number | undefined {
   if (!view.peers || !cfg.peers.enabled || !cfg.baseline.enabled) return undefined;
   const [short, long] = rateKeys(event.action);
   const base = view.counters[short]?.baseline;
   const lv = view.counters[long];
   if (!base || !lv) return undefined;
   const [ownExpected] = windowExpectation(base, lv.windowMs, cfg.baseline.bucketMs);
-  return classSurge(event, view.peers, lv, slidingCount(lv, event.ts), ownExpected, cfg.baseline.bucketMs, cfg);
+  return othersRatio(event, view.peers, lv, slidingCount(lv, event.ts), ownExpected, cfg.baseline.bucketMs, cfg);
+}
+
+/**
+ * Whether the identity's class is moving together on this action right now
+ * (its other identities at `peers.surge` x their own normal or more over the
+ * long window): for other detectors that count the same activity
+ * (enumeration). The ratio, or undefined when the class is calm or cannot say.
+ */
+export function classMoving(event: AgentEvent, view: IdentityView, cfg: RateConfig): number | undefined {
+  const pace = classPace(event, view, cfg);
+  return pace !== undefined && pace >= cfg.peers.surge ? pace : undefined;
 }
 
 /** An identity still learning, judged by its class's rate per active identity. */

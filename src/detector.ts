@@ -30,6 +30,12 @@ export interface DetectorContext {
   /** The manifest's `identities` glob that bound the identity; undefined when the class came from the event. */
   binding?: string | undefined;
   configVersion: string;
+  /**
+   * The manifest another identity is bound to by its `identities` globs (a
+   * config lookup, no I/O): what the chain detector holds each ancestor to.
+   * Undefined for an identity no manifest binds; absent in contexts built by hand.
+   */
+  boundManifest?: (identity: string) => Manifest | undefined;
 }
 
 export interface Evidence {

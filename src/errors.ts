@@ -50,6 +50,10 @@ export const ERRORS = {
   ENFORCER_STATE: { retriable: false, description: '`start()` was called twice, or after `stop()`; create a new enforcer.' },
   ENFORCER_STOPPED: { retriable: false, description: '`stop()` was called before `start()` finished; nothing to do.' },
   ENFORCER_TOPIC_MISSING: { retriable: true, description: 'The commands topic does not exist; create it (compacted) or fix `topic`.' },
+  // Producer SDK (warden/producer)
+  PRODUCER_BUFFER_FULL: { retriable: true, description: '`send()` found the buffer at `maxBufferedEvents` or `maxBufferedBytes` with `onFull: \'reject\'`: Kafka takes events slower than they come; retry later, or let `send()` wait (`onFull: \'wait\'`).' },
+  PRODUCER_CLOSED: { retriable: false, description: '`send()` was called after `close()`; create a new producer.' },
+  PRODUCER_OPTIONS_INVALID: { retriable: false, description: '`createProducer` got a bad option (the message names it); fix it as "Producing events" describes.' },
   // State (Redis)
   STATE_INCONSISTENT: { retriable: false, description: 'Stored state is not what Warden wrote (a field of the wrong size, a missing baseline, an offset applied without its view); find the other writer under `WARDEN_REDIS_PREFIX`.' },
   STATE_KEY_COLLISION: { retriable: false, description: 'A Redis key of one identity holds another identity (a hash collision or tampering); refused before any write, find the other writer.' },
@@ -71,6 +75,12 @@ export const ERRORS = {
   // Evaluation and simulation
   EVAL_INPUT_INVALID: { retriable: false, description: 'An eval input (decisions, incidents, or the simulated events) is invalid; the message names the file and where.' },
   SIM_OPTIONS_INVALID: { retriable: false, description: 'The simulator got a bad option (the message names it); fix the call.' },
+  // CloudTrail input (an `invalid` line in replay, a line on stderr from `warden cloudtrail`)
+  CLOUDTRAIL_DECODE: { retriable: false, description: 'CloudTrail input is not JSON where a value should start (skipped to the next line), a value is not JSON or not UTF-8, the input ends inside one, or its gzip is corrupt; check it is a CloudTrail log file or event.' },
+  CLOUDTRAIL_FIELD_INVALID: { retriable: false, description: 'A CloudTrail record\'s `eventID`, `eventTime`, `eventSource` or `eventName` is not a string, or `eventTime` is not an ISO 8601 time; the message names the field.' },
+  CLOUDTRAIL_FIELD_MISSING: { retriable: false, description: 'A CloudTrail record has no `eventID`, `eventTime`, `eventSource` or `eventName`; the message names the field.' },
+  CLOUDTRAIL_NOT_A_RECORD: { retriable: false, description: 'A JSON value is no CloudTrail log file, record or EventBridge CloudTrail event (a digest file, another EventBridge event, an Insights event); leave it out of the input.' },
+  CLOUDTRAIL_NO_PRINCIPAL: { retriable: false, description: 'A CloudTrail record\'s `userIdentity` is missing or names no one (an `AWSService` without `invokedBy`; no `arn`, `userName` or `principalId`); there is no identity to watch.' },
 } as const satisfies Record<string, { retriable: boolean; description: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -12,3 +12,5 @@ export { replay } from './pipeline/replay.js';
 export { MemoryWindowStore } from './state/memory-store.js';
 export type { WindowStore } from './state/types.js';
 export { ERRORS, WardenError, type ErrorCode } from './errors.js';
+export { mapRecord as mapCloudTrailRecord, unpack as unpackCloudTrail } from './cloudtrail/map.js';
+export { readCloudTrail } from './cloudtrail/read.js';

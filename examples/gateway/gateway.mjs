@@ -3,9 +3,8 @@
 // the attributed event for Warden, answers. Build first: npx tsc -p tsconfig.json
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import { createEnforcer, keyringFromEnv } from 'warden/enforcer';
-import { encodeEvent } from 'warden';
+import { createProducer, InvalidEventError } from 'warden/producer';
 
 const env = process.env;
 const brokers = (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
@@ -20,8 +19,8 @@ if (!keys.ok) {
 const line = (level) => (fields, msg) => console.error(JSON.stringify({ level, msg, ...fields }));
 const logger = { info: line('info'), warn: line('warn'), error: line('error') };
 const enforcer = createEnforcer({ brokers, topic: env.WARDEN_TOPIC_COMMANDS, keyring: keys.keyring, clientId: 'example-gateway', logger });
-const producer = new Kafka({ clientId: 'example-gateway', brokers, logLevel: logLevel.WARN })
-  .producer({ createPartitioner: Partitioners.DefaultPartitioner });
+// Checks each event as Warden will, keys it by identity on its partition, batches; a full buffer refuses rather than queues.
+const producer = createProducer({ brokers, topic: actionsTopic, clientId: 'example-gateway', onFull: 'reject' });
 
 const isText = (x) => typeof x === 'string' && x.length > 0;
 
@@ -56,8 +55,9 @@ async function act(req, res) {
   // No agentClass: Warden classifies the caller by its identity (manifests' `identities`), not by a claim.
   const event = { id: randomUUID(), ts: Date.now(), identity, action, resource, ...(chain?.length ? { chain } : {}), outcome: decision.allow ? 'allowed' : 'denied' };
   try {
-    await producer.send({ topic: actionsTopic, messages: [{ key: identity, value: Buffer.from(encodeEvent(event)) }] });
+    await producer.send(event);
   } catch (err) {
+    if (err instanceof InvalidEventError) return reply(res, 400, { error: err.message, code: err.code });
     // Fail closed: an action Warden cannot see is not allowed.
     logger.error({ err: err.message }, 'cannot record the action');
     return reply(res, 503, { error: 'cannot record the action' });
@@ -82,7 +82,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
     if (closing) return;
     closing = true;
     server.close();
-    await Promise.allSettled([enforcer.stop(), producer.disconnect()]);
+    await Promise.allSettled([enforcer.stop(), producer.close()]);
     process.exit(0);
   });
 }

@@ -40,6 +40,13 @@ export async function runCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const log = createLogger();
+  // SIGHUP's default ends the process: while starting it is held and acted on once the reload watcher is up.
+  let hupWhileStarting = false;
+  const earlyHup = (): void => {
+    hupWhileStarting = true;
+    log.info({ signal: 'SIGHUP' }, 'SIGHUP while starting: the config is read again once started');
+  };
+  process.on('SIGHUP', earlyHup);
   const dir = values.config;
   const settings = settingsFromEnv();
   const checked = await validateConfigDir(dir, { env: process.env });
@@ -63,6 +70,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   running = live;
   log.info({ configVersion: config.version, dir, http }, 'warden running');
   const unwatch = watchConfig(dir, (next) => live.setConfig(next), log, (ok) => live.service.metrics.reloads.inc({ result: ok ? 'applied' : 'refused' }), config.version);
+  process.off('SIGHUP', earlyHup);
+  if (hupWhileStarting) process.emit('SIGHUP', 'SIGHUP');
 
   const code = await new Promise<number>((resolve) => {
     const stop = (why: string, exitCode: number): void => {

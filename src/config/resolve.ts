@@ -57,8 +57,12 @@ export function bindingsOf(manifests: ReadonlyMap<string, Manifest>): Binding[] 
  */
 export function createResolver(config: WardenConfig): Resolver {
   const { overrides, manifests, version: configVersion } = config;
+  // Defined below; contexts only call it once events flow.
+  const boundManifest = (identity: string): Manifest | undefined => boundFor(identity)?.manifest;
   const ctx = (detectors: DetectorsConfig, manifest: Manifest | undefined, binding?: string): DetectorContext =>
-    deepFreeze(binding === undefined ? { config: detectors, manifest, configVersion } : { config: detectors, manifest, binding, configVersion });
+    deepFreeze(binding === undefined
+      ? { config: detectors, manifest, configVersion, boundManifest }
+      : { config: detectors, manifest, binding, configVersion, boundManifest });
 
   const unknownClass = ctx(config.detectors, undefined);
   const byClass = new Map<string, DetectorContext>();

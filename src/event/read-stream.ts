@@ -15,7 +15,7 @@ export interface StreamRecord {
   line?: number;
 }
 
-type Source = NodeJS.ReadableStream | AsyncIterable<Uint8Array>;
+export type Source = NodeJS.ReadableStream | AsyncIterable<Uint8Array>;
 type Chunks = AsyncIterator<Uint8Array>;
 
 const LIMIT = EVENT_LIMITS.eventBytes;
@@ -64,8 +64,28 @@ async function* prepend(head: Uint8Array, it: Chunks): AsyncGenerator<Uint8Array
 /** A copy: Buffer#slice would return a view that pins (or shares) the source chunk. */
 const copy = (bytes: Uint8Array): Uint8Array => new Uint8Array(bytes);
 
-const isZlibError = (err: unknown): boolean =>
+export const isZlibError = (err: unknown): boolean =>
   typeof (err as { code?: unknown })?.code === 'string' && (err as { code: string }).code.startsWith('Z_');
+
+export interface InputBytes {
+  chunks: AsyncIterable<Uint8Array>;
+  /** The input started with the gzip magic and is read through gunzip: a zlib error (isZlibError) means it is corrupt. */
+  gzip: boolean;
+  close(): void;
+}
+
+/** The bytes of an input, gunzipped when they start with the gzip magic (any file name). */
+export async function inputBytes(source: Source): Promise<InputBytes> {
+  const it = bytesOf(source);
+  const head = await peek(it, 2);
+  const chunks = prepend(head, it);
+  if (head[0] !== 0x1f || head[1] !== 0x8b) return { chunks, gzip: false, close: () => undefined };
+  const gunzip = createGunzip();
+  const input = Readable.from(chunks, { objectMode: false });
+  input.on('error', (err) => gunzip.destroy(err));
+  input.pipe(gunzip);
+  return { chunks: bytesOf(gunzip), gzip: true, close: () => input.destroy() };
+}
 
 /**
  * Records of a recording: gzip or not, JSON Lines or concatenated msgpack,
@@ -73,17 +93,8 @@ const isZlibError = (err: unknown): boolean =>
  * reading goes on; only a corrupt msgpack or gzip stream ends it early.
  */
 export async function* readEventStream(source: Source): AsyncGenerator<StreamRecord> {
-  const it = bytesOf(source);
-  const head = await peek(it, 2);
-  let chunks: AsyncIterable<Uint8Array> = prepend(head, it);
-  let input: Readable | undefined;
-  if (head[0] === 0x1f && head[1] === 0x8b) {
-    const gunzip = createGunzip();
-    input = Readable.from(chunks, { objectMode: false });
-    input.on('error', (err) => gunzip.destroy(err));
-    input.pipe(gunzip);
-    chunks = bytesOf(gunzip);
-  }
+  const input = await inputBytes(source);
+  const chunks = input.chunks;
   // Parsers are synchronous and fill a batch per chunk: one async hop per record, not one per layer.
   const out: StreamRecord[] = [];
   let parser: Parser | undefined;
@@ -115,10 +126,10 @@ export async function* readEventStream(source: Source): AsyncGenerator<StreamRec
     parser?.end(out);
     for (const rec of out) yield rec;
   } catch (err) {
-    if (input === undefined || !isZlibError(err)) throw err;
+    if (!input.gzip || !isZlibError(err)) throw err;
     yield { index: parser?.index() ?? 0, result: failed('EVENT_DECODE', `corrupt gzip input: ${(err as Error).message}`) };
   } finally {
-    input?.destroy();
+    input.close();
   }
 }
 

@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type KafkaConfig, type Producer, type SASLOptions } from 'kafkajs';
 import type { Logger } from 'pino';
 
 export interface KafkaSettings {
@@ -20,7 +20,7 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
  * in Warden talks to Kafka through this module and src/service, so the client
  * can be swapped without touching the pipeline.
  */
-export function createKafka(settings: KafkaSettings, log: Logger): Kafka {
+export function createKafka(settings: KafkaSettings, log: Logger, quiet?: (message: string) => boolean): Kafka {
   const kafkaLog = log.child({ module: 'kafkajs' });
   const config: KafkaConfig = {
     clientId: settings.clientId,
@@ -29,6 +29,7 @@ export function createKafka(settings: KafkaSettings, log: Logger): Kafka {
     // kafkajs' own logs go through pino, with its namespace kept.
     logCreator: () => ({ namespace, level, log: entry }) => {
       const { message, timestamp: _t, logger: _l, ...rest } = entry as Record<string, unknown>;
+      if (quiet?.(String(message))) return;
       kafkaLog[LEVELS[level] ?? 'info']({ ns: namespace, ...rest }, String(message));
     },
     logLevel: logLevel.WARN,
@@ -57,4 +58,113 @@ export function kafkaErrorType(err: unknown): string | undefined {
     if (typeof type === 'string') return type;
   }
   return undefined;
+}
+
+/** One record for `RecordSink.send`, its partition already chosen. */
+export interface KeyedRecord {
+  key: string;
+  value: Uint8Array;
+  partition: number;
+}
+
+export interface RecordDelivery {
+  partition: number;
+  /** int64, as text. */
+  offset: string;
+}
+
+/** What the producer SDK (src/producer) needs from Kafka; a fake one stands in for it in unit tests. */
+export interface RecordSink {
+  connect(): Promise<void>;
+  /** The topic's partition count (cached for a while). */
+  partitions(topic: string): Promise<number>;
+  /** Acknowledged by all in-sync replicas; one delivery per record, in order. */
+  send(topic: string, records: readonly KeyedRecord[]): Promise<RecordDelivery[]>;
+  close(): Promise<void>;
+}
+
+export interface RecordSinkOptions {
+  /** Attempts kafkajs makes at one request before the send fails. */
+  retries: number;
+  /** How long a topic's partition count is trusted. */
+  metadataMaxAgeMs: number;
+}
+
+const LIMITED_RETRIES = /Limiting retries for the idempotent producer/;
+
+/**
+ * An idempotent kafkajs producer sending to explicit partitions. Its retries
+ * are bounded so a send fails instead of hanging; after a failure the next
+ * send gets a fresh producer (a new producer id), as the service's
+ * ProducerSlot does, so it cannot be refused as out of sequence.
+ */
+export function createRecordSink(settings: KafkaSettings, log: Logger, opts: RecordSinkOptions): RecordSink {
+  const kafka = createKafka(settings, log, (m) => LIMITED_RETRIES.test(m));
+  let producer: Promise<Producer> | null = null;
+  let admin: Promise<Admin> | null = null;
+  const counts = new Map<string, { n: number; at: number }>();
+
+  const open = <T extends Producer | Admin>(c: T): Promise<T> => c.connect().then(() => c);
+  const getProducer = (): Promise<Producer> => {
+    producer ??= open(kafka.producer({
+      idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false,
+      retry: { retries: opts.retries }, createPartitioner: Partitioners.DefaultPartitioner,
+    })).catch((err) => { producer = null; throw err; });
+    return producer;
+  };
+  const getAdmin = (): Promise<Admin> => {
+    admin ??= open(kafka.admin({ retry: { retries: opts.retries } })).catch((err) => { admin = null; throw err; });
+    return admin;
+  };
+  const drop = (p: Promise<Producer | Admin> | null): Promise<void> =>
+    p ? p.then((c) => c.disconnect()).catch(() => {}) : Promise.resolve();
+
+  return {
+    async connect() {
+      await Promise.all([getProducer(), getAdmin()]);
+    },
+    async partitions(topic) {
+      const known = counts.get(topic);
+      if (known && Date.now() - known.at < opts.metadataMaxAgeMs) return known.n;
+      const a = await getAdmin();
+      const { topics } = await a.fetchTopicMetadata({ topics: [topic] });
+      const n = topics[0]?.partitions.length ?? 0;
+      if (n === 0) throw new Error(`topic "${topic}" has no partitions`);
+      counts.set(topic, { n, at: Date.now() });
+      return n;
+    },
+    async send(topic, records) {
+      const current = getProducer();
+      const p = await current;
+      let meta;
+      try {
+        meta = await p.sendBatch({
+          acks: -1,
+          topicMessages: [{ topic, messages: records.map((r) => ({ key: r.key, value: Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength), partition: r.partition })) }],
+        });
+      } catch (err) {
+        if (producer === current) {
+          producer = null;
+          counts.delete(topic);
+          void drop(current);
+        }
+        throw err;
+      }
+      // One request holds one record batch per partition: its records take consecutive offsets.
+      const next = new Map<number, bigint>();
+      for (const m of meta) if (m.topicName === topic && m.baseOffset !== undefined) next.set(m.partition, BigInt(m.baseOffset));
+      return records.map((r) => {
+        const offset = next.get(r.partition) ?? -1n;
+        if (offset >= 0n) next.set(r.partition, offset + 1n);
+        return { partition: r.partition, offset: String(offset) };
+      });
+    },
+    async close() {
+      const p = producer;
+      const a = admin;
+      producer = null;
+      admin = null;
+      await Promise.all([drop(p), drop(a)]);
+    },
+  };
 }

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { offend, serializeBreaker } from '../../src/breaker/breaker.js';
 import type { BreakerState } from '../../src/breaker/types.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -9,22 +9,12 @@ import { encodeEvent } from '../../src/event/codec.js';
 import type { AgentEvent } from '../../src/event/types.js';
 import { identityKey, partitionKey } from '../../src/state/keys.js';
 import {
-  createTopic, deletePrefix, headerMap, kcatConsumeAll, kcatProduceBinary, kcatProduceLines, requireKafka, requireRedis,
-  startWarden, stopWarden, uniqueName, waitForGroupCaughtUp,
+  createTopic, headerMap, kcatConsumeAll, kcatProduceBinary, kcatProduceLines, startWarden, stopWarden, uniqueName, waitForGroupCaughtUp, useServices,
 } from './helpers.js';
 
 const execFileP = promisify(execFile);
 let redis: Redis;
-const prefixes: string[] = [];
-
-beforeAll(async () => {
-  await requireKafka();
-  redis = await requireRedis();
-});
-afterAll(async () => {
-  for (const p of prefixes) await deletePrefix(redis, p);
-  redis?.disconnect();
-});
+const prefixes = useServices((r) => (redis = r));
 
 const HOUR = 3_600_000;
 const hex = (s: string): Buffer => Buffer.from(s.replace(/ /g, ''), 'hex');

@@ -10,25 +10,16 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeEvent } from '../../src/event/codec.js';
 import {
-  createTopic, deletePrefix, kcatConsumeAll, kcatProduceBinary, requireKafka, requireRedis, startWarden, stopWarden, TEST_COMMAND_KEYS, uniqueName,
-  waitForGroupCaughtUp,
+  createTopic, kcatConsumeAll, kcatProduceBinary, startWarden, stopWarden, TEST_COMMAND_KEYS, uniqueName, waitForGroupCaughtUp, useServices,
 } from './helpers.js';
 import { newRunOf } from './runs.js';
 import { verifyCommandRecord, verifyStandardWebhook, verifyWebhookFromReadme } from '../readme/verifiers.js';
 
 let redis: Redis;
-const prefixes: string[] = [];
-beforeAll(async () => {
-  await requireKafka();
-  redis = await requireRedis();
-});
-afterAll(async () => {
-  for (const p of prefixes) await deletePrefix(redis, p);
-  redis?.disconnect();
-});
+const prefixes = useServices((r) => (redis = r));
 
 const PLAIN = 'plain on-call secret = not base64 é';
 const WHSEC = `whsec_${Buffer.alloc(32, 5).toString('base64')}`;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
 
 const run = promisify(execFile);
 
@@ -355,4 +356,24 @@ export async function startRedisServer(): Promise<RedisServer> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A suite's set-up against the real services: Kafka and Redis must answer
+ * (it fails loudly, never skips), `onRedis` gets the admin connection, and
+ * every key prefix pushed onto the returned list is deleted after the suite.
+ */
+export function useServices(onRedis: (redis: Redis) => void = () => {}): string[] {
+  const prefixes: string[] = [];
+  let redis: Redis | undefined;
+  beforeAll(async () => {
+    await requireKafka();
+    redis = await requireRedis();
+    onRedis(redis);
+  });
+  afterAll(async () => {
+    for (const p of prefixes) await deletePrefix(redis!, p);
+    redis?.disconnect();
+  });
+  return prefixes;
 }

@@ -1,16 +1,16 @@
 import { spawn } from 'node:child_process';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { simulateFleet } from '../../src/sim/fleet.js';
 import { outboxKey, partitionKey } from '../../src/state/keys.js';
 import {
-  BROKERS, createTopic, deletePrefix, kcatConsumeAll, kcatProduceLines, REDIS_URL, requireKafka, requireRedis,
-  startWarden, stopWarden, TEST_COMMAND_KEYS, uniqueName, waitForGroupCaughtUp,
+  BROKERS, createTopic, kcatConsumeAll, kcatProduceLines, REDIS_URL, startWarden, stopWarden, TEST_COMMAND_KEYS,
+  uniqueName, useServices, waitForGroupCaughtUp,
 } from './helpers.js';
 import { exactConfigDir, expectSameStateOf, newRunOf, outputs, replayExpected, type Run } from './runs.js';
 
 let redis: Redis;
-const prefixes: string[] = [];
+const prefixes = useServices((r) => (redis = r));
 const sim = simulateFleet({ days: 1, seed: 5 });
 let actions: string;
 let exactDir: string;
@@ -18,8 +18,6 @@ let clean: Run;
 let expected: { decisions: string[]; commands: string[] };
 
 beforeAll(async () => {
-  await requireKafka();
-  redis = await requireRedis();
   exactDir = await exactConfigDir();
   // One partition: the first commit with records is the first output of the run, so "nothing published yet" is exact.
   actions = uniqueName('recovery');
@@ -30,10 +28,6 @@ beforeAll(async () => {
   const w = startWarden(clean.env, exactDir);
   await waitForGroupCaughtUp(clean.group, actions);
   expect(await stopWarden(w)).toBe(0);
-});
-afterAll(async () => {
-  for (const p of prefixes) await deletePrefix(redis, p);
-  redis?.disconnect();
 });
 
 /** Runs test/integration/crash-at.mjs until it SIGKILLs itself at `at`. */

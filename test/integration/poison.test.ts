@@ -1,22 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  createTopic, deletePrefix, headerMap, kcatConsumeAll, kcatProduceFile, kcatProduceLines, requireKafka, requireRedis,
-  startWarden, stopWarden, topicMaxMessageBytes, uniqueName, waitForGroupCaughtUp, wardenCli, type KcatRecord, type WardenProcess,
+  createTopic, headerMap, kcatConsumeAll, kcatProduceFile, kcatProduceLines, startWarden, stopWarden, topicMaxMessageBytes, uniqueName, waitForGroupCaughtUp, wardenCli, type KcatRecord, type WardenProcess, useServices,
 } from './helpers.js';
 import { newRunOf } from './runs.js';
 
 let redis: Redis;
-const prefixes: string[] = [];
-beforeAll(async () => {
-  await requireKafka();
-  redis = await requireRedis();
-});
-afterAll(async () => {
-  for (const p of prefixes) await deletePrefix(redis, p);
-  redis?.disconnect();
-});
+const prefixes = useServices((r) => (redis = r));
 
 const t0 = Date.UTC(2026, 10, 20, 3, 0, 0);
 /** A read-only agent writing: one suspend decision per event, on whichever partition it is sent to. */

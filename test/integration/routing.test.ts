@@ -1,6 +1,6 @@
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../src/event/types.js';
 import { keyringFromEnv } from '../../src/commands/keyring.js';
 import { createEnforcer } from '../../src/enforcer/index.js';
@@ -9,21 +9,12 @@ import { simulateFleet } from '../../src/sim/fleet.js';
 import { decodeIdentityState } from '../../src/state/identity-hash.js';
 import { keyPartition } from '../../src/transport/murmur2.js';
 import {
-  BROKERS, committedCount, createTopic, deletePrefix, dumpState, headerMap, kafkaAdmin, kcatConsumeAll, kcatProduceLines,
-  requireKafka, requireRedis, startWarden, stopWarden, TEST_COMMAND_KEYS, uniqueName, type KcatRecord,
+  BROKERS, committedCount, createTopic, dumpState, headerMap, kafkaAdmin, kcatConsumeAll, kcatProduceLines, startWarden, stopWarden, TEST_COMMAND_KEYS, uniqueName, type KcatRecord, useServices,
 } from './helpers.js';
 import { exactConfigDir, newRunOf, outputs, replayExpected, type Run } from './runs.js';
 
 let redis: Redis;
-const prefixes: string[] = [];
-beforeAll(async () => {
-  await requireKafka();
-  redis = await requireRedis();
-});
-afterAll(async () => {
-  for (const p of prefixes) await deletePrefix(redis, p);
-  redis?.disconnect();
-});
+const prefixes = useServices((r) => (redis = r));
 
 const PARTITIONS = 6;
 /**

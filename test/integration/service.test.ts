@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { verifyWebhook } from '../../src/alerts/sign.js';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { keyringFromEnv } from '../../src/commands/keyring.js';
 import { openCommand } from '../../src/commands/sign.js';
 import { encodeEvent } from '../../src/event/codec.js';
@@ -15,23 +15,13 @@ import type { AgentEvent } from '../../src/event/types.js';
 import { simulateFleet } from '../../src/sim/fleet.js';
 import { classActiveKey, classCountersKey } from '../../src/state/keys.js';
 import {
-  committedCount, createTopic, deletePrefix, headerMap, kcatConsumeAll, kcatProduceBinary, kcatProduceLines,
-  requireKafka, requireRedis, startWarden, stopWarden, TEST_COMMAND_KEYS, uniqueName, waitForGroupCaughtUp,
+  committedCount, createTopic, headerMap, kcatConsumeAll, kcatProduceBinary, kcatProduceLines, startWarden, stopWarden, TEST_COMMAND_KEYS, uniqueName, waitForGroupCaughtUp, useServices,
 } from './helpers.js';
 import { exactConfigDir, expectSameStateOf, newRunOf, outputs, replayExpected, type Run } from './runs.js';
 
 const execFileP = promisify(execFile);
 let redis: Redis;
-const prefixes: string[] = [];
-
-beforeAll(async () => {
-  await requireKafka();
-  redis = await requireRedis();
-});
-afterAll(async () => {
-  for (const p of prefixes) await deletePrefix(redis, p);
-  redis?.disconnect();
-});
+const prefixes = useServices((r) => (redis = r));
 
 const newRun = (actions: string): Promise<Run> => newRunOf(actions, prefixes);
 const expectSameState = (a: string, b: string, rename?: [string, string]): Promise<void> => expectSameStateOf(redis, a, redis, b, rename);

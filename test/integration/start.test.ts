@@ -3,20 +3,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTopic, deletePrefix, requireKafka, requireRedis, startRedisServer, startWarden, stopWarden, uniqueName, type WardenProcess } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { createTopic, startRedisServer, startWarden, stopWarden, uniqueName, type WardenProcess, useServices } from './helpers.js';
 import { newRunOf } from './runs.js';
 
 let redis: Redis;
-const prefixes: string[] = [];
-beforeAll(async () => {
-  await requireKafka();
-  redis = await requireRedis();
-});
-afterAll(async () => {
-  for (const p of prefixes) await deletePrefix(redis, p);
-  redis?.disconnect();
-});
+const prefixes = useServices((r) => (redis = r));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TIMEOUT_S = 3;
@@ -141,6 +133,9 @@ describe('warden run fails fast and visibly at start', () => {
       expect(metrics.status).toBe(200);
       expect(await metrics.text()).toContain('warden_events_consumed_total');
       expect(broker.connections()).toBeGreaterThan(0);
+      // SIGHUP's default would end it: while starting it is held for later.
+      w.child.kill('SIGHUP');
+      await w.waitForLog(/"msg":"SIGHUP while starting: the config is read again once started"/, 5_000);
       expect(w.child.exitCode).toBeNull();
       const { code } = await exitOf(w, Date.now(), 8_000 + 10_000);
       expect(code).toBe(1);

@@ -1,22 +1,13 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { simulateFleet } from '../../src/sim/fleet.js';
 import {
-  committedCount, createTopic, deletePrefix, kcatProduceLines, requireKafka, requireRedis, startRedisServer, startWarden, stopWarden,
-  uniqueName, waitForGroupCaughtUp, type RedisServer, type WardenProcess,
+  committedCount, createTopic, kcatProduceLines, startRedisServer, startWarden, stopWarden, uniqueName, waitForGroupCaughtUp, type RedisServer, type WardenProcess, useServices,
 } from './helpers.js';
 import { expectSameStateOf, newRunOf, outputs, replayExpected } from './runs.js';
 
 let redis: Redis;
-const prefixes: string[] = [];
-beforeAll(async () => {
-  await requireKafka();
-  redis = await requireRedis();
-});
-afterAll(async () => {
-  for (const p of prefixes) await deletePrefix(redis, p);
-  redis?.disconnect();
-});
+const prefixes = useServices((r) => (redis = r));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const baseOf = async (w: WardenProcess): Promise<string> => `http://${(JSON.parse(await w.waitForLog(/"msg":"warden running"/)) as { http: string }).http}`;

@@ -9,7 +9,7 @@ import * as warden from '../../src/index.js';
 
 const run = async (cmd: string, args: string[], cwd: string): Promise<{ stdout: string }> => promisify(execFile)(cmd, args, { cwd, timeout: 60_000 });
 
-/** What README "Signing keys and the gateway enforcer", "Control format" and "On-call alerts" tell users to import, by subpath. */
+/** What README "Producing events", "Signing keys and the gateway enforcer", "Control format" and "On-call alerts" tell users to import, by subpath. */
 const SUBPATHS: Record<string, string[]> = {
   warden: ['createEnforcer', 'verifyCommand', 'verifyWebhook', 'encodeEvent', 'replay'],
   'warden/enforcer': ['createEnforcer', 'verifyCommand', 'signCommand', 'canonicalCommand', 'parseKeyring', 'keyringFromEnv'],
@@ -17,6 +17,7 @@ const SUBPATHS: Record<string, string[]> = {
   'warden/webhook': ['verifyWebhook', 'signWebhook'],
   'warden/dist/src/enforcer/index.js': ['createEnforcer', 'keyringFromEnv'],
   'warden/dist/src/control/create.js': ['createControl', 'encodeControl'],
+  'warden/producer': ['createProducer', 'identityPartition', 'prepareEvent', 'InvalidEventError', 'WardenError'],
 };
 
 describe('the package entry point', () => {

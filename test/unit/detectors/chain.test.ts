@@ -46,6 +46,39 @@ describe('chain detector', () => {
     expect(g!.finding).toMatchObject({ rule: 'depth', evidence: { observed: 3, limit: 2 } });
   });
 
+  it('holds a chain to the strictest bound ancestor: the root\'s limit binds every descendant, whatever class it claims', async () => {
+    const bound = await loadTestConfig({
+      'agents/orchestrator.yaml': `
+agentClass: orchestrator
+identities: ["spiffe://acme.example/agent/orchestrator/*"]
+allow:
+  - { action: "**", resource: "**" }
+delegation: { maxDepth: 3 }
+`,
+      'agents/researcher.yaml': `
+agentClass: researcher
+identities: ["spiffe://acme.example/agent/researcher/*"]
+allow:
+  - { action: "**", resource: "**" }
+delegation: { maxDepth: 6 }
+`,
+    });
+    const h = new Harness(bound.resolve, [chain]);
+    const root = 'spiffe://acme.example/agent/orchestrator/1';
+    const mid = 'spiffe://acme.example/agent/researcher/2';
+    const leaf = 'spiffe://acme.example/agent/researcher/9';
+    // Depth 3 under the root: allowed; depth 4 passes the researcher's 6 and the default 4, not the root's 3.
+    expect(h.run(ev(leaf, T0, 'web.fetch', 'web:x', { chain: [root, mid, 'r3'] }))).toEqual([]);
+    const [f] = h.run(ev(leaf, T0, 'web.fetch', 'web:x', { agentClass: 'researcher', chain: [root, mid, 'r3', 'r4'] }));
+    expect(f!.finding).toMatchObject({ rule: 'depth', evidence: { observed: 4, limit: 3, boundBy: root, boundByClass: 'orchestrator' } });
+    expect(f!.finding.reason).toBe(`delegation chain of depth 4 exceeds the limit of 3 that ${root} (orchestrator) sets for everything under it`);
+    // A limit counts from where its identity stands: the researcher at depth 1 allows 1 + 6, so the leaf's own class's 6 binds.
+    const deep = Array.from({ length: 6 }, (_, i) => `r${i}`);
+    const [g] = h.run(ev(leaf, T0, 'web.fetch', 'web:x', { chain: ['x', mid, ...deep] }));
+    expect(g!.finding).toMatchObject({ rule: 'depth', evidence: { observed: 8, limit: 6 } });
+    expect(g!.finding.evidence.boundBy).toBeUndefined();
+  });
+
   it('flags cycles: the identity in its own chain, or a repeated ancestor', () => {
     const h = new Harness(resolve, [chain]);
     const [self] = h.run(ev('b', T0, 'x.y', 'z', { chain: ['a', 'b'] }));

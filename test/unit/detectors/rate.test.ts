@@ -111,9 +111,23 @@ describe('rate detector', () => {
     expect(new Harness(resolve, [rate]).runAll(byTime([...base, ...storm]))).toEqual([]);
     const probe = Array.from({ length: 40 }, (_, i) => ev('probe-1', at + 30 * MIN + i * 3000, 'crm.read', `crm:customers/${i}`, { ...SUPPORT, outcome: 'denied' }));
     const fired = new Harness(resolve, [rate]).runAll(byTime([...base, ...probe]));
+    // One finding for one probing: the hour's window crosses first (6 denied, a fifth of its actions), the burst's bar then says nothing more.
     expect(fired.map((f) => f.finding.rule)).toEqual(['denied']);
-    expect(fired[0]!.finding).toMatchObject({ scope: 'identity', evidence: { key: 'denied' } });
+    expect(fired[0]!.finding).toMatchObject({ scope: 'identity', evidence: { key: 'denied:long', observed: 6 } });
     expect(fired[0]!.event.ts - (at + 30 * MIN)).toBeLessThan(MIN);
+  });
+
+  it('alerts once on probing paced under the burst bar (a denied action every 4 minutes), and never on a benign share of denials', () => {
+    const at = T0 + 3 * DAY + 12 * HOUR;
+    const base = support('probe-2', T0, at + 2 * HOUR, () => 30, 43);
+    const paced = Array.from({ length: 20 }, (_, i) => ev('probe-2', at + i * 4 * MIN, 'crm.read', `crm:customers/${i}`, { ...SUPPORT, outcome: 'denied' }));
+    const fired = new Harness(resolve, [rate]).runAll(byTime([...base, ...paced]));
+    expect(fired.map((f) => [f.finding.rule, f.finding.evidence.key])).toEqual([['denied', 'denied:long']]);
+    expect(fired[0]!.event.ts - at).toBeLessThan(30 * MIN);
+    // The same denials in ten times the traffic are 2% of it: a benign share.
+    const busy = support('probe-3', T0, at + 2 * HOUR, () => 300, 44);
+    const few = paced.map((e) => ({ ...e, identity: 'probe-3', id: `${e.id}-3` }));
+    expect(new Harness(resolve, [rate]).runAll(byTime([...busy, ...few])).filter((f) => f.finding.rule === 'denied')).toEqual([]);
   });
 
   it('fires hard-limit exactly once per crossing of a manifest limit', () => {
@@ -135,7 +149,7 @@ describe('rate detector', () => {
     const keys = (action: string, outcome?: 'denied' | 'error') =>
       rate.track(ev('support-1', T0, action, 'email:customers/1', { ...SUPPORT, ...(outcome ? { outcome } : {}) }), ctx).map((t) => t.key);
     expect(keys('email.send')).toEqual(['rate:limit:0:3600000', 'rate:a:email.send', 'rate:h:email.send', 'rate:all']);
-    expect(keys('crm.read', 'denied')).toEqual(['rate:a:crm.read', 'rate:h:crm.read', 'rate:all', 'rate:o:denied']);
+    expect(keys('crm.read', 'denied')).toEqual(['rate:a:crm.read', 'rate:h:crm.read', 'rate:all', 'rate:o:denied', 'rate:o:denied:h']);
     expect(keys('crm.read', 'error')).toEqual(['rate:all']);
     const [t] = rate.track(ev('x', T0, 'crm.read', 'crm:customers/1'), ctx);
     expect(t).toMatchObject({ kind: 'counter', windowMs: 5 * MIN, baseline: { alpha: 0.02, slotAlpha: 0.2, learnZ: 3, minBuckets: 12 } });

@@ -1,7 +1,7 @@
 // npm run bench (service part): Warden on the real broker and Redis vs a bare
 // kafkajs consumer that only decodes, on the same pre-filled topic, in one run.
 import { fork } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { Redis } from 'ioredis';
@@ -10,11 +10,14 @@ import { loadConfig } from '../dist/src/config/load.js';
 import { decodeEvent, encodeEvent } from '../dist/src/event/codec.js';
 import { startService } from '../dist/src/service/start.js';
 import { settingsFromEnv } from '../dist/src/service/settings.js';
+import { loadScripts } from '../dist/src/state/script-loader.js';
 import { fmt, percentile, syntheticEvents, table } from './common.mjs';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const IDENTITIES = Number(process.env.BENCH_IDENTITIES ?? 10_000);
 const PARTITIONS = 6;
+/** Every Nth event replaced by bytes that do not decode: a dead letter, so batches have outputs to publish (0: none). */
+const INVALID_EVERY = Number(process.env.BENCH_INVALID_EVERY ?? 0);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 20);
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -32,8 +35,10 @@ async function prefill() {
   const t0 = performance.now();
   let batch = [];
   const inflight = [];
+  let i = 0;
   for (const e of syntheticEvents(EVENTS, IDENTITIES)) {
-    batch.push({ key: e.identity, value: Buffer.from(encodeEvent(e, 'msgpack')) });
+    const bad = INVALID_EVERY > 0 && ++i % INVALID_EVERY === 0;
+    batch.push({ key: e.identity, value: bad ? Buffer.from(`not an event ${i}`) : Buffer.from(encodeEvent(e, 'msgpack')) });
     if (batch.length === 10_000) {
       inflight.push(producer.send({ topic, acks: 1, messages: batch }));
       batch = [];
@@ -71,6 +76,14 @@ async function bareConsumer() {
 }
 
 let roundTrips = 0;
+/** Round trips by what they carried (a pipeline by its distinct commands), while the topic drains. */
+const carried = new Map();
+const scriptNames = new Map(loadScripts().map((s) => [createHash('sha1').update(s.lua).digest('hex'), s.name]));
+let counting = true;
+const tally = (what) => {
+  roundTrips++;
+  if (counting) carried.set(what, (carried.get(what) ?? 0) + 1);
+};
 /**
  * The store's connection, counting round trips: each command sent alone is one
  * (EVALSHA counts once, whatever it runs), and so is each pipeline, however
@@ -80,7 +93,7 @@ function countingRedis() {
   const r = new Redis(REDIS_URL, { enableAutoPipelining: false, maxRetriesPerRequest: 3 });
   const send = r.sendCommand.bind(r);
   r.sendCommand = (cmd, stream, ...rest) => {
-    if (stream === undefined) roundTrips++;
+    if (stream === undefined) tally(cmd.name === 'evalsha' || cmd.name === 'eval' ? scriptNames.get(String(cmd.args[0])) ?? 'script' : cmd.name);
     return send(cmd, stream, ...rest);
   };
   const pipeline = r.pipeline.bind(r);
@@ -88,7 +101,7 @@ function countingRedis() {
     const p = pipeline(...args);
     const exec = p.exec.bind(p);
     p.exec = (...a) => {
-      roundTrips++;
+      tally(`pipeline [${[...new Set(p._queue.map((c) => (c.name === 'evalsha' ? scriptNames.get(String(c.args[0])) ?? 'script' : c.name)))].join(' ')}]`);
       return exec(...a);
     };
     return p;
@@ -119,6 +132,8 @@ async function warden() {
   const mem0 = await usedMemory();
   const calls0 = await commandCalls();
   let n = 0;
+  let batches = 0;
+  let withOutputs = 0;
   let first = 0;
   let last = 0;
   let onBatch = () => {};
@@ -126,9 +141,19 @@ async function warden() {
   let recording = false;
   const running = await startService({ config, log, settings, recordLatency: true, redis: countingRedis() });
   const service = running.service;
+  let cpu0 = null;
+  let cpu = null;
   service.on('warden.batch', (b) => {
-    if (!first) first = performance.now() - b.durationMs;
+    if (!first) {
+      first = performance.now() - b.durationMs;
+      cpu0 = process.cpuUsage();
+    }
     n += b.messages;
+    if (n <= EVENTS) {
+      batches++;
+      if (b.outputs > 0) withOutputs++;
+      if (n >= EVENTS) cpu = process.cpuUsage(cpu0);
+    }
     last = performance.now();
     if (recording && b.latenciesMs) for (const l of b.latenciesMs) latencies.push(l);
     onBatch();
@@ -136,6 +161,7 @@ async function warden() {
   await new Promise((resolve) => { onBatch = () => { if (n >= EVENTS) resolve(); }; onBatch(); });
   const eps = EVENTS / ((last - first) / 1000);
   const calls = roundTrips;
+  counting = false;
   const scriptCalls = (await commandCalls()) - calls0 - 2;
   await sleep(500);
   const mem = (await usedMemory()) - mem0;
@@ -149,10 +175,11 @@ async function warden() {
   recording = false;
   await running.stop();
   latencies.sort((a, b) => a - b);
-  return { eps, calls, scriptCalls, mem, rate, produced, latencies };
+  const cpuUs = cpu ? (cpu.user + cpu.system) / EVENTS : NaN;
+  return { eps, cpuUs, calls, batches, withOutputs, scriptCalls, mem, rate, produced, latencies };
 }
 
-console.log(`\nwarden run: ${fmt(EVENTS)} msgpack events from ${fmt(IDENTITIES)} identities on a ${PARTITIONS}-partition topic (Kafka 3.9.1 and Redis 7 on loopback, ${(await import('node:os')).cpus().length} cores)`);
+console.log(`\nwarden run: ${fmt(EVENTS)} msgpack events${INVALID_EVERY > 0 ? ` (every ${fmt(INVALID_EVERY)}th invalid: a dead letter)` : ''} from ${fmt(IDENTITIES)} identities on a ${PARTITIONS}-partition topic (Kafka 3.9.1 and Redis 7 on loopback, ${(await import('node:os')).cpus().length} cores)`);
 await admin.connect();
 const produceSecs = await prefill();
 console.log(`  pre-filled in ${produceSecs.toFixed(1)} s`);
@@ -163,7 +190,9 @@ const rows = [
   ['bare kafkajs consumer (decode only)', `${fmt(bare.eps)} events/s`],
   ['Warden sustained', `${fmt(w.eps)} events/s`],
   ['Warden / bare consumer', `${fmt((100 * w.eps) / bare.eps, 1)}%`],
+  ['Warden CPU per event (its process: less sensitive to a busy machine)', `${fmt(w.cpuUs, 1)} µs`],
   ['Redis round trips per event', fmt(w.calls / EVENTS, 4)],
+  ['Redis round trips per batch', `${fmt(w.calls / w.batches, 2)} (${fmt(w.batches)} batches, ${fmt(w.withOutputs)} with outputs)`],
   ['Redis commands per event, scripts included', fmt(w.scriptCalls / EVENTS, 2)],
   ['Redis memory per identity', `${fmt(w.mem / IDENTITIES)} B`],
   [`latency at ${fmt(w.rate)} events/s (half max), p50`, `${fmt(percentile(w.latencies, 0.5), 1)} ms`],
@@ -171,6 +200,7 @@ const rows = [
   ['latency sample', `${fmt(w.latencies.length)} events (${fmt(w.produced)} produced)`],
 ];
 console.log(table(rows));
+console.log(`  round trips while draining, by what they carried: ${[...carried].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')}`);
 await mkdir('bench-results', { recursive: true });
 await writeFile('bench-results/latest.json', JSON.stringify({ at: new Date().toISOString(), events: EVENTS, identities: IDENTITIES, bare, warden: { ...w, latencies: undefined, p50: percentile(w.latencies, 0.5), p99: percentile(w.latencies, 0.99) } }, null, 2));
 await admin.deleteTopics({ topics: [topic, `bench-decisions-${id}`, `bench-commands-${id}`, `bench-dlq-${id}`] }).catch(() => {});

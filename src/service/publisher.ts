@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { retry, RetryError } from '../retry.js';
 import { errorMessage, WardenError } from '../errors.js';
 import { BATCH_OVERHEAD, DEFAULT_RECORD_LIMIT, recordBytes } from '../pipeline/record-size.js';
-import type { OutboxRecord, WindowStore } from '../state/types.js';
+import type { CommitReceipt, OutboxRecord, WindowStore } from '../state/types.js';
 import { kafkaErrorType, kafkaRetriable } from '../transport/kafka-client.js';
 import type { ParkedOutput, ParkingLot } from './parked.js';
 import { BACKOFF } from './supervise.js';
@@ -126,6 +126,12 @@ export interface PublisherOptions {
  * A crash between the two republishes the same records on restart: outputs are
  * never lost, and their deterministic ids make a repeat recognisable.
  *
+ * Two ways to the same records: `publish` sends what a commit has just
+ * appended, from memory, when the commit's receipt shows that nothing else
+ * waits in the outbox before it; `drain` reads the outbox back from Redis
+ * (after an assignment, a retry, a redelivery, or when the receipt shows
+ * records this process did not commit).
+ *
  * Sends are split below `maxBatchBytes` (the smallest output topic limit).
  * A retriable failure is thrown for the caller to wait out; a refusal is
  * narrowed down to the record Kafka refuses, which after a few attempts is
@@ -134,12 +140,43 @@ export interface PublisherOptions {
 export class OutboxPublisher {
   maxBatchBytes = DEFAULT_RECORD_LIMIT;
   private readonly chunk: number;
+  /** Per partition: the outbox seqs [from, next) this process committed since it last drained it. */
+  private readonly own = new Map<string, { from: bigint; next: bigint }>();
 
   constructor(private readonly o: PublisherOptions) {
     this.chunk = o.chunk ?? 1000;
   }
 
+  /**
+   * Whether a commit's `count` records may go from memory: everything older
+   * still in the outbox is this process's own, committed since its last drain
+   * right up to them. Otherwise (a crash's leftovers, another owner's, a
+   * commit whose reply was lost) the partition must be drained: acknowledging
+   * these seqs would drop the others unpublished.
+   */
+  claim(partition: string, receipt: CommitReceipt, count: number): boolean {
+    const o = this.own.get(partition);
+    const empty = receipt.head === receipt.first;
+    if (!empty && !(o !== undefined && receipt.head >= o.from && receipt.first === o.next)) {
+      this.own.delete(partition);
+      return false;
+    }
+    this.own.set(partition, { from: empty ? receipt.first : o!.from, next: receipt.first + BigInt(count) });
+    return true;
+  }
+
+  /** Sends a claimed commit's records (seqs from `first`), then acknowledges them. */
+  async publish(partition: string, first: bigint, records: readonly OutboxRecord[], sleep: Sleep): Promise<number> {
+    const pending = records.map((record, i) => ({ seq: first + BigInt(i), record }));
+    for (const group of this.split(pending)) {
+      await this.sendOrPark(partition, group, sleep);
+      await this.o.store.ackOutbox(partition, group[group.length - 1]!.seq);
+    }
+    return pending.length;
+  }
+
   async drain(partition: string, sleep: Sleep): Promise<number> {
+    this.own.delete(partition);
     let sent = 0;
     for (;;) {
       const pending = await this.o.store.pendingOutbox(partition, this.chunk);
@@ -149,6 +186,8 @@ export class OutboxPublisher {
         await this.o.store.ackOutbox(partition, group[group.length - 1]!.seq);
         sent += group.length;
       }
+      // Short of a chunk: that was all of it (anything appended since is checked at the next commit, by `claim`).
+      if (pending.length < this.chunk) return sent;
     }
   }
 

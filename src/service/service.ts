@@ -14,6 +14,7 @@ import { kafkaDependency, redisDependency, type Dependency, type StartGate } fro
 import { misrouted, toRecord } from './decode.js';
 import { MemoryParkingLot, type ParkingLot } from './parked.js';
 import { OutboxPublisher, ProducerSlot } from './publisher.js';
+import { CommitTap } from './commit-tap.js';
 import { Router } from './route.js';
 import { heartbeatingSleep, persist, type Liveline } from './supervise.js';
 import type { ServiceSettings } from './settings.js';
@@ -77,6 +78,10 @@ export class WardenService extends EventEmitter<ServiceEvents> {
   private readonly engine: Engine;
   private readonly outbox: OutboxEncoder;
   private readonly publisher: OutboxPublisher;
+  /** The store as the engine sees it: each commit's records, for publishing from memory. */
+  private readonly tap: CommitTap;
+  /** Partitions whose outbox was drained since they were last assigned. */
+  private readonly drained = new Set<string>();
   private readonly parking: ParkingLot;
   private readonly log: Logger;
   private running = false;
@@ -124,8 +129,9 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       (seconds, failed) => (failed ? this.metrics.kafkaErrors.inc({ kind: 'publish' }) : this.metrics.publishSeconds.observe(seconds)),
     );
     this.outbox = new OutboxEncoder(topics, topics.actions, opts.settings.keyring);
+    this.tap = new CommitTap(opts.store);
     this.engine = new Engine({
-      config: opts.config, store: opts.store, outbox: this.outbox,
+      config: opts.config, store: this.tap, outbox: this.outbox,
       operatorKeys: opts.settings.operatorKeyring,
       ...(opts.fleet ? { fleet: opts.fleet } : {}),
       ...(opts.classes ? { classes: opts.classes } : {}),
@@ -279,6 +285,8 @@ export class WardenService extends EventEmitter<ServiceEvents> {
         }
       }
       for (const p of assigned) this.progress.set(p, now);
+      // Another member may have owned them meanwhile: its unpublished outputs go out before anything new.
+      this.drained.clear();
       this.log.info({ assigned }, 'partitions assigned');
       this.crashed = null;
       this.downSince = null;
@@ -417,8 +425,11 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       }
     };
     const drain = (): Promise<number> => wait('publish', () => this.publisher.drain(partition, sleep));
-    // Outputs left by a crash or a previous owner go out before anything new.
-    await drain();
+    // Outputs left by a crash or a previous owner go out before anything new: once per assignment.
+    if (!this.drained.has(partition)) {
+      await drain();
+      this.drained.add(partition);
+    }
     for (let i = 0; i < batch.messages.length; i += max) {
       if (!isRunning() || isStale()) return;
       const started = performance.now();
@@ -437,9 +448,21 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       });
       if (wrongKey > 0) this.metrics.misrouted.inc(wrongKey);
       retried = false;
+      this.tap.take(partition);
       // Safe to repeat: the store applies and commits each offset once (a repeat gets the views back, or "done").
       const out = await wait('state', () => this.engine.process(partition, records));
-      if (out.items.length > 0 || retried) await drain();
+      const commit = this.tap.take(partition);
+      // A retry may have committed unseen (its reply lost), and a redelivered offset's outputs may still wait in the outbox: from Redis, then.
+      if (retried || out.skipped > 0 || (commit && !this.publisher.claim(partition, commit.receipt, commit.records.length))) await drain();
+      else if (commit && commit.records.length > 0) {
+        let fromMemory = true;
+        // A retry goes from Redis: what was acknowledged before the failure is not sent again.
+        await wait('publish', () => {
+          if (!fromMemory) return this.publisher.drain(partition, sleep);
+          fromMemory = false;
+          return this.publisher.publish(partition, commit.receipt.first, commit.records, sleep);
+        });
+      }
       const last = messages[messages.length - 1]!.offset;
       resolveOffset(last);
       await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);

@@ -2,6 +2,7 @@ import { WardenError } from '../errors.js';
 import { isValidPrefix } from '../state/keys.js';
 import { DEFAULT_TOPICS, type Topics } from '../pipeline/outbox.js';
 import type { KafkaSettings } from '../transport/kafka-client.js';
+import { kafkaConnectionFromEnv } from '../transport/kafka-env.js';
 import { keyringFromEnv, operatorKeyringFromEnv } from '../commands/keyring.js';
 import type { Keyring } from '../commands/keyring.js';
 import { DEFAULT_REPUBLISH_INTERVAL_MS } from './republish.js';
@@ -91,19 +92,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env, opts: { op
     problems.push(`${name} must be true or false, got "${env[name]}"`);
     return false;
   };
-  const brokers = (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()).filter(Boolean);
-  for (const b of brokers) if (!/^[^\s:]+:\d{1,5}$/.test(b)) problems.push(`KAFKA_BROKERS: "${b}" is not host:port`);
-  let sasl: KafkaSettings['sasl'] = null;
-  const mechanism = env.KAFKA_SASL_MECHANISM?.toLowerCase();
-  if (mechanism) {
-    if (mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512') {
-      problems.push(`KAFKA_SASL_MECHANISM must be plain, scram-sha-256 or scram-sha-512, got "${env.KAFKA_SASL_MECHANISM}"`);
-    } else if (!env.KAFKA_SASL_USERNAME || !env.KAFKA_SASL_PASSWORD) {
-      problems.push('KAFKA_SASL_MECHANISM is set: KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required');
-    } else {
-      sasl = { mechanism, username: env.KAFKA_SASL_USERNAME, password: env.KAFKA_SASL_PASSWORD };
-    }
-  }
+  const { brokers, ssl, sasl } = kafkaConnectionFromEnv(env, problems);
   const prefix = env.WARDEN_REDIS_PREFIX ?? 'warden';
   if (!isValidPrefix(prefix)) problems.push(`WARDEN_REDIS_PREFIX must match [A-Za-z0-9:_-]{1,64}, got "${prefix}"`);
   const keys = keyringFromEnv(env);
@@ -117,7 +106,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env, opts: { op
       brokers,
       clientId: env.KAFKA_CLIENT_ID ?? 'warden',
       groupId: env.KAFKA_GROUP_ID ?? 'warden',
-      ssl: bool('KAFKA_SSL'),
+      ssl,
       sasl,
       partitionsConsumedConcurrently: int('WARDEN_CONCURRENCY', 4, 1, 64),
       maxBatch: int('WARDEN_MAX_BATCH', 1000, 1, 20_000),

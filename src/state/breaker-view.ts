@@ -26,8 +26,16 @@ export async function* scanBreakers(redis: Redis, prefix: string, identity?: str
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
     cursor = next;
-    for (const key of keys) {
-      const [idBytes, s, b] = await redis.hmgetBuffer(key, ...FIELDS);
+    if (keys.length === 0) continue;
+    // One round trip per SCAN page, not per identity: the service's republish round runs this on the state connection.
+    const p = redis.pipeline();
+    for (const key of keys) p.hmgetBuffer(key, ...FIELDS);
+    const replies = await p.exec();
+    if (!replies) throw new Error('Redis: pipeline returned nothing');
+    for (const [i, key] of keys.entries()) {
+      const [err, fields] = replies[i]!;
+      if (err) throw err;
+      const [idBytes, s, b] = fields as Array<Buffer | null>;
       if (idBytes == null) continue;
       const id = idBytes.toString('utf8');
       if (identity !== undefined && id !== identity) continue;

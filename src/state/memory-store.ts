@@ -2,7 +2,7 @@ import { WardenError } from '../errors.js';
 import { baselineView, newBaseline, rollBaseline, type BaselineState } from './baseline.js';
 import type {
   ApplyBatch, ApplyOutcome, ApplyResult, BreakerSnapshot, CommitBatch, CounterView,
-  DistinctView, IdentityView, OutboxRecord, SeenView, Track, WindowStore,
+  CommitReceipt, DistinctView, IdentityView, OutboxRecord, SeenView, Track, WindowStore,
 } from './types.js';
 
 interface CounterState { b: number; c: number; p: number; base: BaselineState | null }
@@ -73,12 +73,13 @@ export class MemoryWindowStore implements WindowStore {
     return outcomes;
   }
 
-  async commit(batch: CommitBatch): Promise<void> {
-    this.commitSync(batch);
+  async commit(batch: CommitBatch): Promise<CommitReceipt> {
+    return this.commitSync(batch);
   }
 
-  commitSync(batch: CommitBatch): void {
+  commitSync(batch: CommitBatch): CommitReceipt {
     const part = this.partition(batch.partition);
+    const receipt = { first: part.nextSeq, head: part.outbox[0]?.seq ?? part.nextSeq };
     // '' means no breaker state left: delete it, as the Redis store deletes the field.
     for (const [identity, snap] of batch.breakers) {
       if (snap === '') this.breakers.delete(identity);
@@ -88,6 +89,7 @@ export class MemoryWindowStore implements WindowStore {
     if (batch.offset > part.committed) part.committed = batch.offset;
     if (part.applied < part.committed) part.applied = part.committed;
     for (const off of part.pending.keys()) if (off <= part.committed) part.pending.delete(off);
+    return receipt;
   }
 
   async pendingOutbox(partition: string, limit: number): Promise<Array<{ seq: bigint; record: OutboxRecord }>> {

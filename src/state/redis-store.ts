@@ -4,8 +4,9 @@ import { errorMessage, WardenError } from '../errors.js';
 import { decodeApply, encodeApply, offsetString, toBuffer } from './apply-codec.js';
 import { MAX_EMPTY_FOLD } from './baseline.js';
 import { DEFAULT_PREFIX, META_FIELD, metaKey, outboxKey, partitionKey, validatePrefix } from './keys.js';
+import { sameTick } from './same-tick.js';
 import { defineScripts } from './script-loader.js';
-import type { ApplyBatch, ApplyResult, CommitBatch, OutboxRecord, WindowStore } from './types.js';
+import type { ApplyBatch, ApplyResult, CommitBatch, CommitReceipt, OutboxRecord, WindowStore } from './types.js';
 
 const DAY = 86_400_000;
 const encoder = new Encoder();
@@ -14,7 +15,7 @@ const decoder = new Decoder();
 /** The scripts ioredis exposes after defineScripts (src/state/lua/*.lua). */
 interface ScriptCommands {
   wardenApplyBuffer(base: string, batch: Buffer, ttlMs: number, maxFold: number): Promise<Buffer>;
-  wardenCommit(base: string, batch: Buffer, ttlMs: number, ...records: Buffer[]): Promise<number>;
+  wardenCommit(base: string, batch: Buffer, ttlMs: number, ...records: Buffer[]): Promise<[number, string, string]>;
   wardenAck(base: string, seq: string): Promise<number>;
 }
 
@@ -76,17 +77,24 @@ export class RedisWindowStore implements WindowStore {
   async apply(batch: ApplyBatch): Promise<ApplyResult> {
     const base = partitionKey(this.prefix, batch.partition);
     const blob = encodeApply(batch.updates);
-    const reply = await this.call('apply', () => this.scripts.wardenApplyBuffer(base, blob, this.idleTtlMs, MAX_EMPTY_FOLD));
-    return decodeApply(reply);
+    // Goes out with the fleet guard's and the class store's observes of the same batch (sameTick): one round trip for all three.
+    const replies = await this.call('apply', () => sameTick(this.redis, (p) => {
+      (p as unknown as ScriptCommands).wardenApplyBuffer(base, blob, this.idleTtlMs, MAX_EMPTY_FOLD);
+    }));
+    if (!replies || replies.length !== 1) throw new WardenError('STATE_REDIS', 'Redis apply: pipeline returned nothing', { retriable: true });
+    const [err, reply] = replies[0]!;
+    if (err) throw toWardenError(err, 'apply');
+    return decodeApply(reply as Buffer);
   }
 
-  async commit(batch: CommitBatch): Promise<void> {
+  async commit(batch: CommitBatch): Promise<CommitReceipt> {
     const base = partitionKey(this.prefix, batch.partition);
     const breakers: string[] = [];
     for (const [identity, snap] of batch.breakers) breakers.push(identity, snap);
     const records = batch.outbox.map((r) => toBuffer(encoder.encode(r.partition === undefined ? [r.topic, r.key, r.value, r.headers ?? null] : [r.topic, r.key, r.value, r.headers ?? null, r.partition])));
     const blob = toBuffer(encoder.encode([offsetString(batch.offset), breakers]));
-    await this.call('commit', () => this.scripts.wardenCommit(base, blob, this.idleTtlMs, ...records));
+    const [, head, first] = await this.call('commit', () => this.scripts.wardenCommit(base, blob, this.idleTtlMs, ...records));
+    return { first: BigInt(first), head: BigInt(head) };
   }
 
   async pendingOutbox(partition: string, limit: number): Promise<Array<{ seq: bigint; record: OutboxRecord }>> {

@@ -12,8 +12,9 @@ const open = new WeakMap<Redis, Open>();
 /**
  * Adds commands to the connection's pipeline of this tick, which goes out once
  * the current synchronous run is over: stores called side by side for one
- * batch (the fleet guard's and the class store's observes) share one round
- * trip. Resolves with the replies of the commands `build` added, in order.
+ * batch (the window store's apply, the fleet guard's and the class store's
+ * observes) share one round trip. Resolves with the replies of the commands
+ * `build` added, in order.
  */
 export function sameTick(redis: Redis, build: (p: ChainableCommander) => void): Promise<PipelineReplies | null> {
   let cur = open.get(redis);

@@ -171,11 +171,19 @@ export interface CommitBatch {
   outbox: OutboxRecord[];
 }
 
+/** Where a commit put its records in the partition's outbox, so the committer can publish them from memory. */
+export interface CommitReceipt {
+  /** Sequence id of the first record appended (the partition's next id when there were none). */
+  first: bigint;
+  /** Sequence id of the oldest record left in the outbox before this commit (`first` when it was empty). */
+  head: bigint;
+}
+
 export interface WindowStore {
   start(): Promise<void>;
   apply(batch: ApplyBatch): Promise<ApplyResult>;
   /** Atomically: breaker states, the outbox records and the committed offset. */
-  commit(batch: CommitBatch): Promise<void>;
+  commit(batch: CommitBatch): Promise<CommitReceipt>;
   /** Outbox records not yet acknowledged, oldest first, with their sequence ids. */
   pendingOutbox(partition: string, limit: number): Promise<Array<{ seq: bigint; record: OutboxRecord }>>;
   /** Drop outbox records up to and including `seq` once they are durable downstream. */

@@ -2,12 +2,11 @@ import { WardenError } from '../errors.js';
 import type { KafkaSettings } from './kafka-client.js';
 
 /**
- * The Kafka connection of a tool that only publishes (no command keys, no
- * Redis): the same KAFKA_* variables and rules as `warden run` (README
- * "Environment").
+ * The KAFKA_* connection variables (brokers, TLS, SASL) under the rules
+ * README "Environment" gives; what is wrong is appended to `problems`. Shared
+ * by `warden run`'s settings and the tools that only publish.
  */
-export function kafkaSettingsFromEnv(env: NodeJS.ProcessEnv, clientId: string): KafkaSettings {
-  const problems: string[] = [];
+export function kafkaConnectionFromEnv(env: NodeJS.ProcessEnv, problems: string[]): Pick<KafkaSettings, 'brokers' | 'ssl' | 'sasl'> {
   const brokers = (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()).filter(Boolean);
   for (const b of brokers) if (!/^[^\s:]+:\d{1,5}$/.test(b)) problems.push(`KAFKA_BROKERS: "${b}" is not host:port`);
   const rawSsl = (env.KAFKA_SSL ?? '').toLowerCase();
@@ -24,6 +23,13 @@ export function kafkaSettingsFromEnv(env: NodeJS.ProcessEnv, clientId: string): 
       sasl = { mechanism, username: env.KAFKA_SASL_USERNAME, password: env.KAFKA_SASL_PASSWORD };
     }
   }
+  return { brokers, ssl, sasl };
+}
+
+/** The Kafka connection of a tool that only publishes (no command keys, no Redis). */
+export function kafkaSettingsFromEnv(env: NodeJS.ProcessEnv, clientId: string): KafkaSettings {
+  const problems: string[] = [];
+  const connection = kafkaConnectionFromEnv(env, problems);
   if (problems.length > 0) throw new WardenError('SETTINGS_INVALID', `invalid environment: ${problems.join('; ')}`);
-  return { brokers, clientId: env.KAFKA_CLIENT_ID ?? clientId, ssl, sasl };
+  return { ...connection, clientId: env.KAFKA_CLIENT_ID ?? clientId };
 }

@@ -406,6 +406,17 @@ export function windowStoreContract(name: string, make: MakeStore): void {
       expect(await store.pendingOutbox('topic:1', 10)).toStrictEqual([]);
     }));
 
+    it('says where a commit put its records and what was waiting before them', withStore(async (store) => {
+      const r = rec('decisions', 'a', [1]);
+      expect(await store.commit({ partition: P, offset: 0n, breakers: new Map(), outbox: [r, r] })).toStrictEqual({ first: 0n, head: 0n });
+      expect(await store.commit({ partition: P, offset: 1n, breakers: new Map(), outbox: [] })).toStrictEqual({ first: 2n, head: 0n });
+      await store.ackOutbox(P, 0n);
+      expect(await store.commit({ partition: P, offset: 2n, breakers: new Map(), outbox: [r] })).toStrictEqual({ first: 2n, head: 1n });
+      await store.ackOutbox(P, 2n);
+      expect(await store.commit({ partition: P, offset: 3n, breakers: new Map(), outbox: [r] })).toStrictEqual({ first: 3n, head: 3n });
+      expect(await store.commit({ partition: 'topic:1', offset: 0n, breakers: new Map(), outbox: [] })).toStrictEqual({ first: 0n, head: 0n });
+    }));
+
     it('tracks the committed offset per partition, never backwards', withStore(async (store) => {
       await store.ping();
       expect(await store.committedOffset(P)).toBeNull();

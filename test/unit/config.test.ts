@@ -310,7 +310,11 @@ describe('createResolver', () => {
     expect(noClass.config.rate.baseline.short.ratio).toBe(20);
 
     expect(resolve({ identity: 'spiffe://acme/agent/a/b', agentClass: 'batch-job' })).toBe(both);
-    expect(createResolver(config)({ identity: 'spiffe://acme/agent/a/b', agentClass: 'batch-job' })).toEqual(both);
+    // A fresh resolver gives an equal context; its boundManifest is that resolver's own lookup, giving the same answers.
+    const { boundManifest: lookup, ...fresh } = createResolver(config)({ identity: 'spiffe://acme/agent/a/b', agentClass: 'batch-job' });
+    const { boundManifest: own, ...same } = both;
+    expect(fresh).toEqual(same);
+    expect(lookup!('spiffe://acme/agent/a/b')).toBe(own!('spiffe://acme/agent/a/b'));
     expect(Object.isFrozen(both.config.rate.baseline)).toBe(true);
   });
 

@@ -10,7 +10,10 @@
            its partition), appended to
            the LIST <base>:o as the msgpack array [seq, record]. They stay opaque
            here: Redis's cmsgpack cannot read the bin type of `value`.
-  Returns  the number of records appended
+  Returns  {records appended, seq of the outbox's oldest record before this call
+           (the first one's when it was empty), seq of the first one appended},
+           the seqs as decimal strings: the committer publishes from memory
+           when nothing older waits in the outbox (docs/design.md)
   Errors   WARDEN_KEY_COLLISION: raised before any write.
 ]]
 
@@ -48,8 +51,10 @@ end
 
 local meta = redis.call('HMGET', metaKey, META_FIELD.applied, META_FIELD.committed, META_FIELD.next)
 local nr = #ARGV - 2
+local first = tonumber(meta[3]) or 0
+local head = first - redis.call('LLEN', outKey)
 if nr > 0 then
-  local seq = tonumber(meta[3]) or 0
+  local seq = first
   local entries = {}
   for j = 1, nr do
     -- 0x92: a two-element msgpack array [seq, record]
@@ -63,4 +68,4 @@ if nr > 0 then
 end
 
 recordCommitted(metaKey, pendKey, offset, meta[1], meta[2])
-return nr
+return { nr, string.format('%.17g', head), string.format('%.17g', first) }

@@ -2,6 +2,7 @@
 // kafkajs consumer that only decodes, on the same pre-filled topic, in one run.
 import { fork } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { Redis } from 'ioredis';
@@ -20,6 +21,8 @@ const PARTITIONS = 6;
 const INVALID_EVERY = Number(process.env.BENCH_INVALID_EVERY ?? 0);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 20);
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+// The version scripts/kafka.sh runs (KAFKA_VERSION, else the pom's default): the label only, not asked of the broker.
+const KAFKA_VERSION = process.env.KAFKA_VERSION ?? /<kafka\.version>([^<]+)</.exec(readFileSync(new URL('../scripts/kafka/pom.xml', import.meta.url), 'utf8'))?.[1];
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const id = `${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;
 const topic = `bench-actions-${id}`;
@@ -179,7 +182,7 @@ async function warden() {
   return { eps, cpuUs, calls, batches, withOutputs, scriptCalls, mem, rate, produced, latencies };
 }
 
-console.log(`\nwarden run: ${fmt(EVENTS)} msgpack events${INVALID_EVERY > 0 ? ` (every ${fmt(INVALID_EVERY)}th invalid: a dead letter)` : ''} from ${fmt(IDENTITIES)} identities on a ${PARTITIONS}-partition topic (Kafka 3.9.1 and Redis 7 on loopback, ${(await import('node:os')).cpus().length} cores)`);
+console.log(`\nwarden run: ${fmt(EVENTS)} msgpack events${INVALID_EVERY > 0 ? ` (every ${fmt(INVALID_EVERY)}th invalid: a dead letter)` : ''} from ${fmt(IDENTITIES)} identities on a ${PARTITIONS}-partition topic (Kafka ${KAFKA_VERSION} and Redis 7 on loopback, ${(await import('node:os')).cpus().length} cores)`);
 await admin.connect();
 const produceSecs = await prefill();
 console.log(`  pre-filled in ${produceSecs.toFixed(1)} s`);

@@ -56,7 +56,6 @@ export interface RateConfig extends DetectorCommon {
     /** An identity still in its learning period, judged by its class's rate per identity. */
     newcomer: Bar;
   };
-  /** Denied outcomes per bucket against the identity's own: an agent probing for permissions. */
   /**
    * Denied outcomes against the identity's own, when at least `share` of its
    * actions: in the sliding bucket (a burst of probing), and over a longer

@@ -55,8 +55,10 @@ export class AbsenceBook {
       const [, key] = this.pop();
       const e = this.entries.get(key)!;
       e.queued = null;
-      if (e.due !== null && e.due <= at) this.fire(e, out);
-      else if (e.due === null && e.last.ts + KEEP_MS <= at) this.entries.delete(key);
+      if (e.due !== null && e.due <= at) {
+        this.fire(e, out);
+        this.entries.delete(key);
+      } else if (e.due === null && e.last.ts + KEEP_MS <= at) this.entries.delete(key);
       else this.queue(e);
     }
   }
@@ -73,7 +75,6 @@ export class AbsenceBook {
       this.entries.set(key, e);
     } else if (e.due !== null && e.due <= event.ts) {
       this.fire(e, out);
-      this.entries.set(key, e);
     }
     e.ctx = ctx;
     if (event.ts >= e.last.ts) e.last = event;
@@ -91,7 +92,6 @@ export class AbsenceBook {
     // Told once: the identity is judged again from its next event.
     e.due = null;
     e.held.clear();
-    this.entries.delete(e.key);
   }
 
   private queue(e: Entry): void {

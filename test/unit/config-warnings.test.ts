@@ -1,8 +1,8 @@
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { warden } from './cli-in-process.js';
 import { loadConfig, validateConfigDir } from '../../src/config/load.js';
 import { slug } from '../../src/config/override-files.js';
 
@@ -22,18 +22,6 @@ async function configDir(files: Record<string, string>): Promise<string> {
   return d;
 }
 
-async function warden(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((stdout += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((stderr += String(s)), true));
-  try {
-    return { code: await main(args), stdout, stderr };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
 
 const FILES = {
   'agents/support.yaml': 'agentClass: support-bot\nidentities:\n  - "spiffe://acme.example/agent/support-bot/*"\n',

@@ -2,7 +2,7 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, unlink, writeFile }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { warden } from './cli-in-process.js';
 import { loadConfig, validateConfigDir } from '../../src/config/load.js';
 import { createResolver } from '../../src/config/resolve.js';
 import type { WardenConfig } from '../../src/config/types.js';
@@ -23,18 +23,6 @@ async function configCopy(): Promise<string> {
   return d;
 }
 
-async function warden(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((stdout += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((stderr += String(s)), true));
-  try {
-    return { code: await main(args), stdout, stderr };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
 
 async function overrideFiles(d: string): Promise<string[]> {
   return readdir(join(d, 'overrides')).catch(() => []);

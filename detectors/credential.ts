@@ -3,7 +3,7 @@ import type { AgentEvent } from '../src/event/types.js';
 import { detectorSchema } from '../src/config/detector-schema.js';
 import { boolean, duration, integer, number, object } from '../src/config/schema.js';
 import { slidingCount, type DistinctView, type IdentityView, type Track } from '../src/state/types.js';
-import { formatDuration, NO_FINDINGS, NO_TRACKS, round } from './format.js';
+import { formatDuration, hash32, NO_FINDINGS, NO_TRACKS, round } from './format.js';
 
 export interface CredentialConfig extends DetectorCommon {
   instances: {
@@ -58,8 +58,8 @@ const schema = detectorSchema(RULES, {
 });
 
 const defaults = {
-  // Opt-in: five distinct sets and a seen set per identity cost Redis memory and time on every event with an instance.
-  enabled: false,
+  // Five distinct sets and a seen set per identity cost Redis memory and time on every event with an instance; a shared credential is what Warden is for.
+  enabled: true,
   // A rolling deploy or a move looks like a shared credential for a while: alert until an operator says otherwise.
   mode: 'alert',
   severity: 'high',
@@ -88,9 +88,7 @@ const TASK_AT = 'credential:ti';
  * costs 7); a collision (odds about 3 in 10^5 among 500 members) only merges two.
  */
 export function tag(s: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return (h >>> 0).toString(36);
+  return hash32(s).toString(36);
 }
 
 /**

@@ -10,6 +10,7 @@ LOG_TAG=test
 . scripts/services.sh
 ensure_packages
 ensure_redis
+ensure_promtool
 ensure_kafka
 export KAFKAJS_NO_PARTITIONER_WARNING=1
 

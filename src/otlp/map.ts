@@ -99,6 +99,9 @@ function outcomeOf(s: OtlpSpan): Outcome {
 }
 
 function resourceOf(a: Attrs, fallback: string): string {
+  // Set by the instrumentation when it knows the target in the manifest's terms.
+  const named = str(a['warden.resource']);
+  if (named) return named;
   const uri = str(a['mcp.resource.uri']);
   if (uri) return uri;
   const prompt = str(a['gen_ai.prompt.name']);

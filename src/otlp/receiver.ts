@@ -134,7 +134,7 @@ export function summarize(o: ExportOutcome): string {
   const parts: string[] = [];
   if (rejected) parts.push(`${rejected} of ${o.spans} spans rejected (${by(o.rejected)}): ${o.examples.join('; ')}`);
   const skipped = [...o.skipped.values()].reduce((a, b) => a + b, 0);
-  if (skipped) parts.push(`${skipped} spans are no agent action, not published (${by(o.skipped)})`);
+  if (skipped) parts.push(`${skipped} ${skipped === 1 ? 'span is' : 'spans are'} no agent action, not published (${by(o.skipped)})`);
   return parts.join('. ');
 }
 

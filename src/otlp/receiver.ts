@@ -27,6 +27,7 @@ export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 export const TRACES_PATH = '/v1/traces';
 const MESSAGES_SHOWN = 3;
 const RETRY_AFTER_S = 5;
+const CLOSE_GRACE_MS = 10_000;
 
 type Result = 'published' | 'skipped' | 'rejected';
 
@@ -278,9 +279,11 @@ export class OtlpReceiver {
     return {
       server,
       port: (server.address() as AddressInfo).port,
+      // Requests in flight get their answer (their events are being delivered); idle keep-alive connections go now.
       close: () => new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
+        const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+        server.close(() => { clearTimeout(force); resolve(); });
+        server.closeIdleConnections();
       }),
     };
   }

@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WardenError } from '../../src/errors.js';
 import type { AgentEvent } from '../../src/event/types.js';
-import { OtlpReceiver, type EventSink } from '../../src/otlp/receiver.js';
+import { decodeBody, OtlpReceiver, type EventSink } from '../../src/otlp/receiver.js';
 import { recordedSpans, type AgentRun } from '../otlp-sdk.js';
 
 const BOT = 'spiffe://acme.example/agent/support-bot/7f3a';
@@ -83,6 +83,18 @@ describe('warden otlp: POST /v1/traces', () => {
     await post(ProtobufTraceSerializer.serializeRequest(spans)!, { 'content-type': 'application/x-protobuf' });
     expect(sink.events).toEqual(viaJson);
     expect(viaJson).toHaveLength(2);
+  });
+
+  it('both decoders read the same spans from the SDK: ids, times, status, every attribute kind, defaults (false, 0) included', async () => {
+    const spans = await recordedSpans([{ ...RUN, tools: [{ tool: 't', at: T0 + 1, error: true, attrs: { flag: false, zero: 0, big: 2 ** 40, d: 1.5, list: ['a', 'b'], nums: [1, 2], empty: '' } }] }], { 'service.name': 's', 'spiffe.id': BOT });
+    const viaJson = decodeBody(JsonTraceSerializer.serializeRequest(spans)!, 'json');
+    const viaProto = decodeBody(ProtobufTraceSerializer.serializeRequest(spans)!, 'protobuf');
+    expect(viaProto).toEqual(viaJson);
+    const tool = viaProto.find((s) => s.name === 'execute_tool t')!;
+    expect(tool.attributes).toMatchObject({ flag: false, zero: 0, big: 2 ** 40, d: 1.5, list: ['a', 'b'], nums: [1, 2], empty: '' });
+    expect(tool).toMatchObject({ statusCode: 2, statusMessage: 'tool failed', startNs: BigInt(T0 + 1) * 1_000_000n, resource: { 'spiffe.id': BOT } });
+    expect(tool.invalid).toBeUndefined();
+    expect(tool.parentSpanId).toBe(viaProto.find((s) => s.name === 'invoke_agent support-bot')!.spanId);
   });
 
   it('reports spans it cannot map in partialSuccess, counts them on /metrics, and publishes the rest', async () => {

@@ -55,7 +55,8 @@ export class Trace {
   private readonly lineages = new Map<OtlpSpan, Agent[]>();
 
   constructor(spans: readonly OtlpSpan[]) {
-    for (const s of spans) if (!s.invalid) this.byId.set(`${s.traceId}/${s.spanId}`, s);
+    // A span with good ids but a bad time still links its children to their agent.
+    for (const s of spans) if (s.traceId && s.spanId) this.byId.set(`${s.traceId}/${s.spanId}`, s);
   }
 
   parent(s: OtlpSpan): OtlpSpan | undefined {

@@ -47,8 +47,9 @@ afterAll(async () => {
   if (configDir) await rm(configDir, { recursive: true, force: true });
 });
 
-async function exportRuns(kind: 'json' | 'protobuf', runs: AgentRun[], resource?: Record<string, string>): Promise<void> {
-  const exporter = kind === 'json' ? new JsonExporter({ url }) : new ProtoExporter({ url });
+async function exportRuns(kind: 'json' | 'protobuf' | 'protobuf+gzip', runs: AgentRun[], resource?: Record<string, string>): Promise<void> {
+  const exporter = kind === 'json' ? new JsonExporter({ url })
+    : new ProtoExporter({ url, ...(kind === 'protobuf+gzip' ? { compression: 'gzip' } : {}) } as ConstructorParameters<typeof ProtoExporter>[0]);
   const p = provider(new BatchSpanProcessor(exporter), resource);
   for (const r of runs) runAgent(p.getTracer('agent-runtime'), r);
   await p.forceFlush();
@@ -168,7 +169,7 @@ describe('warden otlp with the OpenTelemetry JS SDK, against the real broker and
     const nat = names('native');
     // Orchestrator → worker → worker → worker: the last is 3 deep, over ops-worker's delegation.maxDepth 2.
     const t = (s: number) => T0 + 3_600_000 + s * 1000;
-    await exportRuns('protobuf', [{
+    await exportRuns('protobuf+gzip', [{
       agentId: otel.o, agentName: 'ops-orchestrator', at: t(0), tools: [],
       subAgents: [{ agentId: otel.w1, at: t(1), tools: [], subAgents: [{ agentId: otel.w2, at: t(2), tools: [], subAgents: [{
         agentId: otel.w3, at: t(3), tools: [{ tool: 'k8s.read', at: t(4), attrs: { 'warden.resource': 'k8s:prod/pods' } }],

@@ -162,6 +162,14 @@ describe('OTLP GenAI spans to Warden events', () => {
     expect(r[0]).toMatchObject({ ok: false, error: { code: 'OTLP_SPAN_INVALID' } });
   });
 
+  it('an agent span with a bad time is rejected, and still names the agent for the spans under it', () => {
+    const agent = { ...span({ 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.id': BOT }, { id: '1000000000000001' }), startTimeUnixNano: undefined };
+    const tool = span({ 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'x' }, { parent: '1000000000000001' });
+    const [a, t] = map(request([agent, tool]));
+    expect(a).toMatchObject({ ok: false, error: { code: 'OTLP_SPAN_INVALID' } });
+    expect(t!.ok && t!.event.identity).toBe(BOT);
+  });
+
   it('a mapped event is held to the event format: a tool name over 2048 bytes is EVENT_FIELD_TOO_LONG', () => {
     const [r] = map(request([span({ 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'x'.repeat(3000), 'gen_ai.agent.id': BOT })]));
     expect(r).toMatchObject({ ok: false, error: { code: 'EVENT_FIELD_TOO_LONG', field: 'action' } });

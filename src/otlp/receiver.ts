@@ -42,9 +42,10 @@ export interface ExportOutcome {
   retryLater: boolean;
 }
 
-class HttpError extends Error {
-  constructor(readonly status: number, readonly code: ErrorCode, message: string, readonly headers: Record<string, string> = {}) {
-    super(message);
+/** A request refused whole: its HTTP status, and the code that leads its message. */
+class HttpError extends WardenError {
+  constructor(readonly status: number, code: ErrorCode, message: string, readonly headers: Record<string, string> = {}) {
+    super(code, message);
   }
 }
 

@@ -172,6 +172,12 @@ describe('warden otlp: bad requests get the right status and a clear message', (
     expect(status.message).toMatch(/^OTLP_DECODE: the body is not a protobuf ExportTraceServiceRequest: /);
   });
 
+  it('decodeOtlpTraces, as the package exports it, throws a WardenError OTLP_DECODE', async () => {
+    const { decodeOtlpTraces, WardenError: Exported } = await import('../../src/index.js');
+    expect(() => decodeOtlpTraces(new TextEncoder().encode('{"resourceSpans":7}'), 'json')).toThrow(Exported);
+    expect(() => decodeOtlpTraces(new TextEncoder().encode('{"resourceSpans":7}'), 'json')).toThrow(expect.objectContaining({ code: 'OTLP_DECODE', message: expect.stringContaining('resourceSpans must be an array') }));
+  });
+
   it('a refused request is counted by status on /metrics', async () => {
     await post('nope', { 'content-type': 'application/json' });
     const metrics = await (await fetch(`${url}/metrics`)).text();

@@ -19,8 +19,8 @@ export interface MapOptions {
 
 const INFERENCE = new Set(['chat', 'text_completion', 'generate_content', 'embeddings']);
 const AGENT_OPS = new Set(['invoke_agent', 'create_agent']);
-/** MCP methods that keep a session going rather than act. */
-const MCP_SESSION = /^(initialize|ping|notifications\/.*|logging\/setLevel|completion\/complete|roots\/list)$/;
+/** MCP methods that keep a session going or list what a server offers, rather than act: every client sends them. */
+const MCP_SESSION = /^(initialize|ping|notifications\/.*|logging\/setLevel|completion\/complete|roots\/list|tools\/list|prompts\/list|resources\/list|resources\/templates\/list)$/;
 const MESSAGE_CHARS = 256;
 
 const str = (v: AttrValue | undefined): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);

@@ -115,18 +115,20 @@ describe('OTLP GenAI spans to Warden events', () => {
   });
 
   it('MCP: tools/call is the tool, other methods are mcp:<method> on their resource, session upkeep is skipped', () => {
-    const [call, read, prompt, init, note] = map(request([
+    const [call, read, prompt, init, note, list] = map(request([
       span({ 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': 'search_issues', 'gen_ai.operation.name': 'execute_tool', 'gen_ai.agent.id': BOT, 'mcp.session.id': 's1' }),
       span({ 'mcp.method.name': 'resources/read', 'mcp.resource.uri': 'file:///etc/passwd', 'gen_ai.agent.id': BOT }),
       span({ 'mcp.method.name': 'prompts/get', 'gen_ai.prompt.name': 'triage', 'gen_ai.agent.id': BOT }),
       span({ 'mcp.method.name': 'initialize', 'gen_ai.agent.id': BOT }),
       span({ 'mcp.method.name': 'notifications/initialized', 'gen_ai.agent.id': BOT }),
+      span({ 'mcp.method.name': 'tools/list', 'gen_ai.agent.id': BOT }),
     ]));
     expect(call!.ok && call!.event).toMatchObject({ action: 'search_issues', resource: 'tool:search_issues', attrs: { mcpMethod: 'tools/call', mcpSession: 's1' } });
     expect(read!.ok && read!.event).toMatchObject({ action: 'mcp:resources/read', resource: 'file:///etc/passwd' });
     expect(prompt!.ok && prompt!.event).toMatchObject({ action: 'mcp:prompts/get', resource: 'prompt:triage' });
     expect(init).toMatchObject({ ok: false, skip: 'mcp-session' });
     expect(note).toMatchObject({ ok: false, skip: 'mcp-session' });
+    expect(list).toMatchObject({ ok: false, skip: 'mcp-session' });
   });
 
   it('model calls are skipped as inference; other operations act under their own name', () => {

@@ -62,16 +62,16 @@ function suspendForm(viewer: Viewer, identity: string): Html | null {
 function nowTable(rows: ScopeRow[], viewer: Viewer): Html {
   if (rows.length === 0) return html`<p class="empty">No identity is suspended.</p>`;
   return html`<table class="rows"><thead><tr><th>identity</th><th>scope</th><th>since</th><th>until</th><th>by</th><th>reason</th><th>strike</th><th></th></tr></thead><tbody>
-${rows.map((r) => html`<tr data-identity="${r.identity}"><td>${identityLink(r.identity)}</td><td>${scopeName(r.scope)}</td><td>${time(r.since)}</td><td>${time(r.until)}</td><td>${by(r.by)}</td><td class="reason">${r.reason}</td><td>${r.strikes}</td>
+${rows.map((r) => html`<tr data-identity="${r.identity}"><td class="id">${identityLink(r.identity)}</td><td>${scopeName(r.scope)}</td><td class="time">${time(r.since)}</td><td class="time">${time(r.until)}</td><td>${by(r.by)}</td><td class="reason">${r.reason}</td><td>${r.strikes}</td>
 <td>${resumeForm(viewer, r.identity, r.scope, 'Resume')}</td></tr>`)}</tbody></table>`;
 }
 
 function recentTable(rows: RecentRow[], watching: ScopeRow[]): Html {
   if (rows.length === 0 && watching.length === 0) return html`<p class="empty">Nothing suspended in this window.</p>`;
   return html`<table class="rows"><thead><tr><th>identity</th><th>scope</th><th>suspended</th><th>by</th><th>reason</th><th>ended</th></tr></thead><tbody>
-${rows.map((r) => html`<tr data-identity="${r.identity}"><td>${identityLink(r.identity)}</td><td>${scopeName(r.scope)}</td><td>${time(r.at)}</td><td>${by(r.by)}</td><td class="reason">${r.reason}</td>
+${rows.map((r) => html`<tr data-identity="${r.identity}"><td class="id">${identityLink(r.identity)}</td><td>${scopeName(r.scope)}</td><td class="time">${time(r.at)}</td><td>${by(r.by)}</td><td class="reason">${r.reason}</td>
 <td>${r.ended ? html`${time(r.ended.at)} · ${by(r.ended.by)}<div class="reason">${r.ended.reason}</div>` : html`<span class="badge ended">not resumed yet</span>`}</td></tr>`)}
-${watching.map((r) => html`<tr data-identity="${r.identity}"><td>${identityLink(r.identity)}</td><td>${scopeName(r.scope)}</td><td>${time(r.since)}</td><td>${by(r.by)}</td><td class="reason">${r.reason}</td><td>${statusBadge(r)}${r.strikes > 0 ? html` · strike ${r.strikes}` : null}</td></tr>`)}
+${watching.map((r) => html`<tr data-identity="${r.identity}"><td class="id">${identityLink(r.identity)}</td><td>${scopeName(r.scope)}</td><td class="time">${time(r.since)}</td><td>${by(r.by)}</td><td class="reason">${r.reason}</td><td>${statusBadge(r)}${r.strikes > 0 ? html` · strike ${r.strikes}` : null}</td></tr>`)}
 </tbody></table>`;
 }
 
@@ -121,7 +121,7 @@ export function identityView(p: IdentityPage, viewer: Viewer, sent: { id: string
 <p class="meta">${f ? html`partition ${f.partition} · ${f.firstSeen === null ? 'no events on record' : html`first seen ${time(f.firstSeen)} · ${f.events} events`}` : 'not in Redis (not seen, or expired after its idle TTL)'}</p>
 <section><h2>Breaker</h2>
 ${p.scopes.length === 0 ? html`<p class="empty">Closed, no strikes.</p>` : html`<table class="rows"><thead><tr><th>scope</th><th>status</th><th>since</th><th>until</th><th>probation until</th><th>by</th><th>reason</th><th>strikes</th><th></th></tr></thead><tbody>
-${p.scopes.map((r) => html`<tr data-scope="${r.scope}"><td>${scopeName(r.scope)}</td><td>${statusBadge(r)}</td><td>${time(r.since)}</td><td>${time(r.until)}</td><td>${time(r.probationUntil)}</td><td>${by(r.by)}</td><td class="reason">${r.reason}</td><td>${r.strikes}</td>
+${p.scopes.map((r) => html`<tr data-scope="${r.scope}"><td>${scopeName(r.scope)}</td><td>${statusBadge(r)}</td><td class="time">${time(r.since)}</td><td class="time">${time(r.until)}</td><td class="time">${time(r.probationUntil)}</td><td>${by(r.by)}</td><td class="reason">${r.reason}</td><td>${r.strikes}</td>
 <td>${r.status === 'suspended' ? resumeForm(viewer, p.identity, r.scope, 'Resume') : null}</td></tr>`)}</tbody></table>`}
 <div class="actions">${open.length > 1 ? resumeForm(viewer, p.identity, null, 'Resume everything') : null}${suspendForm(viewer, p.identity)}</div></section>
 <section><h2>Rate against its learned baseline</h2>

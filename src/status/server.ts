@@ -18,7 +18,8 @@ export const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img
 const SECURITY_HEADERS = {
   'content-security-policy': CSP,
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  // Not no-referrer: under it a browser sends \`Origin: null\` with the page's own form posts, which the CSRF check refuses.
+  'referrer-policy': 'same-origin',
   'x-frame-options': 'DENY',
   'cache-control': 'no-store',
 };

@@ -18,7 +18,8 @@ table.rows { width: 100%; border-collapse: collapse; }
 table.rows th { text-align: left; font-weight: 600; color: var(--muted); font-size: 12px; border-bottom: 1px solid var(--line); padding: 6px 8px; }
 table.rows td { border-bottom: 1px solid var(--line); padding: 7px 8px; vertical-align: top; }
 table.rows td.time { white-space: nowrap; font-variant-numeric: tabular-nums; }
-table.rows td.id { min-width: 260px; max-width: 420px; }
+table.rows td.id { min-width: 240px; max-width: 380px; }
+section { overflow-x: auto; }
 a.identity { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; color: var(--blue); text-decoration: none; word-break: break-all; }
 a.identity:hover { text-decoration: underline; }
 .reason { max-width: 460px; overflow-wrap: anywhere; }
@@ -31,19 +32,20 @@ td.reason { min-width: 220px; }
 .by.detector { font-weight: 600; } .by .rule { color: var(--muted); font-weight: normal; } .by .kid { color: var(--muted); }
 form.control { display: flex; gap: 6px; margin: 0; }
 form.control input { padding: 4px 8px; border: 1px solid #d0d5dd; border-radius: 6px; font: inherit; min-width: 0; }
-form.control input[name=reason] { width: 170px; }
+form.control input[name=reason] { width: 150px; }
 .actions form.control input[name=reason] { width: 260px; }
+.actions form.control input[name=scope] { width: 230px; }
 table.rows form.control { justify-content: flex-end; }
 button { padding: 4px 12px; border-radius: 6px; border: 1px solid #d0d5dd; background: #fff; font: inherit; font-weight: 600; cursor: pointer; }
 button.resume { background: var(--green); border-color: var(--green); color: #fff; }
 button.suspend { background: var(--red); border-color: var(--red); color: #fff; }
-.actions { display: flex; gap: 16px; flex-wrap: wrap; margin-top: 10px; }
+.actions { display: flex; flex-direction: column; gap: 8px; margin-top: 12px; }
 form.lookup { display: flex; gap: 6px; margin: 0 0 12px; }
 form.lookup input { flex: 1; max-width: 520px; padding: 5px 8px; border: 1px solid #d0d5dd; border-radius: 6px; font: inherit; }
 .notice { padding: 8px 12px; border-radius: 6px; background: #e0eaff; }
 .notice.applied { background: #dcfae6; } .notice.ignored, .notice.pending { background: #fef0c7; } .notice.error { background: #fee4e2; }
 figure.chart { margin: 0 0 12px; } figcaption { font-size: 13px; color: var(--muted); margin-bottom: 4px; }
-svg.chart { width: 100%; max-width: 900px; height: auto; background: #fcfcfd; border: 1px solid var(--line); border-radius: 6px; }
+svg.chart { width: 100%; max-width: 780px; height: auto; background: #fcfcfd; border: 1px solid var(--line); border-radius: 6px; }
 svg .grid { stroke: #eaecf0; } svg .tick { fill: #98a2b3; font-size: 10px; }
 svg .band { fill: #b2ccff; opacity: .55; } svg .expected { fill: none; stroke: var(--blue); stroke-width: 2; }
 svg .bar { fill: none; stroke: var(--red); stroke-width: 1.5; stroke-dasharray: 5 4; }

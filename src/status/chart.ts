@@ -63,7 +63,7 @@ export function chartSvg(c: RateChart): Html {
   ].join(' ');
   const line = (pick: (h: RateChart['hours'][number]) => number): string => c.hours.map((h, i) => `${f(mid(i))},${f(y(pick(h)))}`).join(' ');
   const ticks = [0, top / 2, top / 1.1].map((v) => html`<line class="grid" x1="${f(L)}" x2="${f(W - R)}" y1="${f(y(v))}" y2="${f(y(v))}"/><text class="tick" x="${f(L - 4)}" y="${f(y(v) + 3)}" text-anchor="end">${f(v)}</text>`);
-  const hoursAxis = [0, 3, 6, 9, 12, 15, 18, 21, 24].map((h) => html`<text class="tick" x="${f(x(h))}" y="${f(H - 8)}" text-anchor="middle">${String(h % 24).padStart(2, '0')}:00</text>`);
+  const hoursAxis = [0, 3, 6, 9, 12, 15, 18, 21, 24].map((h) => html`<text class="tick" x="${f(x(h))}" y="${f(H - 8)}" text-anchor="${h === 0 ? 'start' : h === 24 ? 'end' : 'middle'}">${String(h).padStart(2, '0')}:00</text>`);
   const unlearned = c.hours.map((h, i) => (h.learned ? null : html`<rect class="unlearned" x="${f(x(i))}" y="${f(T)}" width="${f(PW / SLOTS)}" height="${f(PH)}"/>`));
   const now = hourOfDay(c.bucket.start + c.bucketMs / 2);
   const marks = c.marks.map((m) => {

@@ -42,7 +42,7 @@ export interface RecentRow {
   ended: { at: number; by: By; reason: string } | null;
 }
 
-const OPERATOR_REASON = /^operator (\S+): /;
+export const OPERATOR_REASON = /^operator (\S+): /;
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 /** Who decided a command: the detector (and rule, from its detection), or the operator of the control that caused it. */
@@ -64,7 +64,9 @@ function scopeRows(b: IdentityBreaker, audit: AuditIndex, now: number): ScopeRow
       identity: b.identity, scope, phase: s.phase,
       status: open ? (s.until > now ? 'suspended' : 'ended') : s.phase === 'half-open' ? 'probation' : 'closed',
       since: s.openedAt ?? null, until: s.phase === 'closed' ? null : s.until, probationUntil: s.phase === 'closed' ? null : s.probationUntil,
-      strikes: s.strikes, by: byOf(audit, b.identity, s.commandId, s.detector, s.reason), reason: s.reason, commandId: s.commandId,
+      // A closed breaker keeps the detector that opened it; its reason says who closed it.
+      strikes: s.strikes, by: byOf(audit, b.identity, s.commandId, s.phase === 'closed' && OPERATOR_REASON.test(s.reason) ? null : s.detector, s.reason),
+      reason: s.reason, commandId: s.commandId,
     };
   });
 }
@@ -94,9 +96,12 @@ export async function overview(src: StatusSources): Promise<Overview> {
       ended: end ? { at: end.ts, reason: str(end.record.reason), by: byOf(src.audit, identity, str(end.record.commandId), typeof end.record.detector === 'string' && !OPERATOR_REASON.test(str(end.record.reason)) ? end.record.detector : null, str(end.record.reason)) } : null,
     });
   }
+  const listed = new Set(recent.map((r) => `${r.identity}\n${r.scope}`));
   return {
     now: suspended, recent,
-    watching: rows.filter((r) => r.status !== 'suspended').sort((a, b) => (b.since ?? 0) - (a.since ?? 0)),
+    // What Redis holds beyond the history window: probation, an ended suspension not yet closed, strikes not yet forgiven.
+    watching: rows.filter((r) => r.status !== 'suspended' && (r.status !== 'closed' || r.strikes > 0) && !listed.has(`${r.identity}\n${r.scope}`))
+      .sort((a, b) => (b.since ?? 0) - (a.since ?? 0)),
     history: { sinceMs: src.historyMs, since: src.audit.since, read: src.audit.read },
   };
 }

@@ -2,7 +2,7 @@ import { formatDuration } from '../../detectors/format.js';
 import type { AuditEntry } from './audit-index.js';
 import { chartSvg } from './chart.js';
 import { href, html, type Html } from './html.js';
-import type { By, IdentityPage, Overview, RecentRow, ScopeRow } from './model.js';
+import { OPERATOR_REASON, type By, type IdentityPage, type Overview, type RecentRow, type ScopeRow } from './model.js';
 
 export interface Viewer {
   operator: string;
@@ -41,10 +41,10 @@ function statusBadge(r: ScopeRow): Html {
 
 function resumeForm(viewer: Viewer, identity: string, scope: string | null, label: string): Html | null {
   if (!viewer.kid) return null;
-  return html`<form class="control" method="post" action="/status/control">
+  return html`<form class="control" method="post" action="/status/control" data-scope="${scope ?? ''}">
 <input type="hidden" name="csrf" value="${viewer.csrf}"><input type="hidden" name="op" value="resume">
 <input type="hidden" name="identity" value="${identity}"><input type="hidden" name="scope" value="${scope ?? ''}">
-<input name="reason" required maxlength="500" placeholder="why (in the audit trail)" aria-label="reason to resume ${identity}">
+<input name="reason" required maxlength="500" placeholder="reason" aria-label="reason to resume ${identity}">
 <button type="submit" class="resume">${label}</button></form>`;
 }
 
@@ -61,8 +61,8 @@ function suspendForm(viewer: Viewer, identity: string): Html | null {
 
 function nowTable(rows: ScopeRow[], viewer: Viewer): Html {
   if (rows.length === 0) return html`<p class="empty">No identity is suspended.</p>`;
-  return html`<table class="rows"><thead><tr><th>identity</th><th>scope</th><th>since</th><th>until</th><th>by</th><th>reason</th><th>strike</th><th></th></tr></thead><tbody>
-${rows.map((r) => html`<tr data-identity="${r.identity}"><td class="id">${identityLink(r.identity)}</td><td>${scopeName(r.scope)}</td><td class="time">${time(r.since)}</td><td class="time">${time(r.until)}</td><td>${by(r.by)}</td><td class="reason">${r.reason}</td><td>${r.strikes}</td>
+  return html`<table class="rows"><thead><tr><th>identity</th><th>scope</th><th>since · until</th><th>by</th><th>reason</th><th>strike</th><th></th></tr></thead><tbody>
+${rows.map((r) => html`<tr data-identity="${r.identity}"><td class="id">${identityLink(r.identity)}</td><td>${scopeName(r.scope)}</td><td class="time">${time(r.since)}<br><span class="meta">until ${time(r.until)}</span></td><td>${by(r.by)}</td><td class="reason">${r.reason}</td><td>${r.strikes}</td>
 <td>${resumeForm(viewer, r.identity, r.scope, 'Resume')}</td></tr>`)}</tbody></table>`;
 }
 
@@ -70,7 +70,7 @@ function recentTable(rows: RecentRow[], watching: ScopeRow[]): Html {
   if (rows.length === 0 && watching.length === 0) return html`<p class="empty">Nothing suspended in this window.</p>`;
   return html`<table class="rows"><thead><tr><th>identity</th><th>scope</th><th>suspended</th><th>by</th><th>reason</th><th>ended</th></tr></thead><tbody>
 ${rows.map((r) => html`<tr data-identity="${r.identity}"><td class="id">${identityLink(r.identity)}</td><td>${scopeName(r.scope)}</td><td class="time">${time(r.at)}</td><td>${by(r.by)}</td><td class="reason">${r.reason}</td>
-<td>${r.ended ? html`${time(r.ended.at)} · ${by(r.ended.by)}<div class="reason">${r.ended.reason}</div>` : html`<span class="badge ended">not resumed yet</span>`}</td></tr>`)}
+<td>${r.ended ? html`${time(r.ended.at)} · ${by(r.ended.by)}<div class="reason">${r.ended.by.kind === 'operator' ? r.ended.reason.replace(OPERATOR_REASON, '') : r.ended.reason}</div>` : html`<span class="badge ended">not resumed yet</span>`}</td></tr>`)}
 ${watching.map((r) => html`<tr data-identity="${r.identity}"><td class="id">${identityLink(r.identity)}</td><td>${scopeName(r.scope)}</td><td class="time">${time(r.since)}</td><td>${by(r.by)}</td><td class="reason">${r.reason}</td><td>${statusBadge(r)}${r.strikes > 0 ? html` · strike ${r.strikes}` : null}</td></tr>`)}
 </tbody></table>`;
 }
@@ -120,10 +120,9 @@ export function identityView(p: IdentityPage, viewer: Viewer, sent: { id: string
 <h1 class="identity">${p.identity}</h1>
 <p class="meta">${f ? html`partition ${f.partition} · ${f.firstSeen === null ? 'no events on record' : html`first seen ${time(f.firstSeen)} · ${f.events} events`}` : 'not in Redis (not seen, or expired after its idle TTL)'}</p>
 <section><h2>Breaker</h2>
-${p.scopes.length === 0 ? html`<p class="empty">Closed, no strikes.</p>` : html`<table class="rows"><thead><tr><th>scope</th><th>status</th><th>since</th><th>until</th><th>probation until</th><th>by</th><th>reason</th><th>strikes</th><th></th></tr></thead><tbody>
-${p.scopes.map((r) => html`<tr data-scope="${r.scope}"><td>${scopeName(r.scope)}</td><td>${statusBadge(r)}</td><td class="time">${time(r.since)}</td><td class="time">${time(r.until)}</td><td class="time">${time(r.probationUntil)}</td><td>${by(r.by)}</td><td class="reason">${r.reason}</td><td>${r.strikes}</td>
-<td>${r.status === 'suspended' ? resumeForm(viewer, p.identity, r.scope, 'Resume') : null}</td></tr>`)}</tbody></table>`}
-<div class="actions">${open.length > 1 ? resumeForm(viewer, p.identity, null, 'Resume everything') : null}${suspendForm(viewer, p.identity)}</div></section>
+${p.scopes.length === 0 ? html`<p class="empty">Closed, no strikes.</p>` : html`<table class="rows"><thead><tr><th>scope</th><th>status</th><th>since</th><th>until</th><th>probation until</th><th>by</th><th>reason</th><th>strikes</th></tr></thead><tbody>
+${p.scopes.map((r) => html`<tr data-scope="${r.scope}"><td>${scopeName(r.scope)}</td><td>${statusBadge(r)}</td><td class="time">${time(r.since)}</td><td class="time">${time(r.until)}</td><td class="time">${time(r.probationUntil)}</td><td>${by(r.by)}</td><td class="reason">${r.reason}</td><td>${r.strikes}</td></tr>`)}</tbody></table>`}
+<div class="actions">${open.map((r) => resumeForm(viewer, p.identity, r.scope, `Resume ${scopeName(r.scope)}`))}${open.length > 1 ? resumeForm(viewer, p.identity, null, 'Resume everything') : null}${suspendForm(viewer, p.identity)}</div></section>
 <section><h2>Rate against its learned baseline</h2>
 ${p.charts.length === 0 ? html`<p class="empty">No learned rate baseline stored for this identity.</p>` : p.charts.map((c) => html`<figure class="chart"><figcaption><code>${c.action}</code> · events per ${formatDuration(c.bucketMs)} by hour of day (UTC) · ${c.n} buckets learned · latest bucket ${time(c.bucket.start)}: ${c.bucket.count}</figcaption>${chartSvg(c)}</figure>`)}
 ${p.charts.length > 0 ? html`<p class="legend"><span class="k expected"></span>expected <span class="k band"></span>± 1 sd <span class="k bar"></span>threshold (rate short bar, before overrides) <span class="k now"></span>latest bucket <span class="k hourmean"></span>this hour's mean so far <span class="k mark"></span>rate detection <span class="k unlearned"></span>hour not learned yet</p>` : null}

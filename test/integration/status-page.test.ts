@@ -126,10 +126,7 @@ describe('the status page in headless Chromium against warden run, the real brok
     await row.waitFor({ timeout: 20_000 });
     expect(await row.locator('.by').textContent()).toBe('rate/baseline');
     await page.locator('section').first().locator('tr[data-identity]').nth(1).waitFor({ timeout: 15_000 });
-    if (shots) {
-      await mkdir(shots, { recursive: true });
-      await page.screenshot({ path: join(shots, 'status-page.png'), fullPage: true });
-    }
+    if (shots) await mkdir(shots, { recursive: true });
 
     await row.locator('a.identity').click();
     await page.waitForURL(/\/status\/identity\?id=/);
@@ -138,10 +135,15 @@ describe('the status page in headless Chromium against warden run, the real brok
     expect(await page.locator('figure.chart figcaption code').first().textContent()).toBe('email.send');
     await page.locator('ol.timeline li.detection.suspend').first().waitFor({ timeout: 15_000 });
     expect(await page.locator('ol.timeline li.detection.suspend b').last().textContent()).toBe('rate/baseline');
-    if (shots) await page.screenshot({ path: join(shots, 'status-identity.png'), fullPage: true });
+    if (shots) {
+      // The suspending detection's evidence open, as on-call would read it (an open <details> also pauses the refresh).
+      await page.locator('ol.timeline li.detection.suspend').last().locator('summary').click();
+      await page.screenshot({ path: join(shots, 'status-identity.png'), fullPage: true });
+      await page.locator('ol.timeline li.detection.suspend').last().locator('summary').click();
+    }
 
     // The rate detector suspends the one capability it saw abused.
-    const form = page.locator('tr[data-scope="email.send"] form.control');
+    const form = page.locator('.actions form.control[data-scope="email.send"]');
     await form.locator('input[name=reason]').fill('INC-7: newsletter approved');
     await form.locator('button.resume').click();
     await page.waitForURL(/control=/);
@@ -162,6 +164,7 @@ describe('the status page in headless Chromium against warden run, the real brok
     expect(await page.locator('section').first().locator(`tr[data-identity="${bot}"]`).count()).toBe(0);
     const recent = page.locator('section').nth(1).locator(`tr[data-identity="${bot}"]`).first();
     expect(await recent.textContent()).toContain('operator alice');
+    if (shots) await page.screenshot({ path: join(shots, 'status-page.png'), fullPage: true });
   });
 
   it('renders a malicious identity as text: no script runs, in the table, the page title or the identity page', async () => {

@@ -25,6 +25,10 @@ taken, or Kafka or Redis not answering within WARDEN_START_TIMEOUT_S (30 s)
 for a start step, logs one "warden exiting" line naming the variable to check
 and exits 1.
 
+With WARDEN_STATUS_TOKENS set, the same port serves the status page at
+/status: breakers, decisions and rate charts, and suspend/resume signed with
+each signed-in operator's own key (README "Status page").
+
 Running: SIGTERM/SIGINT finish the batch in flight, commit and leave the group;
 SIGHUP or a change in DIR reloads the config (a bad one is refused and the
 running one stays). Outages after start are waited out. A failure no retry can

@@ -19,6 +19,7 @@ export interface StatusRuntime {
 }
 
 const RETRY_MS = 5_000;
+const SCAN_REUSE_MS = 1_500;
 
 /**
  * The status page inside `warden run`: its own Redis connection (read-only
@@ -32,13 +33,24 @@ export function statusRuntime(settings: ServiceSettings, config: () => WardenCon
   let redis: Redis | null = null;
   const redisOf = (): Redis => (redis ??= createRedis(settings.redis.url, { logger: slog, name: 'status' }));
   const historyMs = status?.historyMs ?? 0;
+  // Every open page refreshes every few seconds: one scan of the breakers serves them all for a moment.
+  let scan: { at: number; found: ReturnType<typeof collectBreakers> } | null = null;
+  const allBreakers = (): ReturnType<typeof collectBreakers> => {
+    const now = Date.now();
+    if (!scan || now - scan.at > SCAN_REUSE_MS) {
+      const found = collectBreakers(redisOf(), settings.redis.prefix);
+      scan = { at: now, found };
+      found.catch(() => (scan = null));
+    }
+    return scan.found;
+  };
   const app = createStatusApp({
     users: status?.users ?? null,
     keyring: settings.operatorKeyring,
     log: slog,
     publish: (c) => publishControl(settings, c),
     sources: {
-      breakers: (identity) => collectBreakers(redisOf(), settings.redis.prefix, identity),
+      breakers: (identity) => (identity === undefined ? allBreakers() : collectBreakers(redisOf(), settings.redis.prefix, identity)),
       baselines: (identity, prefix) => readBaselines(redisOf(), settings.redis.prefix, identity, prefix),
       audit,
       rate: () => config().detectors.rate,

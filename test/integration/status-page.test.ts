@@ -161,13 +161,14 @@ describe('the status page in headless Chromium against warden run, the real brok
 
     // On the overview it has moved from "Suspended now" to "Recently", ended by alice.
     await page.goto(`${base}/status`);
-    expect(await page.locator('section').first().locator(`tr[data-identity="${bot}"]`).count()).toBe(0);
     const recent = page.locator('section').nth(1).locator(`tr[data-identity="${bot}"]`).first();
+    await recent.waitFor({ timeout: 10_000 });
+    await expect.poll(() => page.locator('section').first().locator(`tr[data-identity="${bot}"]`).count(), { timeout: 10_000 }).toBe(0);
     expect(await recent.textContent()).toContain('operator alice');
     if (shots) await page.screenshot({ path: join(shots, 'status-page.png'), fullPage: true });
   });
 
-  it('renders a malicious identity as text: no script runs, in the table, the page title or the identity page', async () => {
+  it('renders a malicious identity as text: no script runs, in the table, the identity's heading or its timeline', async () => {
     await page.goto(`${base}/status`);
     const link = page.locator('section').first().locator('a.identity', { hasText: evil });
     await link.waitFor({ timeout: 10_000 });

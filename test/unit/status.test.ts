@@ -15,6 +15,7 @@ import { escapeHtml, html, raw } from '../../src/status/html.js';
 import { identityPage, overview, type StatusSources } from '../../src/status/model.js';
 import { identityView, overviewPage } from '../../src/status/pages.js';
 import { CSP, createStatusApp } from '../../src/status/server.js';
+import { settingsFromEnv } from '../../src/service/settings.js';
 import { authenticate, parseStatusUsers, type StatusUser } from '../../src/status/users.js';
 
 const keyring = ((): Keyring => {
@@ -102,6 +103,28 @@ const detection = (identity: string, over: Record<string, unknown> = {}): string
 const command = (identity: string, over: Record<string, unknown> = {}): string => JSON.stringify({
   kind: 'command', v: 2, seq: 1, type: 'suspend', commandId: 'c1', identity, scope: '*', until: NOW + 600_000, probationUntil: NOW + 1_200_000,
   reason: `${EVIL} on ${EVIL_ATTR}`, detector: 'scope', issuedAt: NOW - 60_000, eventId: EVIL, strike: 1, cascade: true, active: [], ...over,
+});
+
+describe('settings: WARDEN_STATUS_TOKENS and WARDEN_STATUS_HISTORY', () => {
+  const env = {
+    WARDEN_COMMAND_KEYS: `c=${Buffer.alloc(32, 3).toString('base64')}`,
+    WARDEN_OPERATOR_KEYS: `ops-alice=${Buffer.alloc(32, 1).toString('base64')}`,
+  };
+  it('is off by default, on with tokens, and refuses a key id the operator keyring lacks without quoting the token', () => {
+    expect(settingsFromEnv(env).status).toBeNull();
+    const on = settingsFromEnv({ ...env, WARDEN_STATUS_TOKENS: `alice:ops-alice=${ALICE}`, WARDEN_STATUS_HISTORY: '2h' }).status;
+    expect(on?.historyMs).toBe(7_200_000);
+    expect(on?.users.map((u) => [u.operator, u.kid])).toEqual([['alice', 'ops-alice']]);
+    expect(() => settingsFromEnv({ ...env, WARDEN_STATUS_TOKENS: `bob:ops-bob=${ALICE}` })).toThrow(/WARDEN_STATUS_TOKENS: entry 1 \(bob\): key id "ops-bob" is not in the operator keyring/);
+    try {
+      settingsFromEnv({ ...env, WARDEN_STATUS_TOKENS: `bob:ops-bob=${ALICE}`, WARDEN_STATUS_HISTORY: '90d' });
+      expect.unreachable();
+    } catch (err) {
+      expect((err as { code?: string }).code).toBe('SETTINGS_INVALID');
+      expect((err as Error).message).toMatch(/WARDEN_STATUS_HISTORY must be from 1m to 30d/);
+      expect((err as Error).message).not.toContain(ALICE);
+    }
+  });
 });
 
 describe('audit index', () => {

@@ -108,13 +108,15 @@ ${scopeName(typeof r.scope === 'string' ? r.scope : null)} · ${s('result')}: ${
 <div class="reason">${s('reason')}</div><div class="meta">control ${s('controlId')} · key ${s('kid')}</div></li>`;
 }
 
-export function identityView(p: IdentityPage, viewer: Viewer, sent: { id: string; outcome: AuditEntry | undefined } | null): Html {
+export function identityView(p: IdentityPage, viewer: Viewer, sent: { id: string; outcome: AuditEntry | undefined; late?: boolean } | null): Html {
   const f = p.found;
   const open = p.scopes.filter((r) => r.status === 'suspended');
   const notice = sent
     ? sent.outcome
       ? html`<p class="notice ${String(sent.outcome.record.result)}" data-control="${sent.id}">Control ${sent.id}: ${String(sent.outcome.record.result)}. ${String(sent.outcome.record.detail)}</p>`
-      : html`<p class="notice pending" data-control="${sent.id}">Control ${sent.id} published; waiting for Warden to apply it…</p>`
+      : sent.late
+        ? html`<p class="notice error" data-control="${sent.id}">Control ${sent.id} published, but no audit record yet: Warden may have refused it (see the dead-letter topic: usually a key it does not hold) or is behind on the actions topic.</p>`
+        : html`<p class="notice pending" data-control="${sent.id}">Control ${sent.id} published; waiting for Warden to apply it…</p>`
     : null;
   return layout('Identity', viewer, html`${notice}
 <h1 class="identity">${p.identity}</h1>

@@ -26,6 +26,8 @@ const SECURITY_HEADERS = {
 
 const MAX_BODY = 16 * 1024;
 const MAX_REASON = 500;
+/** A control with no audit record after this long was likely refused (dead-lettered), or Warden is behind. */
+const LATE_MS = 15_000;
 
 export interface StatusApp {
   /** Handles a request under /status; false when the path is not the status page's. */
@@ -110,7 +112,7 @@ export function createStatusApp(opts: StatusOptions): StatusApp {
       log.warn({ operator: user.operator, op, err: errorMessage(err) }, 'status page: control not published');
       return refuse(502, `not published: ${errorMessage(err)}`);
     }
-    res.writeHead(303, { ...SECURITY_HEADERS, location: href('/status/identity', { id: identity, control: c.id }) }).end();
+    res.writeHead(303, { ...SECURITY_HEADERS, location: href('/status/identity', { id: identity, control: c.id, at: String(c.ts) }) }).end();
   }
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string, url: URL): Promise<void> {
@@ -137,7 +139,9 @@ export function createStatusApp(opts: StatusOptions): StatusApp {
       const p = await identityPage(sources, id);
       if (path.includes('/api/')) return json(res, 200, p);
       const sent = url.searchParams.get('control');
-      return page(res, 200, identityView(p, viewerOf(user), sent ? { id: sent, outcome: sources.audit.control(sent) } : null));
+      const at = Number(url.searchParams.get('at'));
+      const late = Number.isFinite(at) && at > 0 && sources.now() - at > LATE_MS;
+      return page(res, 200, identityView(p, viewerOf(user), sent ? { id: sent, outcome: sources.audit.control(sent), late } : null));
     }
     return send(res, 404, 'text/plain; charset=utf-8', 'not found: try /status\n');
   }

@@ -25,6 +25,7 @@ let context: BrowserContext;
 let page: Page;
 let producer: Producer;
 let decisionsTopic: string;
+let actions: string;
 let userData: string;
 const dialogs: string[] = [];
 
@@ -61,7 +62,7 @@ function history(now: number): AgentEvent[] {
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: \`apt-get install -y chromium\` (npm test installs it when run as root)`);
   const id = uniqueName('status');
-  const actions = `a-${id}`;
+  actions = `a-${id}`;
   decisionsTopic = `d-${id}`;
   const commands = `c-${id}`;
   const dlq = `q-${id}`;
@@ -94,8 +95,6 @@ beforeAll(async () => {
     dialogs.push(d.message());
     void d.dismiss();
   });
-  // Later in the test the bursts are produced: keep their topic at hand.
-  (globalThis as Record<string, unknown>).__statusActions = actions;
 }, 120_000);
 
 afterAll(async () => {
@@ -105,7 +104,7 @@ afterAll(async () => {
   if (warden) await stopWarden(warden);
 });
 
-const actionsTopic = (): string => (globalThis as Record<string, unknown>).__statusActions as string;
+/** `STATUS_SCREENSHOT_DIR=docs npx vitest run test/integration/status-page.test.ts` renews the README's screenshots. */
 const shots = process.env.STATUS_SCREENSHOT_DIR;
 
 describe('the status page in headless Chromium against warden run, the real broker and Redis', () => {
@@ -119,7 +118,7 @@ describe('the status page in headless Chromium against warden run, the real brok
     await produce([
       ...Array.from({ length: 60 }, (_, i) => ev(`b${i}`, bot, now + i * 50, 'email.send', `email:customer/${i}`)),
       ev('x1', evil, now, 'db.write', 'db:prod.orders'),
-    ], actionsTopic());
+    ], actions);
 
     // The page refreshes itself: no reload.
     const row = page.locator('section').first().locator(`tr[data-identity="${bot}"]`);
@@ -168,7 +167,7 @@ describe('the status page in headless Chromium against warden run, the real brok
     if (shots) await page.screenshot({ path: join(shots, 'status-page.png'), fullPage: true });
   });
 
-  it('renders a malicious identity as text: no script runs, in the table, the identity's heading or its timeline', async () => {
+  it('renders a malicious identity as text: no script runs, in the table, the heading of its page or its timeline', async () => {
     await page.goto(`${base}/status`);
     const link = page.locator('section').first().locator('a.identity', { hasText: evil });
     await link.waitFor({ timeout: 10_000 });

@@ -273,7 +273,10 @@ describe('the status app over HTTP (in process)', () => {
     const c = published.at(-1)!;
     expect(c).toMatchObject({ op: 'suspend', identity: EVIL, scope: 'email.send', ttlMs: 7_200_000, reason: 'INC-9', operator: 'alice', kid: 'ops-alice' });
     expect(verifyControl(c, keyring)).toEqual({ ok: true });
-    expect(r.headers.get('location')).toBe(`/status/identity?id=${encodeURIComponent(EVIL)}&control=${c.id}`);
+    expect(r.headers.get('location')).toBe(`/status/identity?id=${encodeURIComponent(EVIL)}&control=${c.id}&at=${c.ts}`);
+    // No audit record yet: pending, and after a while a hint that it was refused.
+    expect(await (await get(`/status/identity?id=x&control=${c.id}&at=${NOW - 1000}`, auth)).text()).toContain('class="notice pending"');
+    expect(await (await get(`/status/identity?id=x&control=${c.id}&at=${NOW - 60_000}`, auth)).text()).toContain('Warden may have refused it');
     const resume = await post({ csrf: await csrfOf(auth), op: 'resume', identity: EVIL, scope: '', reason: 'done' }, { authorization: auth, origin: base });
     expect(resume.status).toBe(303);
     expect(published.at(-1)).toMatchObject({ op: 'resume', scope: null, ttlMs: null, operator: 'alice' });

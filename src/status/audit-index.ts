@@ -56,7 +56,9 @@ export function auditEntry(value: string): { identity: string; entry: AuditEntry
 
 interface Book {
   entries: AuditEntry[];
-  keys: Set<string>;
+  /** Entry keys, for duplicates; a dropped entry's key goes with it. */
+  keys: Map<AuditEntry, string>;
+  seen: Set<string>;
 }
 
 export class AuditIndex {
@@ -77,15 +79,20 @@ export class AuditIndex {
     if (!e) return;
     let book = this.books.get(e.identity);
     if (book) this.books.delete(e.identity);
-    else book = { entries: [], keys: new Set() };
+    else book = { entries: [], keys: new Map(), seen: new Set() };
     this.books.set(e.identity, book);
-    if (!book.keys.has(e.key)) {
-      book.keys.add(e.key);
+    if (!book.seen.has(e.key)) {
+      book.seen.add(e.key);
+      book.keys.set(e.entry, e.key);
       // Kept in event-time order; records mostly arrive in it.
       let i = book.entries.length;
       while (i > 0 && book.entries[i - 1]!.ts > e.entry.ts) i--;
       book.entries.splice(i, 0, e.entry);
-      if (book.entries.length > this.limits.perIdentity) book.entries.shift();
+      if (book.entries.length > this.limits.perIdentity) {
+        const dropped = book.entries.shift()!;
+        book.seen.delete(book.keys.get(dropped)!);
+        book.keys.delete(dropped);
+      }
       if (e.entry.kind === 'control') {
         this.controls.set(String(e.entry.record.controlId), e.entry);
         if (this.controls.size > this.limits.identities) this.controls.delete(this.controls.keys().next().value!);

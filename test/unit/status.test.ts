@@ -16,6 +16,7 @@ import { identityPage, overview, type StatusSources } from '../../src/status/mod
 import { identityView, overviewPage } from '../../src/status/pages.js';
 import { CSP, createStatusApp } from '../../src/status/server.js';
 import { settingsFromEnv } from '../../src/service/settings.js';
+import { startOpsServer } from '../../src/ops/http.js';
 import { authenticate, parseStatusUsers, type StatusUser } from '../../src/status/users.js';
 
 const keyring = ((): Keyring => {
@@ -308,5 +309,24 @@ describe('the status app over HTTP (in process)', () => {
     expect((await fetch(`${base}/status/control`, { method: 'POST', body: '{}', headers: { authorization: auth, origin: base, 'content-type': 'application/json' } })).status).toBe(415);
     expect((await get('/status/control', auth)).status).toBe(405);
     expect(published.length).toBe(n);
+  });
+});
+
+describe('the ops server with the status page', () => {
+  it('hands /status to the page and keeps its own routes and methods', async () => {
+    const off = createStatusApp({ users: null, keyring, log: pino({ level: 'silent' }), sources: sources(new AuditIndex(), []), publish: async () => ({ topic: 'a', partition: 0, offset: 0n }) });
+    const ops = await startOpsServer({ notReady: async () => null, metrics: () => '' }, 0, '127.0.0.1', off);
+    try {
+      const at = (p: string, method = 'GET') => fetch(`http://127.0.0.1:${ops.port}${p}`, { method });
+      expect((await at('/healthz')).status).toBe(200);
+      expect((await at('/healthz', 'POST')).status).toBe(405);
+      const page = await at('/status');
+      expect(page.status).toBe(404);
+      expect(await page.text()).toMatch(/status page is off: set WARDEN_STATUS_TOKENS/);
+      expect((await at('/status/control', 'POST')).status).toBe(404);
+      expect(await (await at('/statusx')).text()).toMatch(/try \/healthz/);
+    } finally {
+      await ops.close();
+    }
   });
 });

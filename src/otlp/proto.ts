@@ -1,28 +1,29 @@
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import protobuf from 'protobufjs';
 
 /**
- * The official OTLP definitions (opentelemetry-proto v1.11.0, vendored in
- * src/otlp/proto, Apache-2.0) loaded with protobufjs: no npm package ships
- * them with a decoder (README "OpenTelemetry").
+ * The official OTLP messages as the OpenTelemetry project generates them from
+ * opentelemetry-proto with protobufjs, taken from its own package
+ * (@opentelemetry/otlp-transformer 0.215.0, the last release that ships the
+ * decoders; installed as `otlp-transformer-protobufjs`). Later releases only
+ * encode, and no package ships the .proto files.
  */
 
-const TRACE_SERVICE = 'opentelemetry/proto/collector/trace/v1/trace_service.proto';
+interface Message<T> {
+  decode(bytes: Uint8Array): T;
+  encode(message: T): { finish(): Uint8Array };
+  fromObject(object: Record<string, unknown>): T;
+  toObject(message: T, options: protobuf.IConversionOptions): Record<string, unknown>;
+}
 
-/** The .proto files stay in src/otlp/proto; compiled JS runs from dist/src/otlp. */
-function protoDir(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, 'proto'), resolve(here, '../../../src/otlp/proto')];
-  const dir = candidates.find((d) => existsSync(join(d, TRACE_SERVICE)));
-  if (!dir) throw new Error(`the OTLP .proto files are missing (looked in ${candidates.join(', ')})`);
-  return dir;
+interface TraceV1 {
+  ExportTraceServiceRequest: Message<unknown>;
+  ExportTraceServiceResponse: Message<unknown>;
 }
 
 interface Types {
-  request: protobuf.Type;
-  response: protobuf.Type;
+  request: Message<unknown>;
+  response: Message<unknown>;
   status: protobuf.Type;
 }
 
@@ -30,20 +31,19 @@ let types: Types | undefined;
 
 function load(): Types {
   if (types) return types;
-  const dir = protoDir();
-  const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) => join(dir, target);
-  root.loadSync(TRACE_SERVICE);
+  const root = createRequire(import.meta.url)('otlp-transformer-protobufjs/build/src/generated/root.js') as {
+    opentelemetry?: { proto?: { collector?: { trace?: { v1?: TraceV1 } } } };
+  };
+  const v1 = root.opentelemetry?.proto?.collector?.trace?.v1;
+  if (!v1?.ExportTraceServiceRequest || !v1.ExportTraceServiceResponse) {
+    throw new Error('otlp-transformer-protobufjs has no opentelemetry.proto.collector.trace.v1 messages: reinstall packages (npm ci)');
+  }
   // google.rpc.Status, the body of an OTLP/HTTP error response: three fields, declared here rather than vendoring googleapis.
   const status = new protobuf.Type('Status')
     .add(new protobuf.Field('code', 1, 'int32'))
     .add(new protobuf.Field('message', 2, 'string'));
-  root.add(new protobuf.Namespace('google').add(new protobuf.Namespace('rpc').add(status)));
-  types = {
-    request: root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest'),
-    response: root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse'),
-    status,
-  };
+  new protobuf.Root().add(new protobuf.Namespace('google').add(new protobuf.Namespace('rpc').add(status)));
+  types = { request: v1.ExportTraceServiceRequest, response: v1.ExportTraceServiceResponse, status };
   return types;
 }
 
@@ -55,7 +55,7 @@ function load(): Types {
 export function decodeTraceRequest(bytes: Uint8Array): Record<string, unknown> {
   const { request } = load();
   const message = request.decode(bytes);
-  return request.toObject(message, { longs: String, enums: Number, arrays: false, defaults: false, oneofs: false }) as Record<string, unknown>;
+  return request.toObject(message, { longs: String, enums: Number, arrays: false, defaults: false, oneofs: false });
 }
 
 export function encodeTraceResponse(partial?: { rejectedSpans: number; errorMessage: string }): Uint8Array {

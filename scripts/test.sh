@@ -12,6 +12,7 @@ ensure_packages
 ensure_redis
 ensure_promtool
 ensure_kafka
+ensure_chromium
 export KAFKAJS_NO_PARTITIONER_WARNING=1
 
 report="$(mktemp)"

@@ -86,10 +86,13 @@ describe('docker-compose.yml', () => {
     const env = warden.environment!;
     expect(String(env.WARDEN_COMMAND_KEYS)).toMatch(/^\$\{WARDEN_COMMAND_KEYS:\?.+\}$/);
     // No value: passed through when set, else unset (an empty key id would not be "unset").
-    for (const name of ['WARDEN_COMMAND_KEY_ID', 'WARDEN_OPERATOR_KEYS', 'WARDEN_OPERATOR_KEY_ID']) {
+    const passed = ['WARDEN_COMMAND_KEY_ID', 'WARDEN_OPERATOR_KEYS', 'WARDEN_OPERATOR_KEY_ID', 'WARDEN_STATUS_TOKENS'];
+    for (const name of passed) {
       expect(ENVIRONMENT, name).toContain(name);
       expect(name in env && env[name] === null, name).toBe(true);
     }
+    // A key or token setting added to the service is passed here too.
+    expect(ENVIRONMENT.filter((n) => /^WARDEN_.*(KEYS|KEY_ID|TOKENS)$/.test(n)).sort()).toEqual([...passed, 'WARDEN_COMMAND_KEYS'].sort());
     // Receivers' secretEnv / routingKeyEnv names are the user's: all of .env goes through.
     expect(warden.env_file).toEqual([{ path: '.env', required: false }]);
     for (const [name, value] of Object.entries(env)) {

@@ -6,8 +6,11 @@
  * EXPOSE of the ops port and a non-root user. test/integration/kafka-broker.test.ts
  * checks the Kafka side (version, listeners, topics).
  */
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { startOpsServer } from '../../src/ops/http.js';
@@ -129,6 +132,32 @@ describe('Dockerfile', () => {
     expect(chmod).toBeGreaterThan(lastCopy);
     expect(at('USER ')).toBeGreaterThan(chmod);
     expect(finalStage.some((l) => l.startsWith('COPY') && l.includes('--chown'))).toBe(false);
+  });
+
+  it('copies into the image every path the npm package ships, and Warden runs from just those (npm run build first)', async () => {
+    const shipped = (JSON.parse(readFileSync('package.json', 'utf8')) as { files: string[] }).files;
+    // The final stage's copies: `COPY --from=build /app/X ./X` (built here) and `COPY a b ./` (from the context).
+    const copies = instruction('COPY').map((c) => c.split(/\s+/));
+    const fromBuild = copies.filter((c) => c[0] === '--from=build').map((c) => ({ src: c[1]!.replace(/^\/app\//, ''), dest: c[2]!.replace(/^\.\//, '') }));
+    for (const f of fromBuild) expect(f.dest, `COPY ${f.src}`).toBe(f.src);
+    expect(fromBuild.map((f) => f.src).sort()).toEqual([...shipped].sort());
+    const fromContext = copies.filter((c) => !c[0]!.startsWith('--')).flatMap((c) => c.slice(0, -1));
+    expect(fromContext.sort()).toEqual(['package-lock.json', 'package.json']);
+
+    const app = mkdtempSync(join(tmpdir(), 'warden-image-'));
+    try {
+      for (const p of [...fromContext, ...fromBuild.map((f) => f.src)]) cpSync(p, join(app, p), { recursive: true });
+      symlinkSync(resolve('node_modules'), join(app, 'node_modules'));
+      const run = (args: string[]) => promisify(execFile)(process.execPath, ['bin/warden.js', ...args], { cwd: app, env: { ...process.env, NODE_ENV: 'production' } });
+      expect((await run(['--version'])).stdout.trim()).toBe((JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version);
+      expect((await run(['validate-config', 'config', '--skip-env'])).stdout).toMatch(/^config: ok \(version /);
+      // The Lua scripts `warden run` loads into Redis are found in the image's layout.
+      const loader = join(app, 'dist/src/state/script-loader.js');
+      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(loader)}); console.log(m.loadScripts().length)`]);
+      expect(Number(stdout)).toBeGreaterThan(0);
+    } finally {
+      rmSync(app, { recursive: true, force: true });
+    }
   });
 
   it('has a health check that exits 0 when /readyz is 200 and 1 when it is 503 or nothing answers', async () => {

@@ -27,6 +27,8 @@ const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 20);
 const CLIENT_RATE = Number(process.env.BENCH_CLIENT_RATE ?? 10_000);
 const CLIENT_SECONDS = Number(process.env.BENCH_CLIENT_SECONDS ?? 10);
 const WITH_WARDEN = process.env.BENCH_WARDEN !== '0';
+/** BENCH_CLIENTS=0: kafkajs alone, whatever bench/clients holds. */
+const BARE = process.env.BENCH_CLIENTS === '0' ? [CLIENTS[0]] : CLIENTS;
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 // The version scripts/kafka.sh runs (KAFKA_VERSION, else the pom's default): the label only, not asked of the broker.
 const KAFKA_VERSION = process.env.KAFKA_VERSION ?? /<kafka\.version>([^<]+)</.exec(readFileSync(new URL('../scripts/kafka/pom.xml', import.meta.url), 'utf8'))?.[1];
@@ -73,8 +75,9 @@ async function bareConsumers() {
     fork(new URL('./paced-producer.mjs', import.meta.url), [followTopic, String(CLIENT_RATE), String(CLIENT_SECONDS), String(IDENTITIES)], { stdio: 'inherit' }).on('message', resolve);
   });
   const out = [];
-  for (const [i, client] of [...CLIENTS, CLIENTS[0]].entries()) {
-    const label = `${client.name}${i === CLIENTS.length ? ', again' : ''}`;
+  const runs = BARE.length > 1 ? [...BARE, BARE[0]] : BARE;
+  for (const [i, client] of runs.entries()) {
+    const label = `${client.name}${i > 0 && client === BARE[0] ? ', again' : ''}`;
     const v = clientVersion(client);
     if (v.missing) {
       console.log(`  ${label}: not measured: ${v.missing}`);

@@ -11,6 +11,7 @@ LOG_TAG=test
 ensure_packages
 ensure_redis
 ensure_kafka
+ensure_chromium
 export KAFKAJS_NO_PARTITIONER_WARNING=1
 
 report="$(mktemp)"

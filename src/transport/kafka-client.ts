@@ -20,9 +20,10 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 /**
  * kafkajs is in maintenance mode (2.2.4 is its last release): everything else
  * in Warden talks to Kafka through the interfaces of ./types.ts, so the client
- * can be swapped without touching the pipeline.
+ * can be swapped without touching the pipeline. The kafkajs client itself is
+ * for src/transport only (test/unit/transport-seam.test.ts holds the rest to ./types.ts).
  */
-function createKafka(settings: KafkaSettings, log: Logger, quiet?: (message: string) => boolean): Kafka {
+export function createKafka(settings: KafkaSettings, log: Logger, quiet?: (message: string) => boolean): Kafka {
   const kafkaLog = log.child({ module: 'kafkajs' });
   const config: KafkaConfig = {
     clientId: settings.clientId,

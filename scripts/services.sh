@@ -31,6 +31,30 @@ ensure_redis() {
   node scripts/redis-ping.mjs "$REDIS_URL"
 }
 
+# test/unit/deploy-monitoring.test.ts checks deploy/prometheus/*.yml with promtool
+# (Debian's prometheus package has it).
+ensure_promtool() {
+  command -v promtool >/dev/null && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing promtool (apt-get install prometheus)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  else
+    log "promtool is not installed: install Prometheus' promtool (Debian/Ubuntu: apt-get install prometheus)"; return 1
+  fi
+}
+
+# The status page's end-to-end test drives Debian's chromium through playwright-core
+# (which downloads no browser of its own).
+ensure_chromium() {
+  command -v chromium >/dev/null && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing chromium (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    log "chromium is not installed (the status page test needs /usr/bin/chromium): apt-get install chromium"; return 1
+  fi
+}
+
 # scripts/kafka.sh manages a broker on 127.0.0.1:$KAFKA_PORT: a local
 # KAFKA_BROKERS (first address) sets that port, so the suite and the script
 # agree on which broker they use. A remote one is used as it is.

@@ -10,7 +10,9 @@ LOG_TAG=test
 . scripts/services.sh
 ensure_packages
 ensure_redis
+ensure_promtool
 ensure_kafka
+ensure_chromium
 export KAFKAJS_NO_PARTITIONER_WARNING=1
 
 report="$(mktemp)"

@@ -67,7 +67,11 @@ export const ERRORS = {
   // On-call alerts
   ALERT_ATTEMPT_FAILED: { retriable: true, description: 'One delivery to a receiver failed (timeout, connection error, 5xx, 429); retried with backoff, honouring `Retry-After`.' },
   ALERT_DEAD_LETTER_FAILED: { retriable: true, description: 'An undeliverable alert could not be stored in Redis; the alert is not committed and is tried again.' },
+  ALERT_DEAD_LETTER_MALFORMED: { retriable: false, description: 'A stored dead letter holds no detection or resolve (written by something else than Warden); `warden alerts dead redrive` keeps it, `list --json` shows it: delete it by hand.' },
+  ALERT_DEAD_LETTER_NOT_FOUND: { retriable: false, description: '`warden alerts dead redrive --id` names no dead letter (the id or its first 8+ characters); `warden alerts dead list` shows them. Nothing was sent.' },
   ALERT_REJECTED: { retriable: false, description: 'A receiver answered a 4xx other than 429; not retried, the alert is dead-lettered: fix the receiver\'s URL or auth.' },
+  ALERT_RECEIVER_UNKNOWN: { retriable: false, description: 'A dead letter\'s receiver is no longer in `alerts.yaml` (or no longer takes resolves, not being `pagerduty`); the letter is kept: add the receiver back to re-send it.' },
+  ALERT_REDRIVE_FAILED: { retriable: false, description: '`warden alerts dead redrive` could not re-send some dead letters (each is listed with its own code); they are kept, run it again once the receiver is fixed; exit code 1.' },
   ALERT_UNDELIVERABLE: { retriable: false, description: 'An alert was given up (after `maxAttempts`, or rejected) and kept in `<prefix>:alerts:dead:<name>`; raise `maxAttempts` or fix the receiver.' },
   ALERTS_SECRET_MISSING: { retriable: false, description: 'A dispatcher got a config loaded without the environment, so a receiver\'s secret or routing key is missing; load it with `validateConfigDir(dir, { env: process.env })`.' },
   ALERTS_STOPPED: { retriable: false, description: 'An alert dispatcher was started after it stopped; create a new one.' },
@@ -81,6 +85,15 @@ export const ERRORS = {
   CLOUDTRAIL_FIELD_MISSING: { retriable: false, description: 'A CloudTrail record has no `eventID`, `eventTime`, `eventSource` or `eventName`; the message names the field.' },
   CLOUDTRAIL_NOT_A_RECORD: { retriable: false, description: 'A JSON value is no CloudTrail log file, record or EventBridge CloudTrail event (a digest file, another EventBridge event, an Insights event); leave it out of the input.' },
   CLOUDTRAIL_NO_PRINCIPAL: { retriable: false, description: 'A CloudTrail record\'s `userIdentity` is missing or names no one (an `AWSService` without `invokedBy`; no `arn`, `userName` or `principalId`); there is no identity to watch.' },
+  // OpenTelemetry input (`warden otlp`: an HTTP status, or a span counted in the response's `partialSuccess`)
+  OTLP_BODY_TOO_LARGE: { retriable: false, description: 'An OTLP export body (or what its gzip inflates to) is larger than `warden otlp --max-body-bytes`; HTTP 413. Export smaller batches (the SDK\'s `maxExportBatchSize`) or raise the limit.' },
+  OTLP_DECODE: { retriable: false, description: 'An OTLP export body is not JSON (or not UTF-8), not a protobuf `ExportTraceServiceRequest`, not shaped like one, or its gzip is corrupt; HTTP 400. Check the exporter\'s protocol matches its `Content-Type`.' },
+  OTLP_LISTEN: { retriable: false, description: '`warden otlp` cannot listen on `--host`:`--port` (port taken, not an address of this host); change them.' },
+  OTLP_NO_IDENTITY: { retriable: false, description: 'A GenAI span has no `gen_ai.agent.id`, no agent span above it in the same export request, and no `spiffe.id` resource attribute: there is no identity to watch. Set `gen_ai.agent.id` on agent spans (or the workload\'s SPIFFE ID on the resource).' },
+  OTLP_NOT_FOUND: { retriable: false, description: 'A request to `warden otlp` on another path than `POST /v1/traces` (or `GET /metrics`, `/healthz`); HTTP 404 or 405. Point the exporter at `http://HOST:PORT/v1/traces`.' },
+  OTLP_SPAN_INVALID: { retriable: false, description: 'A span\'s `traceId` or `spanId` is missing, all zero or not 16 (8) bytes (hex in JSON), or its `startTimeUnixNano` is missing or not an integer; the message names the field. Fix the exporter.' },
+  OTLP_UNSUPPORTED_ENCODING: { retriable: false, description: 'An OTLP export has a `Content-Encoding` other than `gzip` or none; HTTP 415. Use gzip or no compression.' },
+  OTLP_UNSUPPORTED_MEDIA_TYPE: { retriable: false, description: 'An OTLP export\'s `Content-Type` is neither `application/json` nor `application/x-protobuf`; HTTP 415. Use the `http/json` or `http/protobuf` exporter.' },
 } as const satisfies Record<string, { retriable: boolean; description: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

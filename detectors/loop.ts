@@ -62,7 +62,7 @@ function track(event: AgentEvent, ctx: DetectorContext): Track[] {
   return [
     { kind: 'counter', key: ALL, windowMs: cfg.windowMs },
     { kind: 'counter', key: SLOTS[call % cfg.slots]!, windowMs: cfg.windowMs },
-    { kind: 'distinct', key: CALLS, windowMs: cfg.windowMs, member: call.toString(36), cap: CALLS_CAP },
+    { kind: 'distinct', key: CALLS, windowMs: cfg.windowMs, member: String(call), cap: CALLS_CAP },
   ];
 }
 

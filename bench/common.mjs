@@ -8,8 +8,11 @@ const CLASSES = [
   ['ops-worker', [['k8s.read', 'k8s:prod/'], ['log.read', 'logs:api/']]],
 ];
 
-/** `count` events over `identities` identities, in event-time order, deterministic. */
-export function* syntheticEvents(count, identities, start = Date.UTC(2026, 10, 20)) {
+/**
+ * `count` events over `identities` identities, in event-time order, deterministic.
+ * `cover`: the first `identities` events go to each identity once, in order, so every one is seen.
+ */
+export function* syntheticEvents(count, identities, start = Date.UTC(2026, 10, 20), { cover = false } = {}) {
   let seed = 42;
   const rand = () => {
     seed = (seed + 0x6d2b79f5) | 0;
@@ -19,7 +22,8 @@ export function* syntheticEvents(count, identities, start = Date.UTC(2026, 10, 2
   };
   const stepMs = Math.max(1, Math.floor((6 * 3_600_000) / count)); // six hours of event time
   for (let i = 0; i < count; i++) {
-    const n = Math.floor(rand() * identities);
+    const drawn = Math.floor(rand() * identities);
+    const n = cover && i < identities ? i : drawn;
     const [agentClass, allow] = CLASSES[n % CLASSES.length];
     const [action, prefix] = allow[Math.floor(rand() * allow.length)];
     yield {

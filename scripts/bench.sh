@@ -6,6 +6,10 @@
 #   BENCH_CLIENTS (default 1; 0: kafkajs only) also measure the candidate Kafka clients (bench/clients)
 #   BENCH_CLIENT_RATE (default 10000) BENCH_CLIENT_SECONDS (default 10): the bare consumers' latency run
 #   BENCH_WARDEN (default 1; 0: the bare consumers only, no Warden run)
+#   BENCH_SCALE (default 1; 0: skip bench/scale.mjs) `warden run` processes in a group, and identities at scale:
+#     BENCH_SCALE_STAGES (default group,identities)  BENCH_SCALE_STAGE_S (default 270: each stage's time bound)
+#     BENCH_SCALE_GROUP_EVENTS (600000) BENCH_SCALE_GROUP_IDENTITIES (10000) BENCH_SCALE_PHASE_S (10)
+#     BENCH_SCALE_IDENTITIES (300000) BENCH_SCALE_EVENTS (= identities) BENCH_SCALE_PROFILE (1: node --cpu-prof)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 LOG_TAG=bench
@@ -40,3 +44,4 @@ export KAFKAJS_NO_PARTITIONER_WARNING=1
 node bench/replay.mjs
 node bench/service.mjs
 node bench/producer.mjs
+if [ "${BENCH_SCALE:-1}" != 0 ]; then node bench/scale.mjs; fi

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../state/redis-connection.js';
 import { createDispatcher, type AlertsConfig, type Dispatcher } from '../alerts/index.js';
 import type { WardenConfig } from '../config/types.js';
 import { createRedis, duplicateRedis, logRedisErrors } from '../state/redis-connection.js';
@@ -25,20 +25,20 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-/** Redis answered (WRONGPASS, NOAUTH, ...): trying again will not help. */
+/** RedisClient answered (WRONGPASS, NOAUTH, ...): trying again will not help. */
 const isRedisReply = (err: unknown): boolean => err instanceof Error && err.name === 'ReplyError';
 
-/** Wires Kafka, Redis and the on-call dispatcher from the settings and starts consuming. */
+/** Wires Kafka, RedisClient and the on-call dispatcher from the settings and starts consuming. */
 export async function startService(opts: {
   config: WardenConfig;
   log: Logger;
   settings?: ServiceSettings;
   recordLatency?: boolean;
   /** For the benchmark, which counts round trips; normally built from REDIS_URL. */
-  redis?: Redis;
+  redis?: RedisClient;
   /** How often the state epoch marker is read (default EPOCH_CHECK_MS). */
   epochCheckMs?: number;
-  /** Bounds and names each wait on Kafka or Redis; by default one with the settings' start timeout. */
+  /** Bounds and names each wait on Kafka or RedisClient; by default one with the settings' start timeout. */
   gate?: StartGate;
   /** The service as soon as it exists, before it starts (for /metrics while it does). */
   onService?: (service: WardenService) => void;
@@ -51,7 +51,7 @@ export async function startService(opts: {
   const kafkaDep = kafkaDependency(settings.kafka.brokers);
   const redisDep = redisDependency(settings.redis.url);
   try {
-    // Until Redis answers a PING: refused connections are retried until the start timeout.
+    // Until RedisClient answers a PING: refused connections are retried until the start timeout.
     // The connection's own error (ECONNREFUSED) says more than ioredis' "max retries per request".
     let seen: unknown;
     const note = (err: unknown): void => void (seen = err);
@@ -90,7 +90,7 @@ export async function startService(opts: {
     abandon();
     throw err;
   }
-  // A restarted Redis is found at once, not a check interval later.
+  // A restarted RedisClient is found at once, not a check interval later.
   const onReady = (): void => void epoch.poll();
   redis.on('ready', onReady);
   try {
@@ -110,7 +110,7 @@ export async function startService(opts: {
     throw err;
   }
   let alerts: Dispatcher | null = null;
-  let alertsRedis: Redis | null = null;
+  let alertsRedis: RedisClient | null = null;
   let stopping = false;
   // The receivers come with the config (alerts.yaml, loaded with the environment for their secrets).
   const startAlerts = async (config: AlertsConfig): Promise<void> => {
@@ -170,7 +170,7 @@ export async function startService(opts: {
       redis.off('ready', onReady);
       await republisher.stop();
       await Promise.all([service.stop(), (alerts as Dispatcher | null)?.stop()]);
-      await (alertsRedis as Redis | null)?.quit();
+      await (alertsRedis as RedisClient | null)?.quit();
     },
   };
 }

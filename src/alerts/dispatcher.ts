@@ -37,7 +37,7 @@ export interface ReceiverStats {
   retries: number;
   /** Failed attempts (any non-2xx, timeout or connection error). */
   failures: number;
-  /** Since this process started; the RedisClient counter keeps the total. */
+  /** Since this process started; the Redis counter keeps the total. */
   deadLettered: number;
   folded: number;
   /** Decisions not yet handled on the assigned partitions, plus pending "N more" follow-ups. */

@@ -97,7 +97,7 @@ export async function watchAudit(settings: ServiceSettings, controlId: string): 
 }
 
 /**
- * Waits for the control's audit record; Warden's RedisClient state tells a control
+ * Waits for the control's audit record; Warden's Redis state tells a control
  * it refused (committed, but no record follows) from one not yet reached.
  */
 export async function awaitControl(redis: RedisClient, prefix: string, at: Published, control: OperatorControl, audit: AuditWatch, waitMs: number): Promise<ControlSeen> {

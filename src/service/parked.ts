@@ -33,7 +33,7 @@ export function parkedEntry(partition: string, seq: bigint, record: OutboxRecord
   };
 }
 
-/** A RedisClient LIST per partition, beside the partition's outbox. */
+/** A Redis LIST per partition, beside the partition's outbox. */
 export class RedisParkingLot implements ParkingLot {
   constructor(private readonly redis: RedisClient, private readonly prefix: string) {}
 

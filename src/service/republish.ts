@@ -87,7 +87,7 @@ export interface Republisher {
 /**
  * Re-publishes on start and then every `intervalMs`, so an erased or
  * compacted-away command is repaired within one interval plus one round. A
- * failed round (Kafka or RedisClient away) is logged and retried sooner.
+ * failed round (Kafka or Redis away) is logged and retried sooner.
  */
 export async function startRepublisher(opts: Omit<RepublishOptions, 'producer'> & { kafka: Kafka; intervalMs: number; log: Logger }): Promise<Republisher> {
   const log = opts.log.child({ module: 'republish' });

@@ -25,10 +25,10 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-/** RedisClient answered (WRONGPASS, NOAUTH, ...): trying again will not help. */
+/** Redis answered (WRONGPASS, NOAUTH, ...): trying again will not help. */
 const isRedisReply = (err: unknown): boolean => err instanceof Error && err.name === 'ReplyError';
 
-/** Wires Kafka, RedisClient and the on-call dispatcher from the settings and starts consuming. */
+/** Wires Kafka, Redis and the on-call dispatcher from the settings and starts consuming. */
 export async function startService(opts: {
   config: WardenConfig;
   log: Logger;
@@ -38,7 +38,7 @@ export async function startService(opts: {
   redis?: RedisClient;
   /** How often the state epoch marker is read (default EPOCH_CHECK_MS). */
   epochCheckMs?: number;
-  /** Bounds and names each wait on Kafka or RedisClient; by default one with the settings' start timeout. */
+  /** Bounds and names each wait on Kafka or Redis; by default one with the settings' start timeout. */
   gate?: StartGate;
   /** The service as soon as it exists, before it starts (for /metrics while it does). */
   onService?: (service: WardenService) => void;
@@ -51,7 +51,7 @@ export async function startService(opts: {
   const kafkaDep = kafkaDependency(settings.kafka.brokers);
   const redisDep = redisDependency(settings.redis.url);
   try {
-    // Until RedisClient answers a PING: refused connections are retried until the start timeout.
+    // Until Redis answers a PING: refused connections are retried until the start timeout.
     // The connection's own error (ECONNREFUSED) says more than ioredis' "max retries per request".
     let seen: unknown;
     const note = (err: unknown): void => void (seen = err);
@@ -90,7 +90,7 @@ export async function startService(opts: {
     abandon();
     throw err;
   }
-  // A restarted RedisClient is found at once, not a check interval later.
+  // A restarted Redis is found at once, not a check interval later.
   const onReady = (): void => void epoch.poll();
   redis.on('ready', onReady);
   try {

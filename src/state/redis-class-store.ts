@@ -111,7 +111,7 @@ export class RedisClassStore implements ClassStore {
     } catch (err) {
       throw toWardenError(err, 'class observe');
     }
-    if (!res || res.length !== 1) throw new WardenError('STATE_REDIS', 'RedisClient class observe: pipeline returned nothing', { retriable: true });
+    if (!res || res.length !== 1) throw new WardenError('STATE_REDIS', 'Redis class observe: pipeline returned nothing', { retriable: true });
     const [err, v] = res[0]!;
     if (err) throw toWardenError(err, 'class observe');
     return v as Buffer;

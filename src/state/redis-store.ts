@@ -55,7 +55,7 @@ export class RedisWindowStore implements WindowStore {
     const version = /redis_version:(\d+)/.exec(info)?.[1];
     // PEXPIRETIME arrived in 7.0.
     if (version !== undefined && Number(version) < 7) {
-      throw new WardenError('STATE_REDIS', `RedisClient 7 or newer is required, found ${/redis_version:(\S+)/.exec(info)?.[1]}`);
+      throw new WardenError('STATE_REDIS', `Redis 7 or newer is required, found ${/redis_version:(\S+)/.exec(info)?.[1]}`);
     }
   }
 
@@ -81,7 +81,7 @@ export class RedisWindowStore implements WindowStore {
     const replies = await this.call('apply', () => sameTick(this.redis, base, (p) => {
       (p as unknown as ScriptCommands).wardenApplyBuffer(base, blob, this.idleTtlMs, MAX_EMPTY_FOLD);
     }));
-    if (!replies || replies.length !== 1) throw new WardenError('STATE_REDIS', 'RedisClient apply: pipeline returned nothing', { retriable: true });
+    if (!replies || replies.length !== 1) throw new WardenError('STATE_REDIS', 'Redis apply: pipeline returned nothing', { retriable: true });
     const [err, reply] = replies[0]!;
     if (err) throw toWardenError(err, 'apply');
     return decodeApply(reply as Buffer);
@@ -125,21 +125,21 @@ export class RedisWindowStore implements WindowStore {
   }
 }
 
-/** RedisClient replies that a retry can outlive. */
+/** Redis replies that a retry can outlive. */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY)\b/;
 
-/** A failed call as a Warden error: the scripts' own codes, else STATE_REDIS, retriable unless RedisClient refused the command. */
+/** A failed call as a Warden error: the scripts' own codes, else STATE_REDIS, retriable unless Redis refused the command. */
 export function toWardenError(err: unknown, what: string): WardenError {
   if (err instanceof WardenError) return err;
   const msg = errorMessage(err);
   if (msg.includes('WARDEN_KEY_COLLISION')) {
-    return new WardenError('STATE_KEY_COLLISION', `RedisClient ${what}: ${msg.slice(msg.indexOf('WARDEN_KEY_COLLISION') + 21)}`, { cause: err });
+    return new WardenError('STATE_KEY_COLLISION', `Redis ${what}: ${msg.slice(msg.indexOf('WARDEN_KEY_COLLISION') + 21)}`, { cause: err });
   }
   if (msg.includes('WARDEN_INCONSISTENT')) {
-    return new WardenError('STATE_INCONSISTENT', `RedisClient ${what}: ${msg.slice(msg.indexOf('WARDEN_INCONSISTENT') + 20)}`, { cause: err });
+    return new WardenError('STATE_INCONSISTENT', `Redis ${what}: ${msg.slice(msg.indexOf('WARDEN_INCONSISTENT') + 20)}`, { cause: err });
   }
   const isReply = err instanceof Error && err.name === 'ReplyError';
-  return new WardenError('STATE_REDIS', `RedisClient ${what} failed: ${msg}`, { cause: err, retriable: !isReply || TRANSIENT_REPLY.test(msg) });
+  return new WardenError('STATE_REDIS', `Redis ${what} failed: ${msg}`, { cause: err, retriable: !isReply || TRANSIENT_REPLY.test(msg) });
 }
 
 function decodeOutboxEntry(entry: Buffer): { seq: bigint; record: OutboxRecord } {

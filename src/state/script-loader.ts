@@ -7,7 +7,7 @@ import { WardenError } from '../errors.js';
 export interface LuaScript {
   /** ioredis command name: `apply-1.lua` → `wardenApply`. */
   name: string;
-  /** The script with its includes expanded: what RedisClient runs. */
+  /** The script with its includes expanded: what Redis runs. */
   lua: string;
   numberOfKeys: number;
 }

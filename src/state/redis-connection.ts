@@ -102,13 +102,28 @@ export const isCluster = (redis: RedisClient): redis is Cluster => redis instanc
 export async function masters(redis: RedisClient): Promise<Redis[]> {
   if (!isCluster(redis)) return [redis];
   if (redis.status !== 'ready' || redis.slots.length === 0) await redis.ping();
-  const nodes = redis.nodes('master');
-  const have = new Set(nodes.map((n) => `${n.options.host}:${n.options.port}`));
+  let missing = unconnectedMasters(redis);
+  if (missing.length > 0) {
+    // ioredis drops a node whose connection ended and connects again on the next slot map: ask for one now.
+    await new Promise<void>((resolve) => redis.refreshSlotsCache(() => resolve()));
+    missing = unconnectedMasters(redis);
+  }
+  if (missing.length > 0) throw new WardenError('STATE_REDIS', `Redis Cluster master ${missing.join(', ')} is not connected`, { retriable: true });
+  const owners = slotOwners(redis);
+  return redis.nodes('master').filter((n) => owners.has(nodeKey(n)));
+}
+
+const nodeKey = (n: Redis): string => `${n.options.host}:${n.options.port}`;
+
+function slotOwners(redis: Cluster): Set<string> {
   const owners = new Set<string>();
   for (const s of redis.slots) if (s?.[0] !== undefined) owners.add(s[0]);
-  const missing = [...owners].filter((o) => !have.has(o));
-  if (missing.length > 0) throw new WardenError('STATE_REDIS', `Redis Cluster master ${missing.join(', ')} is not connected`, { retriable: true });
-  return nodes.filter((n) => owners.has(`${n.options.host}:${n.options.port}`));
+  return owners;
+}
+
+function unconnectedMasters(redis: Cluster): string[] {
+  const have = new Set(redis.nodes('master').map(nodeKey));
+  return [...slotOwners(redis)].filter((o) => !have.has(o));
 }
 
 /** SCAN MATCH over every master, a page of keys at a time. */

@@ -125,8 +125,12 @@ export class RedisWindowStore implements WindowStore {
   }
 }
 
-/** Redis replies that a retry can outlive. */
-const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY)\b/;
+/**
+ * Redis replies that a retry can outlive. NOSCRIPT: a node restarted without
+ * its script cache; ioredis loads the script again on the next call to it, but
+ * a cluster pipeline resent after a lost connection can hand the reply back.
+ */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOSCRIPT)\b/;
 
 /** A failed call as a Warden error: the scripts' own codes, else STATE_REDIS, retriable unless Redis refused the command. */
 export function toWardenError(err: unknown, what: string): WardenError {

@@ -57,6 +57,18 @@ ensure_redis_cluster() {
   fi
 }
 
+# The status page's end-to-end test drives Debian's chromium through playwright-core
+# (which downloads no browser of its own).
+ensure_chromium() {
+  command -v chromium >/dev/null && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing chromium (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    log "chromium is not installed (the status page test needs /usr/bin/chromium): apt-get install chromium"; return 1
+  fi
+}
+
 # scripts/kafka.sh manages a broker on 127.0.0.1:$KAFKA_PORT: a local
 # KAFKA_BROKERS (first address) sets that port, so the suite and the script
 # agree on which broker they use. A remote one is used as it is.

@@ -13,6 +13,7 @@ ensure_packages
 ensure_redis
 ensure_redis_cluster
 ensure_kafka
+ensure_chromium
 export KAFKAJS_NO_PARTITIONER_WARNING=1
 
 report="$(mktemp)"

@@ -9,6 +9,7 @@ import { settingsFromEnv } from '../service/settings.js';
 import type { WardenService } from '../service/service.js';
 import { startService, type Running } from '../service/start.js';
 import { StartGate } from '../service/start-gate.js';
+import { statusRuntime } from '../status/runtime.js';
 import { parse } from './args.js';
 
 const USAGE = `usage: warden run [--config DIR]
@@ -23,6 +24,10 @@ WARDEN_HTTP_HOST:WARDEN_HTTP_PORT before Kafka or Redis is touched (/readyz is
 taken, or Kafka or Redis not answering within WARDEN_START_TIMEOUT_S (30 s)
 for a start step, logs one "warden exiting" line naming the variable to check
 and exits 1.
+
+With WARDEN_STATUS_TOKENS set, the same port serves the status page at
+/status: breakers, decisions and rate charts, and suspend/resume signed with
+each signed-in operator's own key (README "Status page").
 
 Running: SIGTERM/SIGINT finish the batch in flight, commit and leave the group;
 SIGHUP or a change in DIR reloads the config (a bad one is refused and the
@@ -51,25 +56,30 @@ export async function runCommand(argv: string[]): Promise<number> {
   const settings = settingsFromEnv();
   const checked = await validateConfigDir(dir, { env: process.env });
   if (!checked.ok) throw new ConfigError(checked.issues);
-  const config = checked.config;
+  let config = checked.config;
   // What validate-config warns about, once at start: a class glob no manifest has hides nothing quietly.
   for (const w of checked.warnings) log.warn({ file: w.file, line: w.line, path: w.path }, `config warning: ${formatIssue(w)}`);
   const gate = new StartGate(settings.startTimeoutMs, (phase) => log.info({ phase }, 'starting'));
   let service: WardenService | null = null;
   let running: Running | null = null;
+  const status = statusRuntime(settings, () => config, log);
   // Up before Kafka and Redis are touched, so a start that waits is seen waiting, and says on what.
   const ops = await startOpsServer({
     notReady: async () => (running ? running.service.notReady() : `starting: ${gate.phase}`),
     notLive: () => running?.service.notLive() ?? null,
     detail: async () => (running ? running.service.detail() : []),
     metrics: () => service?.metrics.registry.render() ?? '',
-  }, settings.http.port, settings.http.host).catch((err: unknown) => exitStart(log, listenError(err, settings.http)));
+  }, settings.http.port, settings.http.host, status.app).catch((err: unknown) => exitStart(log, listenError(err, settings.http)));
   const http = `${settings.http.host}:${ops.port}`;
   log.info({ configVersion: config.version, dir, http, startTimeoutS: settings.startTimeoutMs / 1000 }, 'warden starting');
   const live = await startService({ config, log, settings, gate, onService: (s) => (service = s) }).catch((err: unknown) => exitStart(log, err));
   running = live;
-  log.info({ configVersion: config.version, dir, http }, 'warden running');
-  const unwatch = watchConfig(dir, (next) => live.setConfig(next), log, (ok) => live.service.metrics.reloads.inc({ result: ok ? 'applied' : 'refused' }), config.version);
+  log.info({ configVersion: config.version, dir, http, statusPage: settings.status ? `${http}/status` : 'off' }, 'warden running');
+  status.start();
+  const unwatch = watchConfig(dir, async (next) => {
+    config = next;
+    await live.setConfig(next);
+  }, log, (ok) => live.service.metrics.reloads.inc({ result: ok ? 'applied' : 'refused' }), config.version);
   process.off('SIGHUP', earlyHup);
   if (hupWhileStarting) process.emit('SIGHUP', 'SIGHUP');
 
@@ -78,7 +88,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       unwatch();
       // A stop that hangs (a broker or Redis gone) must not keep a failed process alive.
       if (exitCode !== 0) setTimeout(() => resolve(exitCode), 15_000).unref();
-      Promise.all([live.stop(), ops.close()]).then(() => resolve(exitCode), (err) => {
+      Promise.all([live.stop(), ops.close(), status.close()]).then(() => resolve(exitCode), (err) => {
         log.error({ err: errorMessage(err), why }, 'stop failed');
         resolve(exitCode);
       });

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface Probe {
@@ -18,10 +18,16 @@ export interface Probe {
  * Served from before the service starts: the probe says "starting: ..." meanwhile.
  * Rejects with the listen error (EADDRINUSE, ...) as it came, for the caller to name the setting.
  */
-export async function startOpsServer(probe: Probe, port: number, host: string): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+export async function startOpsServer(
+  probe: Probe, port: number, host: string,
+  /** The status page (src/status): takes what it serves under /status, with its own methods and auth. */
+  status?: { handle(req: IncomingMessage, res: ServerResponse): boolean },
+): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET') {
+    if (status?.handle(req, res)) {
+      // Served by the status page.
+    } else if (req.method !== 'GET') {
       res.writeHead(405, { allow: 'GET' }).end();
     } else if (path === '/healthz') {
       const why = probe.notLive?.() ?? null;
@@ -48,6 +54,10 @@ export async function startOpsServer(probe: Probe, port: number, host: string): 
   return {
     server,
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () => new Promise((resolve) => {
+      server.close(() => resolve());
+      // The status page's refreshing browsers keep connections alive: they must not hold up a stop.
+      server.closeIdleConnections();
+    }),
   };
 }

@@ -10,6 +10,7 @@ import { DEFAULT_REPUBLISH_INTERVAL_MS } from './republish.js';
 import { DEFAULT_START_TIMEOUT_MS } from './start-gate.js';
 import { parseDuration } from '../config/duration.js';
 import { DEFAULT_TIME_BOUNDS, type TimeBounds } from '../event/time.js';
+import { parseStatusUsers, type StatusUser } from '../status/users.js';
 
 /** Where Warden's service connects. Secrets come only from the environment, never from files or logs. */
 export interface ServiceSettings {
@@ -29,6 +30,8 @@ export interface ServiceSettings {
   republishIntervalMs: number;
   /** How far an event's or control's time may be from the wall clock. */
   timeBounds: TimeBounds;
+  /** The status page on the ops port; null (the default) keeps it off. */
+  status: { users: StatusUser[]; historyMs: number } | null;
 }
 
 const DAY = 86_400_000;
@@ -38,7 +41,7 @@ export const ENVIRONMENT = [
   'KAFKA_BROKERS', 'KAFKA_CLIENT_ID', 'KAFKA_GROUP_ID', 'KAFKA_SESSION_TIMEOUT_MS', 'KAFKA_SSL', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD',
   'WARDEN_COMMAND_KEYS', 'WARDEN_COMMAND_KEY_ID', 'WARDEN_OPERATOR_KEYS', 'WARDEN_OPERATOR_KEY_ID', 'WARDEN_TOPIC_ACTIONS', 'WARDEN_TOPIC_DLQ', 'WARDEN_TOPIC_COMMANDS', 'WARDEN_TOPIC_DECISIONS',
   'WARDEN_CONCURRENCY', 'WARDEN_MAX_BATCH', 'WARDEN_FROM_BEGINNING', 'WARDEN_REPUBLISH_INTERVAL_MS', 'WARDEN_EVENT_MAX_AHEAD', 'WARDEN_EVENT_MAX_AGE',
-  'REDIS_URL', 'WARDEN_REDIS_PREFIX', 'WARDEN_IDLE_TTL_DAYS', 'WARDEN_HTTP_PORT', 'WARDEN_HTTP_HOST', 'WARDEN_STALL_TIMEOUT_S', 'WARDEN_START_TIMEOUT_S', 'LOG_LEVEL',
+  'REDIS_URL', 'WARDEN_REDIS_PREFIX', 'WARDEN_IDLE_TTL_DAYS', 'WARDEN_HTTP_PORT', 'WARDEN_HTTP_HOST', 'WARDEN_STALL_TIMEOUT_S', 'WARDEN_START_TIMEOUT_S', 'WARDEN_STATUS_TOKENS', 'WARDEN_STATUS_HISTORY', 'LOG_LEVEL',
 ] as const;
 
 const MAX_AHEAD_LIMIT = 7 * DAY;
@@ -140,7 +143,34 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env, opts: { op
     operatorKeyring: opKeys.ok ? opKeys.keyring : { activeKid: '', keys: new Map() },
     republishIntervalMs: int('WARDEN_REPUBLISH_INTERVAL_MS', DEFAULT_REPUBLISH_INTERVAL_MS, 1000, DAY),
     timeBounds: timeBoundsFromEnv(env, problems),
+    status: opts.operator ? null : statusFromEnv(env, opKeys.ok ? opKeys.keyring : undefined, problems),
   };
   if (problems.length > 0) throw new WardenError('SETTINGS_INVALID', `invalid environment: ${problems.join('; ')}`);
   return settings;
+}
+
+const DEFAULT_STATUS_HISTORY_MS = DAY;
+
+/** WARDEN_STATUS_TOKENS turns the status page on; WARDEN_STATUS_HISTORY is how far back it reads decisions (default 24h, at most 30d). */
+function statusFromEnv(env: NodeJS.ProcessEnv, keyring: Keyring | undefined, problems: string[]): ServiceSettings['status'] {
+  const spec = env.WARDEN_STATUS_TOKENS;
+  if (spec === undefined || spec.trim() === '') return null;
+  let historyMs = DEFAULT_STATUS_HISTORY_MS;
+  const raw = env.WARDEN_STATUS_HISTORY;
+  if (raw !== undefined && raw !== '') {
+    const d = parseDuration(raw);
+    if (!d.ok) problems.push(`WARDEN_STATUS_HISTORY: ${d.reason}`);
+    else if (d.ms < 60_000 || d.ms > 30 * DAY) problems.push(`WARDEN_STATUS_HISTORY must be from 1m to 30d, got "${raw}"`);
+    else historyMs = d.ms;
+  }
+  if (!keyring) {
+    problems.push('WARDEN_STATUS_TOKENS needs the operator keys the page signs with (WARDEN_OPERATOR_KEYS)');
+    return null;
+  }
+  const users = parseStatusUsers(spec, keyring);
+  if (!users.ok) {
+    problems.push(`WARDEN_STATUS_TOKENS: ${users.reason}`);
+    return null;
+  }
+  return { users: users.users, historyMs };
 }

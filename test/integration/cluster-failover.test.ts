@@ -9,8 +9,8 @@ import { simulateFleet } from '../../src/sim/fleet.js';
 import { partitionKey } from '../../src/state/keys.js';
 import { masters, type RedisClient } from '../../src/state/redis-connection.js';
 import {
-  committedCount, createTopic, kcatProduceLines, requireCluster, startWarden, stopWarden, uniqueName, useServices, waitForGroupCaughtUp,
-  type WardenProcess,
+  committedCount, createTopic, deletePrefix, kcatProduceLines, requireCluster, startWarden, stopWarden, TEST_COMMAND_KEYS, uniqueName, useServices,
+  waitForGroupCaughtUp, wardenCli, type WardenProcess,
 } from './helpers.js';
 import { expectSameStateOf, newRunOf, outputs, replayExpected } from './runs.js';
 
@@ -54,7 +54,7 @@ async function masterOf(key: string): Promise<number> {
   return ranges.find(([from, to]) => slot >= from && slot <= to)![2][1];
 }
 
-describe('a Redis Cluster master killed mid-stream', () => {
+describe('warden run on a Redis Cluster', () => {
   it('readiness 503 while it is down, recovery when it is back on its nodes.conf, nothing lost or counted twice', async () => {
     const sim = simulateFleet({ days: 1, seed: 9 });
     const lines = sim.events.map((e) => ({ key: e.identity, value: JSON.stringify(e) }));
@@ -122,5 +122,33 @@ describe('a Redis Cluster master killed mid-stream', () => {
     expect(got.commands).toEqual(exp.commands);
     // What it took, for the log of the run.
     console.log(`cluster failover: readiness 503 ${unready} ms after the kill; ready ${recovered} ms after the master came back`);
+  });
+
+  it('warden breaker suspend, list and resume against a Warden on the cluster', async () => {
+    const actions = uniqueName('cluster-op');
+    await createTopic(actions, 3);
+    const r = await newRunOf(actions, []);
+    const alice = `spiffe://acme.example/agent/support-bot/${uniqueName('alice')}`;
+    await kcatProduceLines(actions, [{ key: alice, value: JSON.stringify({ id: 'a0', ts: Date.now(), identity: alice, action: 'crm.read', resource: 'crm:customers/42', agentClass: 'support-bot' }) }]);
+    const warden = startWarden({ ...r.env, REDIS_URL: URL });
+    try {
+      await warden.waitForLog(/partitions assigned/);
+      const env = { ...r.env, REDIS_URL: URL, USER: 'ci', WARDEN_COMMAND_KEYS: TEST_COMMAND_KEYS, WARDEN_OPERATOR_KEYS: '' };
+      const suspend = await wardenCli(['breaker', 'suspend', alice, '--reason', 'INC-2', '--ttl', '1h', '--operator', 'carol', '--wait', '20s'], env);
+      expect(suspend.stderr).toBe('');
+      expect(suspend.code, suspend.stdout).toBe(0);
+      expect(suspend.stdout).toMatch(/^applied$/m);
+      const list = await wardenCli(['breaker', 'list', '--json'], env);
+      expect(list.code, list.stderr).toBe(0);
+      expect(JSON.parse(list.stdout.trim())).toMatchObject({ identity: alice, breaker: { '*': { phase: 'open' } } });
+      const resume = await wardenCli(['breaker', 'resume', alice, '--reason', 'INC-2 fixed', '--operator', 'carol', '--wait', '20s'], env);
+      expect(resume.code, resume.stdout + resume.stderr).toBe(0);
+      expect(resume.stdout).toMatch(/^applied$/m);
+      // A resume leaves a closed tombstone (replay protection), which the list shows.
+      expect(JSON.parse((await wardenCli(['breaker', 'list', '--json'], env)).stdout.trim())).toMatchObject({ identity: alice, breaker: { '*': { phase: 'closed' } } });
+    } finally {
+      expect(await stopWarden(warden)).toBe(0);
+      await deletePrefix(own, r.prefix);
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { Decoder, Encoder } from '@msgpack/msgpack';
-import { pingAll, type RedisClient } from './redis-connection.js';
+import type { Redis } from 'ioredis';
+import { isCluster, pingAll, type RedisClient } from './redis-connection.js';
 import { errorMessage, WardenError } from '../errors.js';
 import { decodeApply, encodeApply, offsetString, toBuffer } from './apply-codec.js';
 import { MAX_EMPTY_FOLD } from './baseline.js';
@@ -56,6 +57,13 @@ export class RedisWindowStore implements WindowStore {
     // PEXPIRETIME arrived in 7.0.
     if (version !== undefined && Number(version) < 7) {
       throw new WardenError('STATE_REDIS', `Redis 7 or newer is required, found ${/redis_version:(\S+)/.exec(info)?.[1]}`);
+    }
+    if (!isCluster(this.redis)) {
+      // A cluster node reached as one Redis answers MOVED for most keys: say what to change instead.
+      const cluster = await this.call('INFO', () => (this.redis as Redis).info('cluster'));
+      if (/cluster_enabled:1/.test(cluster)) {
+        throw new WardenError('STATE_REDIS', 'this Redis is a Redis Cluster node: name the cluster as REDIS_URL=redis+cluster://host:port,host:port,... (README "Redis Cluster")');
+      }
     }
   }
 

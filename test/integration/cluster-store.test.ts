@@ -231,13 +231,20 @@ describe('Warden on a Redis Cluster', () => {
     expect(parked.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { partition: string }).partition).sort()).toEqual(partitions.slice(0, 6).sort());
   });
 
-  it('a cluster URL that names no node, or a database, is refused by name at start', async () => {
+  it('a cluster URL that names no node, or a database, and a cluster node named as one Redis, are refused by name at start', async () => {
     for (const [url, why] of [['redis+cluster://', 'no nodes'], ['redis+cluster://127.0.0.1:7101/2', 'only database 0'], ['redis+cluster://127.0.0.1', 'is not host:port']]) {
       const r = await wardenCli(['run', '--config', 'config'], { REDIS_URL: url!, WARDEN_COMMAND_KEYS: 'k=' + Buffer.alloc(32, 1).toString('base64') });
       expect(r.code).not.toBe(0);
       expect(r.stderr).toContain(why!);
       expect(r.stderr).toContain('REDIS_URL');
     }
+    // One node of the cluster named as one Redis: refused at start with what to write instead, not MOVED on the first batch.
+    const node = (await masters(admin))[0]!;
+    const r = await wardenCli(['run', '--config', 'config'], {
+      REDIS_URL: `redis://${node.options.host}:${node.options.port}`, WARDEN_COMMAND_KEYS: 'k=' + Buffer.alloc(32, 1).toString('base64'), WARDEN_HTTP_PORT: '0', WARDEN_START_TIMEOUT_S: '5',
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('is a Redis Cluster node: name the cluster as REDIS_URL=redis+cluster://');
   });
 });
 

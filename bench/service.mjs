@@ -1,5 +1,7 @@
-// npm run bench (service part): Warden on the real broker and Redis vs a bare
-// kafkajs consumer that only decodes, on the same pre-filled topic, in one run.
+// npm run bench (service part): Warden on the real broker and Redis vs bare
+// consumers that only decode (kafkajs and the candidate clients of
+// bench/bare-clients.mjs), on the same pre-filled topic, in one run.
+// BENCH_WARDEN=0 measures the bare consumers only.
 import { fork } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -13,6 +15,7 @@ import { startService } from '../dist/src/service/start.js';
 import { settingsFromEnv } from '../dist/src/service/settings.js';
 import { loadScripts } from '../dist/src/state/script-loader.js';
 import { fmt, percentile, syntheticEvents, table } from './common.mjs';
+import { CLIENTS, clientVersion, drain, follow } from './bare-clients.mjs';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const IDENTITIES = Number(process.env.BENCH_IDENTITIES ?? 10_000);
@@ -20,6 +23,12 @@ const PARTITIONS = 6;
 /** Every Nth event replaced by bytes that do not decode: a dead letter, so batches have outputs to publish (0: none). */
 const INVALID_EVERY = Number(process.env.BENCH_INVALID_EVERY ?? 0);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 20);
+/** The bare consumers' latency run: a fixed rate, the same for each, for this long. */
+const CLIENT_RATE = Number(process.env.BENCH_CLIENT_RATE ?? 10_000);
+const CLIENT_SECONDS = Number(process.env.BENCH_CLIENT_SECONDS ?? 10);
+const WITH_WARDEN = process.env.BENCH_WARDEN !== '0';
+/** BENCH_CLIENTS=0: kafkajs alone, whatever bench/clients holds. */
+const BARE = process.env.BENCH_CLIENTS === '0' ? [CLIENTS[0]] : CLIENTS;
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 // The version scripts/kafka.sh runs (KAFKA_VERSION, else the pom's default): the label only, not asked of the broker.
 const KAFKA_VERSION = process.env.KAFKA_VERSION ?? /<kafka\.version>([^<]+)</.exec(readFileSync(new URL('../scripts/kafka/pom.xml', import.meta.url), 'utf8'))?.[1];
@@ -54,28 +63,40 @@ async function prefill() {
   return (performance.now() - t0) / 1000;
 }
 
-async function bareConsumer() {
-  const consumer = kafka.consumer({ groupId: `bench-bare-${id}`, maxWaitTimeInMs: 100 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  let n = 0;
-  let invalid = 0;
-  let first = 0;
-  let last = 0;
-  await new Promise((resolve) => {
-    consumer.run({
-      partitionsConsumedConcurrently: 4,
-      eachBatch: async ({ batch }) => {
-        if (!first) first = performance.now();
-        for (const m of batch.messages) if (!decodeEvent(m.value).ok) invalid++;
-        n += batch.messages.length;
-        last = performance.now();
-        if (n >= EVENTS) resolve();
-      },
-    });
+/** Each client drains the pre-filled topic in its own group, then follows a second topic at CLIENT_RATE; kafkajs again last, to show the machine's drift. */
+async function bareConsumers() {
+  const followTopic = `bench-follow-${id}`;
+  await admin.createTopics({ topics: [{ topic: followTopic, numPartitions: PARTITIONS }], waitForLeaders: true });
+  const warmer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+  await warmer.connect();
+  const [warmEvent] = syntheticEvents(1, 1, Date.UTC(2026, 10, 21));
+  const warm = (i) => warmer.send({ topic: followTopic, acks: 1, messages: [{ key: 'warm', value: Buffer.from(encodeEvent({ ...warmEvent, id: `warm-${i}` }, 'msgpack')) }] });
+  const produce = () => new Promise((resolve) => {
+    fork(new URL('./paced-producer.mjs', import.meta.url), [followTopic, String(CLIENT_RATE), String(CLIENT_SECONDS), String(IDENTITIES)], { stdio: 'inherit' }).on('message', resolve);
   });
-  await consumer.disconnect();
-  return { eps: EVENTS / ((last - first) / 1000), invalid };
+  const out = [];
+  const runs = BARE.length > 1 ? [...BARE, BARE[0]] : BARE;
+  for (const [i, client] of runs.entries()) {
+    const label = `${client.name}${i > 0 && client === BARE[0] ? ', again' : ''}`;
+    const v = clientVersion(client);
+    if (v.missing) {
+      console.log(`  ${label}: not measured: ${v.missing}`);
+      out.push({ label, missing: v.missing });
+      continue;
+    }
+    try {
+      const d = await drain(client, topic, EVENTS, `bench-bare-${i}-${id}`);
+      const f = await follow(client, followTopic, `bench-follow-${i}-${id}`, warm, produce);
+      out.push({ label, version: v.version, eps: d.eps, invalid: d.invalid, p50: percentile(f.latencies, 0.5), p99: percentile(f.latencies, 0.99), max: f.latencies.at(-1), produced: f.produced, received: f.received });
+      console.log(`  ${label} ${v.version}: ${fmt(d.eps)} events/s; following at ${fmt(CLIENT_RATE)}/s p50 ${fmt(percentile(f.latencies, 0.5), 1)} ms, p99 ${fmt(percentile(f.latencies, 0.99), 1)} ms`);
+    } catch (err) {
+      console.log(`  ${label}: failed: ${err.message}`);
+      out.push({ label, version: v.version, failed: err.message });
+    }
+  }
+  await warmer.disconnect();
+  await admin.deleteTopics({ topics: [followTopic] }).catch(() => {});
+  return out;
 }
 
 let roundTrips = 0;
@@ -186,7 +207,22 @@ console.log(`\nwarden run: ${fmt(EVENTS)} msgpack events${INVALID_EVERY > 0 ? ` 
 await admin.connect();
 const produceSecs = await prefill();
 console.log(`  pre-filled in ${produceSecs.toFixed(1)} s`);
-const bare = await bareConsumer();
+const bares = await bareConsumers();
+const bare = bares[0];
+const clientRows = [['bare consumer (decode only)', 'version', 'drain events/s', `p50 at ${fmt(CLIENT_RATE)}/s`, 'p99', 'max', 'received / produced']];
+for (const b of bares) {
+  if (b.missing || b.failed) clientRows.push([b.label, b.version ?? '-', b.missing ? 'not installed' : `failed: ${b.failed}`, '', '', '', '']);
+  else clientRows.push([b.label, b.version, fmt(b.eps), `${fmt(b.p50, 1)} ms`, `${fmt(b.p99, 1)} ms`, `${fmt(b.max)} ms`, `${fmt(b.received)} / ${fmt(b.produced)}`]);
+}
+console.log(table(clientRows));
+if (!WITH_WARDEN) {
+  await mkdir('bench-results', { recursive: true });
+  await writeFile('bench-results/clients.json', JSON.stringify({ at: new Date().toISOString(), events: EVENTS, rate: CLIENT_RATE, seconds: CLIENT_SECONDS, kafka: KAFKA_VERSION, clients: bares }, null, 2));
+  await admin.deleteTopics({ topics: [topic] }).catch(() => {});
+  await admin.disconnect();
+  redis.disconnect();
+  process.exit(0);
+}
 const w = await warden();
 const rows = [
   ['measure', 'value'],
@@ -205,7 +241,7 @@ const rows = [
 console.log(table(rows));
 console.log(`  round trips while draining, by what they carried: ${[...carried].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')}`);
 await mkdir('bench-results', { recursive: true });
-await writeFile('bench-results/latest.json', JSON.stringify({ at: new Date().toISOString(), events: EVENTS, identities: IDENTITIES, bare, warden: { ...w, latencies: undefined, p50: percentile(w.latencies, 0.5), p99: percentile(w.latencies, 0.99) } }, null, 2));
+await writeFile('bench-results/latest.json', JSON.stringify({ at: new Date().toISOString(), events: EVENTS, identities: IDENTITIES, bare, clients: bares, warden: { ...w, latencies: undefined, p50: percentile(w.latencies, 0.5), p99: percentile(w.latencies, 0.99) } }, null, 2));
 await admin.deleteTopics({ topics: [topic, `bench-decisions-${id}`, `bench-commands-${id}`, `bench-dlq-${id}`] }).catch(() => {});
 await admin.disconnect();
 let cursor = '0';

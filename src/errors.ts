@@ -81,6 +81,15 @@ export const ERRORS = {
   CLOUDTRAIL_FIELD_MISSING: { retriable: false, description: 'A CloudTrail record has no `eventID`, `eventTime`, `eventSource` or `eventName`; the message names the field.' },
   CLOUDTRAIL_NOT_A_RECORD: { retriable: false, description: 'A JSON value is no CloudTrail log file, record or EventBridge CloudTrail event (a digest file, another EventBridge event, an Insights event); leave it out of the input.' },
   CLOUDTRAIL_NO_PRINCIPAL: { retriable: false, description: 'A CloudTrail record\'s `userIdentity` is missing or names no one (an `AWSService` without `invokedBy`; no `arn`, `userName` or `principalId`); there is no identity to watch.' },
+  // OpenTelemetry input (`warden otlp`: an HTTP status, or a span counted in the response's `partialSuccess`)
+  OTLP_BODY_TOO_LARGE: { retriable: false, description: 'An OTLP export body (or what its gzip inflates to) is larger than `warden otlp --max-body-bytes`; HTTP 413. Export smaller batches (the SDK\'s `maxExportBatchSize`) or raise the limit.' },
+  OTLP_DECODE: { retriable: false, description: 'An OTLP export body is not JSON (or not UTF-8), not a protobuf `ExportTraceServiceRequest`, not shaped like one, or its gzip is corrupt; HTTP 400. Check the exporter\'s protocol matches its `Content-Type`.' },
+  OTLP_LISTEN: { retriable: false, description: '`warden otlp` cannot listen on `--host`:`--port` (port taken, not an address of this host); change them.' },
+  OTLP_NO_IDENTITY: { retriable: false, description: 'A GenAI span has no `gen_ai.agent.id`, no agent span above it in the same export request, and no `spiffe.id` resource attribute: there is no identity to watch. Set `gen_ai.agent.id` on agent spans (or the workload\'s SPIFFE ID on the resource).' },
+  OTLP_NOT_FOUND: { retriable: false, description: 'A request to `warden otlp` on another path than `POST /v1/traces` (or `GET /metrics`, `/healthz`); HTTP 404 or 405. Point the exporter at `http://HOST:PORT/v1/traces`.' },
+  OTLP_SPAN_INVALID: { retriable: false, description: 'A span\'s `traceId` or `spanId` is missing, all zero or not 16 (8) bytes (hex in JSON), or its `startTimeUnixNano` is missing or not an integer; the message names the field. Fix the exporter.' },
+  OTLP_UNSUPPORTED_ENCODING: { retriable: false, description: 'An OTLP export has a `Content-Encoding` other than `gzip` or none; HTTP 415. Use gzip or no compression.' },
+  OTLP_UNSUPPORTED_MEDIA_TYPE: { retriable: false, description: 'An OTLP export\'s `Content-Type` is neither `application/json` nor `application/x-protobuf`; HTTP 415. Use the `http/json` or `http/protobuf` exporter.' },
 } as const satisfies Record<string, { retriable: boolean; description: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -14,3 +14,5 @@ export type { WindowStore } from './state/types.js';
 export { ERRORS, WardenError, type ErrorCode } from './errors.js';
 export { mapRecord as mapCloudTrailRecord, unpack as unpackCloudTrail } from './cloudtrail/map.js';
 export { readCloudTrail } from './cloudtrail/read.js';
+export { mapSpans as mapOtlpSpans } from './otlp/map.js';
+export { decodeBody as decodeOtlpTraces, OtlpReceiver } from './otlp/receiver.js';

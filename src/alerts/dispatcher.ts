@@ -1,10 +1,10 @@
 import type { RedisClient } from '../state/redis-connection.js';
-import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Detection } from '../detector.js';
 import { errorMessage, WardenError } from '../errors.js';
 import { deadLetterCountKey, deadLetterKey } from '../state/keys.js';
-import { createKafka, type KafkaSettings } from '../transport/kafka-client.js';
+import { createTransport, type KafkaSettings } from '../transport/kafka-client.js';
+import type { Admin, BatchContext, GroupConsumer, InboundMessage, KafkaTransport } from '../transport/types.js';
 import { sameReceiver, SEVERITIES, type AlertReceiver, type AlertsConfig } from './config.js';
 import { deliverOnce, type FetchImpl } from './deliver.js';
 import { buildPayload, buildResolve, type Alert, type Resolution } from './payload.js';
@@ -24,7 +24,7 @@ export interface DispatcherOptions {
   /** A receiver with no committed offsets starts at the end of the topic (it must not page for history) unless this is set. */
   fromBeginning?: boolean;
   sessionTimeoutMs?: number;
-  /** Called when a receiver's consumer stops and kafkajs will not restart it: the process must not live on without it. */
+  /** Called when a receiver's consumer stops and its client will not restart it: the process must not live on without it. */
   onFatal?: (reason: string) => void;
   /** Injectable for tests. */
   now?: () => number;
@@ -81,7 +81,7 @@ const TICK = Symbol('tick');
 type Decoded = { kind: 'detection'; detection: Detection } | { kind: 'resume'; identity: string; detector: string | null; commandId: string; reason: string; issuedAt: number };
 
 /** A detection, or a breaker resume (the audit copy of the command: automatic at the end of probation, or an operator's). */
-function decode(m: KafkaMessage): Decoded | undefined {
+function decode(m: InboundMessage): Decoded | undefined {
   let rec: unknown;
   try {
     rec = JSON.parse(m.value?.toString('utf8') ?? '');
@@ -128,7 +128,7 @@ interface Group {
 
 class ReceiverWorker {
   readonly stats: Omit<ReceiverStats, 'queueDepth'> = { delivered: 0, retries: 0, failures: 0, deadLettered: 0, folded: 0 };
-  private readonly consumer: Consumer;
+  private readonly consumer: GroupConsumer;
   private readonly heartbeatMs: number;
   private readonly log: Logger;
   private readonly stopping = new AbortController();
@@ -144,14 +144,14 @@ class ReceiverWorker {
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(
-    readonly r: AlertReceiver, private readonly o: DispatcherOptions, kafka: Kafka, readonly groupId: string,
+    readonly r: AlertReceiver, private readonly o: DispatcherOptions, kafka: KafkaTransport, readonly groupId: string,
     /** The grouping window in force: a reload may change it. */
     private readonly windowMs: () => number,
   ) {
     this.log = o.log.child({ module: 'alerts', receiver: r.name });
     const sessionTimeout = o.sessionTimeoutMs ?? 30_000;
     this.heartbeatMs = Math.min(3_000, Math.floor(sessionTimeout / 3));
-    this.consumer = kafka.consumer({ groupId, sessionTimeout, heartbeatInterval: this.heartbeatMs, maxWaitTimeInMs: 250, retry: { retries: 10 } });
+    this.consumer = kafka.consumer({ groupId, sessionTimeoutMs: sessionTimeout, heartbeatIntervalMs: this.heartbeatMs, maxWaitMs: 250, retries: 10 });
   }
 
   queueDepth(): number {
@@ -164,21 +164,19 @@ class ReceiverWorker {
   async start(admin: Admin): Promise<void> {
     if (!this.o.fromBeginning) await this.pinStart(admin);
     await this.consumer.connect();
-    this.consumer.on(this.consumer.events.GROUP_JOIN, () => this.lag.clear());
-    this.consumer.on(this.consumer.events.CRASH, (e) => {
+    this.consumer.on('assigned', () => this.lag.clear());
+    this.consumer.on('crash', (e) => {
       if (this.stopping.signal.aborted) return;
-      const reason = `receiver ${this.r.name}: consumer stopped${e.payload.restart ? '; kafkajs restarts it' : ' and will not restart'}: ${e.payload.error.message}`;
-      if (e.payload.restart) this.log.warn({ err: e.payload.error.message }, reason);
+      const reason = `receiver ${this.r.name}: consumer stopped${e.restart ? '; its client restarts it' : ' and will not restart'}: ${e.error.message}`;
+      if (e.restart) this.log.warn({ err: e.error.message }, reason);
       else {
-        this.log.fatal({ err: e.payload.error.message }, reason);
+        this.log.fatal({ err: e.error.message }, reason);
         this.o.onFatal?.(reason);
       }
     });
-    await this.consumer.subscribe({ topic: this.o.decisionsTopic, fromBeginning: this.o.fromBeginning ?? false });
+    await this.consumer.subscribe([this.o.decisionsTopic], this.o.fromBeginning ?? false);
     await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
+      partitionsConcurrently: 1,
       eachBatch: (p) => this.onBatch(p),
     });
     // Only the origin: a Slack webhook URL's path is itself a secret.
@@ -201,25 +199,25 @@ class ReceiverWorker {
    */
   private async pinStart(admin: Admin): Promise<void> {
     const topic = this.o.decisionsTopic;
-    const [committed] = await admin.fetchOffsets({ groupId: this.groupId, topics: [topic] });
-    const unset = new Set((committed?.partitions ?? []).filter((p) => Number(p.offset) < 0).map((p) => p.partition));
+    const committed = await admin.groupOffsets(this.groupId, topic);
+    const unset = new Set(committed.filter((p) => Number(p.offset) < 0).map((p) => p.partition));
     if (unset.size === 0) return;
-    const ends = await admin.fetchTopicOffsets(topic);
+    const ends = await admin.topicOffsets(topic);
     const partitions = ends.filter((e) => unset.has(e.partition)).map((e) => ({ partition: e.partition, offset: e.high }));
     try {
-      await admin.setOffsets({ groupId: this.groupId, topic, partitions });
+      await admin.setGroupOffsets(this.groupId, topic, partitions);
     } catch (err) {
       this.log.warn({ err: errorMessage(err) }, 'could not pin the start offsets (another instance runs the group)');
     }
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: BatchContext): Promise<void> {
     const { topic, partition } = batch;
     const hw = Number(batch.highWatermark);
     let uncommitted: string | undefined;
     const commit = async () => {
       if (uncommitted === undefined) return;
-      await this.consumer.commitOffsets([{ topic, partition, offset: uncommitted }]);
+      await this.consumer.commit([{ topic, partition, offset: uncommitted }]);
       uncommitted = undefined;
     };
     for (const m of batch.messages) {
@@ -381,7 +379,7 @@ function checkSecrets(config: AlertsConfig): void {
 /** One consumer group per receiver on the decisions topic, so one receiver's outage never delays another. */
 export function createDispatcher(o: DispatcherOptions): Dispatcher {
   checkSecrets(o.config);
-  const kafka = createKafka(o.kafka, o.log);
+  const kafka = createTransport(o.kafka, o.log);
   let config = o.config;
   const worker = (r: AlertReceiver) => new ReceiverWorker(r, o, kafka, `${o.groupPrefix}-${r.name}`, () => config.grouping.windowMs);
   let workers = config.receivers.map(worker);

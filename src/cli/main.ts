@@ -7,6 +7,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   demo: { summary: 'run a simulated fleet with two rogue agents through the full pipeline', load: async () => (await import('./demo.js')).demoCommand },
   replay: { summary: 'replay a recording (JSONL or msgpack, or CloudTrail with --format; gzip ok) and write decisions as JSON Lines', load: async () => (await import('./replay.js')).replayCommand },
   cloudtrail: { summary: 'map AWS CloudTrail records to events: JSON Lines on stdout, or --publish to the actions topic', load: async () => (await import('./cloudtrail.js')).cloudtrailCommand },
+  otlp: { summary: 'receive OpenTelemetry GenAI spans over OTLP/HTTP (/v1/traces) and publish them as events to the actions topic', load: async () => (await import('./otlp.js')).otlpCommand },
   eval: { summary: 'score replay decisions against labelled incidents', load: async () => (await import('./eval.js')).evalCommand },
   simulate: { summary: 'write a labelled simulated recording (events + incidents)', load: async () => (await import('./simulate.js')).simulateCommand },
   override: { summary: 'add, list or remove temporary detector overrides (files in DIR/overrides/)', load: async () => (await import('./override.js')).overrideCommand },

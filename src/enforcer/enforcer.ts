@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel, type Consumer, type KafkaConfig, type LogEntry } from 'kafkajs';
+import { kafkaTopicFeed, type FeedConnection, type TopicFeed } from '../transport/topic-feed.js';
 import type { Keyring } from '../commands/keyring.js';
 import { isExpired, openCommand, type VerifyCode } from '../commands/sign.js';
 import { WardenError, errorMessage } from '../errors.js';
@@ -25,13 +24,15 @@ export interface RejectInfo {
   offset: string;
 }
 
-export interface EnforcerOptions {
-  brokers: string[];
+/** Where the commands topic is read from: Kafka at `brokers`, or a `feed` (src/transport/topic-feed.ts) instead of a client of the enforcer's own. */
+export type EnforcerOptions = EnforcerSettings & ({ brokers: string[]; feed?: undefined } | { feed: TopicFeed; brokers?: undefined });
+
+export interface EnforcerSettings {
   topic?: string;
   keyring: Keyring;
   clientId?: string;
-  ssl?: KafkaConfig['ssl'];
-  sasl?: KafkaConfig['sasl'];
+  ssl?: FeedConnection['ssl'];
+  sasl?: FeedConnection['sasl'];
   now?: () => number;
   onReject?: (info: RejectInfo) => void;
   logger?: EnforcerLogger;
@@ -64,8 +65,8 @@ export interface Enforcer {
 
 /**
  * The gateway side of breaker commands. Each instance reads the whole compacted
- * topic with its own throwaway consumer group (kafkajs has no manual
- * assignment) and commits nothing: a restart simply re-reads, which is idempotent.
+ * topic through a feed (over Kafka: its own throwaway consumer group) and
+ * commits nothing: a restart simply re-reads, which is idempotent.
  */
 export function createEnforcer(opts: EnforcerOptions): Enforcer {
   const topic = opts.topic ?? 'warden.commands';
@@ -73,19 +74,10 @@ export function createEnforcer(opts: EnforcerOptions): Enforcer {
   const log = opts.logger;
   const table = new CommandTable(now);
   const stats = { applied: 0, stale: 0, repeated: 0, rejected: {} as Partial<Record<RejectCode, number>>, bootstrapped: false, following: false };
-  const kafka = new Kafka({
-    clientId: opts.clientId ?? 'warden-enforcer',
-    brokers: opts.brokers,
-    ssl: opts.ssl,
-    sasl: opts.sasl,
-    logLevel: log ? logLevel.WARN : logLevel.NOTHING,
-    logCreator: () => (e: LogEntry) => {
-      const { message, ...fields } = e.log;
-      if (e.level === logLevel.ERROR) log?.error({ ...fields, kafka: e.namespace }, message);
-      else log?.warn({ ...fields, kafka: e.namespace }, message);
-    },
+  const feed = opts.feed ?? kafkaTopicFeed({
+    brokers: opts.brokers, clientId: opts.clientId ?? 'warden-enforcer',
+    ...(opts.ssl !== undefined ? { ssl: opts.ssl } : {}), ...(opts.sasl ? { sasl: opts.sasl } : {}), ...(log ? { logger: log } : {}),
   });
-  let consumer: Consumer | undefined;
   let started = false;
   let stopped = false;
   let failBootstrap: ((err: Error) => void) | undefined;
@@ -118,15 +110,9 @@ export function createEnforcer(opts: EnforcerOptions): Enforcer {
   }
 
   async function highWatermarks() {
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      const topics = await admin.listTopics();
-      if (!topics.includes(topic)) throw new WardenError('ENFORCER_TOPIC_MISSING', `commands topic "${topic}" does not exist`, { retriable: true });
-      return await admin.fetchTopicOffsets(topic);
-    } finally {
-      await admin.disconnect();
-    }
+    const offsets = await feed.offsets(topic);
+    if (offsets === null) throw new WardenError('ENFORCER_TOPIC_MISSING', `commands topic "${topic}" does not exist`, { retriable: true });
+    return offsets;
   }
 
   async function start(): Promise<void> {
@@ -148,31 +134,23 @@ export function createEnforcer(opts: EnforcerOptions): Enforcer {
     const advance = (partition: number, next: number) => {
       if (tracker.advance(partition, next)) markBootstrapped();
     };
-    // A short long-poll: new records arrive at once either way, and stop() does not wait 5 s.
-    const c = kafka.consumer({ groupId: `warden-enforcer-${randomBytes(8).toString('hex')}`, allowAutoTopicCreation: false, maxWaitTimeInMs: 1000 });
-    consumer = c;
-    // Batches emptied by compaction or control records never reach eachBatch, but still move the position.
-    c.on(c.events.END_BATCH_PROCESS, (e) => advance(e.payload.partition, Number(e.payload.lastOffset) + 1));
-    c.on(c.events.CRASH, (e) => {
-      log?.error({ err: errorMessage(e.payload.error), restart: e.payload.restart }, 'enforcer consumer crashed');
-      if (!e.payload.restart) {
-        stats.following = false;
-        failBootstrap?.(new WardenError('ENFORCER_CONSUMER_CRASHED', `commands consumer stopped: ${errorMessage(e.payload.error)}`, { retriable: true }));
-      }
-    });
     const timeoutMs = opts.bootstrapTimeoutMs ?? 60_000;
     const timer = setTimeout(
       () => failBootstrap?.(new WardenError('ENFORCER_BOOTSTRAP_TIMEOUT', `did not read "${topic}" up to its high watermarks within ${timeoutMs} ms`, { retriable: true })),
       timeoutMs,
     );
     const follow = async () => {
-      await c.connect();
-      await c.subscribe({ topics: [topic], fromBeginning: true });
-      await c.run({
-        autoCommit: false,
-        eachBatch: async ({ batch }) => {
-          for (const m of batch.messages) handle(m.key, m.value, batch.partition, m.offset);
-          advance(batch.partition, Number(batch.lastOffset()) + 1);
+      await feed.follow(topic, {
+        records: (partition, records) => {
+          for (const m of records) handle(m.key, m.value, partition, m.offset);
+        },
+        position: advance,
+        crash: (error, restart) => {
+          log?.error({ err: errorMessage(error), restart }, 'enforcer consumer crashed');
+          if (!restart) {
+            stats.following = false;
+            failBootstrap?.(new WardenError('ENFORCER_CONSUMER_CRASHED', `commands consumer stopped: ${errorMessage(error)}`, { retriable: true }));
+          }
         },
       });
       stats.following = true;
@@ -184,7 +162,7 @@ export function createEnforcer(opts: EnforcerOptions): Enforcer {
       stats.bootstrapped = true;
       log?.info({ topic, identities: table.identities, applied: stats.applied, rejected: stats.rejected }, 'enforcer bootstrapped');
     } catch (err) {
-      await c.disconnect().catch(() => undefined);
+      await feed.close().catch(() => undefined);
       stats.following = false;
       if (err instanceof WardenError) throw err;
       throw new WardenError('ENFORCER_START_FAILED', `cannot follow "${topic}": ${errorMessage(err)}`, { retriable: true, cause: err });
@@ -199,7 +177,7 @@ export function createEnforcer(opts: EnforcerOptions): Enforcer {
     stopped = true;
     stats.following = false;
     failBootstrap?.(new WardenError('ENFORCER_STOPPED', 'enforcer stopped before bootstrap completed'));
-    await consumer?.disconnect();
+    await feed.close();
   }
 
   return {

@@ -1,7 +1,7 @@
-import type { KafkaMessage } from 'kafkajs';
 import { decodeEvent } from '../event/codec.js';
 import { timeError, type TimeBounds } from '../event/time.js';
 import type { InputRecord } from '../pipeline/engine.js';
+import type { InboundMessage } from '../transport/types.js';
 
 const EMPTY = new Uint8Array(0);
 /** The headers no string can carry as they were (repeated, null, or not UTF-8): README "Dead letters". */
@@ -18,7 +18,7 @@ function textOf(v: Buffer | string | null): string | undefined {
 }
 
 /** A bad record's headers for its dead letter, exactly: as text where that is the value, else base64 in RAW_HEADERS. */
-function headersOf(message: KafkaMessage): Record<string, string> | undefined {
+function headersOf(message: InboundMessage): Record<string, string> | undefined {
   if (!message.headers) return undefined;
   const headers: Record<string, string> = {};
   const raw: Array<[string, string | null]> = [];
@@ -38,7 +38,7 @@ function headersOf(message: KafkaMessage): Record<string, string> | undefined {
  * off its identity's owner partition and take a hop there (route.ts).
  * Counted, so operators can find the producer.
  */
-export function misrouted(message: KafkaMessage, rec: InputRecord): boolean {
+export function misrouted(message: InboundMessage, rec: InputRecord): boolean {
   if (!rec.ok || !rec.event) return false;
   const key = message.key;
   if (!key) return true;
@@ -53,7 +53,7 @@ export function misrouted(message: KafkaMessage, rec: InputRecord): boolean {
  * `now` is the wall clock the record's time is bounded by; a record forwarded
  * by Warden is not bounded again (it was where it was first read).
  */
-export function toRecord(message: KafkaMessage, now: number, bounds: TimeBounds, bounded = true): InputRecord {
+export function toRecord(message: InboundMessage, now: number, bounds: TimeBounds, bounded = true): InputRecord {
   const offset = BigInt(message.offset);
   const value = message.value ?? EMPTY;
   const result = decodeEvent(value);

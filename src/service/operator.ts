@@ -1,17 +1,17 @@
 import { pino } from 'pino';
 import type { RedisClient } from '../state/redis-connection.js';
-import type { Kafka } from 'kafkajs';
 import { encodeControl } from '../control/create.js';
 import type { ControlOutcome, OperatorControl } from '../control/types.js';
 import { WardenError, errorMessage } from '../errors.js';
 import { collectBreakers, type IdentityBreaker } from '../state/breaker-view.js';
 import { META_FIELD, metaKey, partitionKey } from '../state/keys.js';
-import { createKafka } from '../transport/kafka-client.js';
+import { createTransport } from '../transport/kafka-client.js';
+import type { KafkaTransport } from '../transport/types.js';
 import type { ServiceSettings } from './settings.js';
 
-/** The operator tools' client: its own client id, and only kafkajs errors on stderr. */
-function operatorKafka(settings: ServiceSettings): Kafka {
-  return createKafka({ ...settings.kafka, clientId: `${settings.kafka.clientId}-operator` }, pino({ level: 'error' }, pino.destination(2)));
+/** The operator tools' client: its own client id, and only the client's errors on stderr. */
+function operatorKafka(settings: ServiceSettings): KafkaTransport {
+  return createTransport({ ...settings.kafka, clientId: `${settings.kafka.clientId}-operator` }, pino({ level: 'error' }, pino.destination(2)));
 }
 
 export interface Published {
@@ -23,13 +23,13 @@ export interface Published {
 /** Publishes a control to the actions topic keyed by its identity, so it lands in order with the identity's events. */
 export async function publishControl(settings: ServiceSettings, control: OperatorControl): Promise<Published> {
   const kafka = operatorKafka(settings);
-  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
+  const producer = kafka.producer({ idempotent: true });
   const topic = settings.topics.actions;
   try {
     await producer.connect();
-    const [meta] = await producer.send({ topic, acks: -1, messages: [{ key: control.identity, value: encodeControl(control) }] });
+    const [meta] = await producer.send([{ topic, messages: [{ key: control.identity, value: encodeControl(control) }] }], -1);
     if (!meta) throw new WardenError('KAFKA_PUBLISH', `no acknowledgement from ${topic}`);
-    return { topic, partition: meta.partition, offset: BigInt(meta.baseOffset ?? meta.offset ?? '-1') };
+    return { topic, partition: meta.partition, offset: BigInt(meta.baseOffset ?? '-1') };
   } catch (err) {
     if (err instanceof WardenError) throw err;
     throw new WardenError('KAFKA_PUBLISH', `cannot publish the control to ${topic} at ${settings.kafka.brokers.join(',')}: ${errorMessage(err)}`, { cause: err });
@@ -64,24 +64,28 @@ export async function watchAudit(settings: ServiceSettings, controlId: string): 
   let ends: Array<{ partition: number; high: string }>;
   try {
     await admin.connect();
-    ends = await admin.fetchTopicOffsets(topic);
+    ends = await admin.topicOffsets(topic);
   } catch (err) {
     await admin.disconnect().catch(() => undefined);
     throw new WardenError('KAFKA_READ', `cannot read the decisions topic ${topic} at ${settings.kafka.brokers.join(',')} to follow the control: ${errorMessage(err)}`, { cause: err });
   }
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
+  const consumer = kafka.consumer({ groupId, maxWaitMs: 100 });
   let found!: (o: ControlOutcome) => void;
   const outcome = new Promise<ControlOutcome>((resolve) => (found = resolve));
   await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: false });
+  await consumer.subscribe([topic], false);
   await consumer.run({
-    eachMessage: async ({ message }) => {
-      if (!message.value || !message.value.includes(controlId)) return;
-      try {
-        const rec = JSON.parse(message.value.toString('utf8')) as { kind?: string } & ControlOutcome;
-        if (rec.kind === 'control' && rec.controlId === controlId) found(rec);
-      } catch {
-        // Not ours to judge: only the control's own record matters here.
+    partitionsConcurrently: 1,
+    eachBatch: async ({ batch, resolveOffset }) => {
+      for (const message of batch.messages) {
+        resolveOffset(message.offset);
+        if (!message.value || !message.value.includes(controlId)) continue;
+        try {
+          const rec = JSON.parse(message.value.toString('utf8')) as { kind?: string } & ControlOutcome;
+          if (rec.kind === 'control' && rec.controlId === controlId) found(rec);
+        } catch {
+          // Not ours to judge: only the control's own record matters here.
+        }
       }
     },
   });

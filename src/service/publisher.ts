@@ -1,10 +1,10 @@
-import type { Message, Producer, TopicMessages } from 'kafkajs';
 import type { Logger } from 'pino';
 import { retry, RetryError } from '../retry.js';
 import { errorMessage, WardenError } from '../errors.js';
 import { BATCH_OVERHEAD, DEFAULT_RECORD_LIMIT, recordBytes } from '../pipeline/record-size.js';
 import type { CommitReceipt, OutboxRecord, WindowStore } from '../state/types.js';
 import { kafkaErrorType, kafkaRetriable } from '../transport/kafka-client.js';
+import type { OutboundMessage, Producer, TopicMessages } from '../transport/types.js';
 import type { ParkedOutput, ParkingLot } from './parked.js';
 import { BACKOFF } from './supervise.js';
 
@@ -16,7 +16,7 @@ export const REFUSED_ATTEMPTS = 3;
 
 /**
  * The idempotent producer, replaceable: a request Kafka refuses (not
- * retriably) may have been appended on its other partitions while kafkajs
+ * retriably) may have been appended on its other partitions while the client
  * rolls their sequence numbers back, so the next send would be out of
  * sequence. A fresh producer (a new producer id) starts clean.
  */
@@ -48,7 +48,7 @@ export class ProducerSlot {
     this.inflight.set(p, (this.inflight.get(p) ?? 0) + 1);
     const began = performance.now();
     try {
-      await p.sendBatch({ acks: -1, topicMessages });
+      await p.send(topicMessages, -1);
       this.onSend?.((performance.now() - began) / 1000, false);
     } catch (err) {
       this.onSend?.((performance.now() - began) / 1000, true);
@@ -77,15 +77,15 @@ export class ProducerSlot {
   }
 }
 
-function toMessage(record: OutboxRecord): Message {
-  const m: Message = { key: record.key, value: Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength) };
+function toMessage(record: OutboxRecord): OutboundMessage {
+  const m: OutboundMessage = { key: record.key, value: Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength) };
   if (record.headers) m.headers = record.headers;
   if (record.partition !== undefined) m.partition = record.partition;
   return m;
 }
 
 function byTopic(group: readonly Pending[]): TopicMessages[] {
-  const topics = new Map<string, Message[]>();
+  const topics = new Map<string, OutboundMessage[]>();
   for (const { record } of group) {
     const msgs = topics.get(record.topic) ?? [];
     msgs.push(toMessage(record));

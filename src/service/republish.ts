@@ -1,5 +1,4 @@
 import type { RedisClient } from '../state/redis-connection.js';
-import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { BreakerRecord } from '../breaker/breaker.js';
 import { restatement } from '../breaker/sequence.js';
@@ -8,6 +7,7 @@ import { signCommand } from '../commands/sign.js';
 import { errorMessage } from '../errors.js';
 import { commandRecord } from '../pipeline/records.js';
 import { scanBreakers } from '../state/breaker-view.js';
+import type { KafkaTransport, OutboundMessage, Producer } from '../transport/types.js';
 
 export const DEFAULT_REPUBLISH_INTERVAL_MS = 5 * 60_000;
 /** Passes per round that restate identities whose seq moved while the round ran. */
@@ -65,11 +65,11 @@ export async function republishOnce(opts: RepublishOptions): Promise<RepublishRo
   while (todo.length > 0 && passes < MAX_PASSES) {
     passes++;
     for (let i = 0; i < todo.length; i += CHUNK) {
-      const messages: Message[] = todo.slice(i, i + CHUNK).map(([identity, r]) => ({
+      const messages: OutboundMessage[] = todo.slice(i, i + CHUNK).map(([identity, r]) => ({
         key: identity,
         value: JSON.stringify(commandRecord(signCommand(restatement(identity, r), opts.keyring))),
       }));
-      await opts.producer.send({ topic: opts.topic, acks: -1, messages });
+      await opts.producer.send([{ topic: opts.topic, messages }], -1);
     }
     published += todo.length;
     const sent = new Map(todo.map(([identity, r]) => [identity, r.seq]));
@@ -89,9 +89,9 @@ export interface Republisher {
  * compacted-away command is repaired within one interval plus one round. A
  * failed round (Kafka or Redis away) is logged and retried sooner.
  */
-export async function startRepublisher(opts: Omit<RepublishOptions, 'producer'> & { kafka: Kafka; intervalMs: number; log: Logger }): Promise<Republisher> {
+export async function startRepublisher(opts: Omit<RepublishOptions, 'producer'> & { kafka: KafkaTransport; intervalMs: number; log: Logger }): Promise<Republisher> {
   const log = opts.log.child({ module: 'republish' });
-  const producer = opts.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = opts.kafka.producer({ idempotent: true });
   await producer.connect();
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;

@@ -1,12 +1,12 @@
-import type { KafkaMessage } from 'kafkajs';
 import type { Keyring } from '../commands/keyring.js';
 import { FORWARD_HEADER, verifyForward, type Forwarded } from '../pipeline/forward.js';
 import type { InputRecord } from '../pipeline/engine.js';
+import type { InboundMessage } from '../transport/types.js';
 import { keyPartition } from '../transport/murmur2.js';
 
 const EMPTY = new Uint8Array(0);
 
-function headerOf(message: KafkaMessage, name: string): string | undefined {
+function headerOf(message: InboundMessage, name: string): string | undefined {
   const v = message.headers?.[name];
   if (v === undefined || Array.isArray(v)) return undefined;
   return typeof v === 'string' ? v : v.toString('utf8');
@@ -28,13 +28,13 @@ export class Router {
   }
 
   /** The forward a message on partition `here` carries, verified; null for any other record. */
-  forwardedOf(message: KafkaMessage, here: number): Forwarded | null {
+  forwardedOf(message: InboundMessage, here: number): Forwarded | null {
     if (!message.headers || message.headers[FORWARD_HEADER.sig] === undefined) return null;
     return verifyForward(this.keyring, here, (name) => headerOf(message, name), message.value ?? EMPTY);
   }
 
   /** Marks a decoded record: counted here (maybe as a forward), or to go to its owner. */
-  route(message: KafkaMessage, rec: InputRecord, here: number, forwarded: Forwarded | null): void {
+  route(message: InboundMessage, rec: InputRecord, here: number, forwarded: Forwarded | null): void {
     if (!rec.ok) return;
     if (forwarded) {
       rec.forwarded = forwarded;

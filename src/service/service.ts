@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { WardenConfig } from '../config/types.js';
 import { errorMessage } from '../errors.js';
@@ -9,7 +8,8 @@ import { OutboxEncoder } from '../pipeline/outbox.js';
 import type { ClassStore } from '../state/class-store.js';
 import type { FleetStore } from '../state/fleet.js';
 import type { WindowStore } from '../state/types.js';
-import { createKafka, kafkaRetriable } from '../transport/kafka-client.js';
+import { createTransport, kafkaRetriable } from '../transport/kafka-client.js';
+import type { Admin, BatchContext, GroupConsumer, KafkaTransport } from '../transport/types.js';
 import { kafkaDependency, redisDependency, type Dependency, type StartGate } from './start-gate.js';
 import { misrouted, toRecord } from './decode.js';
 import { MemoryParkingLot, type ParkingLot } from './parked.js';
@@ -30,12 +30,12 @@ function within<T>(work: Promise<T>, ms: number, why: string): Promise<T> {
   return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
-/** Instrumentation, namespaced like kafkajs' own. */
+/** Instrumentation, namespaced `warden.`. */
 export interface ServiceEvents {
   'warden.batch': [BatchInfo];
   'warden.partitions': [{ assigned: string[] }];
   'warden.error': [{ error: unknown; partition?: string }];
-  /** The service cannot go on (a consumer kafkajs will not restart, a failure no retry can mend): the process must exit non-zero. */
+  /** The service cannot go on (a consumer its client will not restart, a failure no retry can mend): the process must exit non-zero. */
   'warden.fatal': [{ reason: string; error: unknown }];
 }
 
@@ -72,8 +72,8 @@ export interface ServiceOptions {
  * changes exactly-once; the outbox makes outputs at-least-once with stable ids.
  */
 export class WardenService extends EventEmitter<ServiceEvents> {
-  private readonly kafka: Kafka;
-  private readonly consumer: Consumer;
+  private readonly kafka: KafkaTransport;
+  private readonly consumer: GroupConsumer;
   private readonly producer: ProducerSlot;
   private readonly engine: Engine;
   private readonly outbox: OutboxEncoder;
@@ -115,17 +115,17 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     super();
     this.log = opts.log.child({ module: 'service' });
     const { kafka, topics } = opts.settings;
-    this.kafka = createKafka(kafka, opts.log);
+    this.kafka = createTransport(kafka, opts.log);
     this.heartbeatMs = Math.min(3000, Math.floor(kafka.sessionTimeoutMs / 3));
     this.consumer = this.kafka.consumer({
       groupId: kafka.groupId,
-      maxWaitTimeInMs: 100,
-      sessionTimeout: kafka.sessionTimeoutMs,
-      heartbeatInterval: this.heartbeatMs,
-      retry: { retries: 10 },
+      maxWaitMs: 100,
+      sessionTimeoutMs: kafka.sessionTimeoutMs,
+      heartbeatIntervalMs: this.heartbeatMs,
+      retries: 10,
     });
     this.producer = new ProducerSlot(
-      () => this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner }),
+      () => this.kafka.producer({ idempotent: true }),
       (seconds, failed) => (failed ? this.metrics.kafkaErrors.inc({ kind: 'publish' }) : this.metrics.publishSeconds.observe(seconds)),
     );
     this.outbox = new OutboxEncoder(topics, topics.actions, opts.settings.keyring);
@@ -230,7 +230,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     this.engine.setConfig(config);
   }
 
-  /** `gate` bounds each wait on Kafka or Redis (WARDEN_START_TIMEOUT_S); without one, kafkajs' and ioredis' own retries do. */
+  /** `gate` bounds each wait on Kafka or Redis (WARDEN_START_TIMEOUT_S); without one, the Kafka client's and ioredis' own retries do. */
   async start(gate?: StartGate): Promise<void> {
     try {
       await this.begin(gate);
@@ -263,8 +263,8 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     const admin = this.admin;
     const created = await step(kafka, 'creating topics on', () => ensureTopics(admin, settings.topics));
     if (created.length > 0) this.log.info({ created }, 'created topics');
-    const [meta] = (await step(kafka, 'reading the actions topic\'s partitions from', () => admin.fetchTopicMetadata({ topics: [settings.topics.actions] }))).topics;
-    this.router = new Router(meta!.partitions.length, settings.keyring);
+    const partitions = await step(kafka, 'reading the actions topic\'s partitions from', () => admin.partitionCount(settings.topics.actions));
+    this.router = new Router(partitions, settings.keyring);
     this.log.info({ topic: settings.topics.actions, partitions: this.router.partitions }, 'identities are counted on their murmur2 partition');
     const limits = await step(kafka, 'reading topic limits from', () => outputLimits(admin, settings.topics, this.log));
     this.outbox.deadLetterLimit = limits.deadLetter;
@@ -272,8 +272,8 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     this.log.info(limits, 'output record limits');
     await step(kafka, 'connecting the producer to', () => this.producer.connect());
     await step(kafka, 'connecting the consumer to', () => this.consumer.connect());
-    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
-      const assigned = Object.entries(e.payload.memberAssignment).flatMap(([t, ps]) => ps.map((p) => `${t}:${p}`));
+    this.consumer.on('assigned', (e) => {
+      const assigned = Object.entries(e.assignment).flatMap(([t, ps]) => ps.map((p) => `${t}:${p}`));
       this.assigned = assigned;
       this.engine.forgetExcept(assigned);
       const now = Date.now();
@@ -292,24 +292,22 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       this.downSince = null;
       this.emit('warden.partitions', { assigned });
     });
-    this.consumer.on(this.consumer.events.CRASH, (e) => {
-      const err = e.payload.error;
+    this.consumer.on('crash', (e) => {
+      const err = e.error;
       this.metrics.kafkaErrors.inc({ kind: 'crash' });
       this.crashed = err.message;
       this.downSince ??= Date.now();
-      if (e.payload.restart) this.log.warn({ err: err.message, restart: true }, 'consumer crashed; kafkajs restarts it');
+      if (e.restart) this.log.warn({ err: err.message, restart: true }, 'consumer crashed; its client restarts it');
       else this.fail(`Kafka consumer stopped and will not restart: ${err.message}`, err);
     });
-    await step(kafka, 'subscribing to the actions topic on', () => this.consumer.subscribe({ topic: settings.topics.actions, fromBeginning: settings.kafka.fromBeginning }));
+    await step(kafka, 'subscribing to the actions topic on', () => this.consumer.subscribe([settings.topics.actions], settings.kafka.fromBeginning));
     this.running = true;
     this.downSince = Date.now();
     // Not bounded by the gate: a join waits for the group to rebalance; a failed one is a consumer crash (above).
     gate?.note(`joining consumer group ${settings.kafka.groupId} on ${settings.topics.actions}`);
     await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: settings.kafka.partitionsConsumedConcurrently,
-      eachBatch: (payload) => this.onBatch(payload),
+      partitionsConcurrently: settings.kafka.partitionsConsumedConcurrently,
+      eachBatch: (ctx) => this.onBatch(ctx),
     });
     this.log.info({ topic: settings.topics.actions, group: settings.kafka.groupId }, 'consuming');
     const every = Math.max(1000, Math.min(10_000, Math.floor(settings.stallTimeoutMs / 3)));
@@ -332,8 +330,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     const { topics, kafka } = this.opts.settings;
     const began = performance.now();
     try {
-      const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topics.actions), admin.fetchOffsets({ groupId: kafka.groupId, topics: [topics.actions] })]);
-      const offsets = committed[0]?.partitions ?? [];
+      const [ends, offsets] = await Promise.all([admin.topicOffsets(topics.actions), admin.groupOffsets(kafka.groupId, topics.actions)]);
       for (const e of ends) {
         const p = `${topics.actions}:${e.partition}`;
         // A batch that ended while the broker answered knows better than these offsets.
@@ -396,7 +393,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
     if (this.open.size > 10_000) for (const [k, until] of this.open) if (until <= this.watermark) this.open.delete(k);
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: BatchContext): Promise<void> {
     const partition = `${batch.topic}:${batch.partition}`;
     this.setLag(partition, Number(batch.offsetLagLow()));
     const max = this.opts.settings.kafka.maxBatch;
@@ -465,7 +462,7 @@ export class WardenService extends EventEmitter<ServiceEvents> {
       }
       const last = messages[messages.length - 1]!.offset;
       resolveOffset(last);
-      await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+      await this.consumer.commit([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
       await heartbeat();
       this.progress.set(partition, Date.now());
       this.setLag(partition, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));

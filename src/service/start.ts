@@ -7,7 +7,7 @@ import { RedisClassStore } from '../state/redis-class-store.js';
 import { RedisFleetStore } from '../state/redis-fleet.js';
 import { RedisWindowStore } from '../state/redis-store.js';
 import { RedisParkingLot } from './parked.js';
-import { createKafka } from '../transport/kafka-client.js';
+import { createTransport } from '../transport/kafka-client.js';
 import { startRepublisher, type Republisher } from './republish.js';
 import { EpochWatch } from './epoch-watch.js';
 import { WardenService } from './service.js';
@@ -102,7 +102,7 @@ export async function startService(opts: {
   let republisher: Republisher;
   try {
     republisher = await gate.wait(kafkaDep, 'connecting the republisher to', () => startRepublisher({
-      redis, prefix: settings.redis.prefix, kafka: createKafka(settings.kafka, opts.log), topic: settings.topics.commands,
+      redis, prefix: settings.redis.prefix, kafka: createTransport(settings.kafka, opts.log), topic: settings.topics.commands,
       keyring: settings.keyring, intervalMs: settings.republishIntervalMs, log: opts.log,
     }));
   } catch (err) {

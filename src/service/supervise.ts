@@ -5,7 +5,7 @@ import { WardenError } from '../errors.js';
 /** Backoff between attempts at a batch's Redis or Kafka work: full jitter, 250 ms doubling to 5 s. */
 export const BACKOFF = { baseMs: 250, maxMs: 5_000 };
 
-/** What a partition batch gives its waits: kafkajs' heartbeat, so the group keeps the member through an outage. */
+/** What a partition batch gives its waits: the consumer's heartbeat, so the group keeps the member through an outage. */
 export interface Liveline {
   heartbeat(): Promise<void>;
   everyMs: number;

@@ -1,24 +1,21 @@
-import type { Admin, ConfigResourceTypes } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorMessage } from '../errors.js';
 import type { Topics } from '../pipeline/outbox.js';
 import { DEFAULT_RECORD_LIMIT } from '../pipeline/record-size.js';
+import type { Admin } from '../transport/types.js';
 
 /** Creates Warden's topics when missing; the commands topic is compacted so its latest record per identity is the current state. */
 export async function ensureTopics(admin: Admin, topics: Topics, partitions = 6): Promise<string[]> {
   const existing = new Set(await admin.listTopics());
   const wanted = [
-    { topic: topics.actions, numPartitions: partitions },
-    { topic: topics.deadLetter, numPartitions: 1 },
-    { topic: topics.decisions, numPartitions: 3 },
-    { topic: topics.commands, numPartitions: 3, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+    { topic: topics.actions, partitions },
+    { topic: topics.deadLetter, partitions: 1 },
+    { topic: topics.decisions, partitions: 3 },
+    { topic: topics.commands, partitions: 3, configs: { 'cleanup.policy': 'compact' } },
   ].filter((t) => !existing.has(t.topic));
-  if (wanted.length > 0) await admin.createTopics({ topics: wanted, waitForLeaders: true });
+  if (wanted.length > 0) await admin.createTopics(wanted);
   return wanted.map((t) => t.topic);
 }
-
-/** kafkajs' ConfigResourceTypes.TOPIC; the enum is not a named export of its CommonJS build. */
-const TOPIC = 2 as ConfigResourceTypes;
 
 export interface OutputLimits {
   /** The dead-letter topic's max.message.bytes: no dead letter is larger. */
@@ -36,13 +33,9 @@ export async function outputLimits(admin: Admin, topics: Topics, log: Logger): P
   const names = [topics.deadLetter, topics.decisions, topics.commands];
   const limits = new Map<string, number>();
   try {
-    const res = await admin.describeConfigs({
-      includeSynonyms: false,
-      resources: names.map((name) => ({ type: TOPIC, name, configNames: ['max.message.bytes'] })),
-    });
-    for (const r of res.resources) {
-      const v = Number(r.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue);
-      if (Number.isSafeInteger(v) && v > 0) limits.set(r.resourceName, v);
+    for (const [topic, value] of await admin.topicConfig(names, 'max.message.bytes')) {
+      const v = Number(value);
+      if (Number.isSafeInteger(v) && v > 0) limits.set(topic, v);
     }
   } catch (err) {
     log.warn({ err: errorMessage(err), fallback: DEFAULT_RECORD_LIMIT }, 'could not read the output topics\' max.message.bytes; using a conservative default');

@@ -1,5 +1,7 @@
 import { Kafka, logLevel, Partitioners, type Admin, type KafkaConfig, type Producer, type SASLOptions } from 'kafkajs';
 import type { Logger } from 'pino';
+import { kafkajsTransport } from './kafkajs.js';
+import type { KafkaTransport } from './types.js';
 
 export interface KafkaSettings {
   brokers: string[];
@@ -17,8 +19,9 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 
 /**
  * kafkajs is in maintenance mode (2.2.4 is its last release): everything else
- * in Warden talks to Kafka through this module and src/service, so the client
- * can be swapped without touching the pipeline.
+ * in Warden talks to Kafka through the interfaces of ./types.ts, so the client
+ * can be swapped without touching the pipeline. The kafkajs client itself is
+ * for src/transport only (test/unit/transport-seam.test.ts holds the rest to ./types.ts).
  */
 export function createKafka(settings: KafkaSettings, log: Logger, quiet?: (message: string) => boolean): Kafka {
   const kafkaLog = log.child({ module: 'kafkajs' });
@@ -36,6 +39,11 @@ export function createKafka(settings: KafkaSettings, log: Logger, quiet?: (messa
   };
   if (settings.sasl) config.sasl = settings.sasl as SASLOptions;
   return new Kafka(config);
+}
+
+/** The Kafka client Warden's service, alerts and tools are built on (src/transport/types.ts). */
+export function createTransport(settings: KafkaSettings, log: Logger, quiet?: (message: string) => boolean): KafkaTransport {
+  return kafkajsTransport(createKafka(settings, log, quiet));
 }
 
 function rootCause(err: unknown): unknown {

@@ -162,7 +162,12 @@ export interface WardenProcess {
  * sets WARDEN_EVENT_MAX_AGE; the ahead bound stays at its default.
  */
 export function startWarden(env: Record<string, string>, configDir = 'config'): WardenProcess {
-  const child = spawn(process.execPath, ['bin/warden.js', 'run', '--config', configDir], {
+  return startWardenCommand(['run', '--config', configDir], env);
+}
+
+/** Any `warden` command as a separate process, with the same environment and log capture as startWarden. */
+export function startWardenCommand(args: string[], env: Record<string, string>): WardenProcess {
+  const child = spawn(process.execPath, ['bin/warden.js', ...args], {
     env: { ...process.env, KAFKA_BROKERS: BROKERS, REDIS_URL, LOG_LEVEL: 'info', KAFKAJS_NO_PARTITIONER_WARNING: '1', WARDEN_HTTP_PORT: '0', WARDEN_HTTP_HOST: '127.0.0.1', WARDEN_COMMAND_KEYS: TEST_COMMAND_KEYS, WARDEN_EVENT_MAX_AGE: '0', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -5,7 +5,7 @@
  * restatement (compaction would keep the restatement).
  */
 import type { Redis } from 'ioredis';
-import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serializeRecord, type BreakerRecord } from '../../src/breaker/breaker.js';
 import type { ScopeState } from '../../src/breaker/types.js';
@@ -13,6 +13,8 @@ import { keyringFromEnv, type Keyring } from '../../src/commands/keyring.js';
 import { openCommand, signCommand } from '../../src/commands/sign.js';
 import { republishOnce } from '../../src/service/republish.js';
 import { identityKey, partitionKey } from '../../src/state/keys.js';
+import { createTransport } from '../../src/transport/kafka-client.js';
+import type { Producer } from '../../src/transport/types.js';
 import { BROKERS, createTopic, deletePrefix, kcatConsumeAll, requireKafka, requireRedis, TEST_COMMAND_KEYS, uniqueName } from './helpers.js';
 
 const T = Date.now();
@@ -35,8 +37,9 @@ beforeAll(async () => {
   const k = keyringFromEnv({ WARDEN_COMMAND_KEYS: TEST_COMMAND_KEYS });
   if (!k.ok) throw new Error(k.reason);
   keys = k.keyring;
-  producer = new Kafka({ clientId: 'warden-test', brokers: BROKERS.split(','), logLevel: logLevel.NOTHING })
-    .producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  // The service's own producer, through the transport seam.
+  producer = createTransport({ brokers: BROKERS.split(','), clientId: 'warden-test', ssl: false, sasl: null }, pino({ level: 'silent' }))
+    .producer({ idempotent: true });
   await producer.connect();
 });
 
@@ -88,8 +91,9 @@ describe('republishOnce', () => {
     await store(identity, { state: { '*': open() }, seq: T + 2, at: T });
     // The engine's part, between the round's read and its publish: commit the resume (seq T + 3), publish it.
     let raced = false;
-    const racing = {
-      send: async (req: Parameters<Producer['send']>[0]) => {
+    const racing: Producer = {
+      ...producer,
+      send: async (req, acks) => {
         if (!raced) {
           raced = true;
           await store(identity, { state: { '*': open({ phase: 'closed' }) }, seq: T + 3, at: T + 3 });
@@ -97,11 +101,11 @@ describe('republishOnce', () => {
             v: 2, seq: T + 3, type: 'resume', commandId: 'r-1', identity, scope: '*', until: null, probationUntil: null, reason: 'operator',
             detector: null, issuedAt: T + 3, eventId: 'ctl-1', strike: 0, cascade: true, active: [],
           }, keys);
-          await producer.send({ topic, acks: -1, messages: [{ key: identity, value: JSON.stringify({ kind: 'command', ...resume }) }] });
+          await producer.send([{ topic, messages: [{ key: identity, value: JSON.stringify({ kind: 'command', ...resume }) }] }], -1);
         }
-        return producer.send(req);
+        return producer.send(req, acks);
       },
-    } as unknown as Producer;
+    };
     const round = await republishOnce({ redis, prefix, producer: racing, topic, keyring: keys });
     expect(round.passes).toBe(2);
     const mine = (await kcatConsumeAll(topic)).filter((r) => r.key === identity).map((r) => JSON.parse(r.payload!) as Record<string, any>);

@@ -278,7 +278,8 @@ describe('CommandTable', () => {
 
 describe('enforcer import graph', () => {
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-  const allowedFiles = /^src\/(enforcer\/[^/]+|commands\/[^/]+|breaker\/types|errors)\.ts$/;
+  // The Kafka side comes through the seam: the feed, its kafkajs implementation and the interfaces, nothing of the service.
+  const allowedFiles = /^src\/(enforcer\/[^/]+|commands\/[^/]+|breaker\/types|errors|transport\/(topic-feed|kafkajs|types))\.ts$/;
   const allowedPackages = new Set(['kafkajs']);
 
   // Type-only imports are erased from the JS a gateway loads (breaker/types.ts names

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { KafkaMessage } from 'kafkajs';
+import type { InboundMessage } from '../../src/transport/types.js';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_TIME_BOUNDS } from '../../src/event/time.js';
 import { DEAD_LETTER_PREFIX_BYTES, deadLetterOutbox } from '../../src/pipeline/dead-letter.js';
@@ -51,7 +51,7 @@ describe('a bad record\'s headers (service/decode.ts)', () => {
     const message = {
       offset: '3', key: Buffer.from('k'), value: Buffer.from('junk'), timestamp: '0', attributes: 0,
       headers: { ok: Buffer.from('caf\u00e9'), bin: Buffer.from([0xff, 0xfe, 0x41]), dup: [Buffer.from('1'), Buffer.from('2')], nul: null },
-    } as unknown as KafkaMessage;
+    } as unknown as InboundMessage;
     const r = toRecord(message, Date.now(), DEFAULT_TIME_BOUNDS);
     expect(r.ok).toBe(false);
     expect(r.headers).toEqual({ ok: 'caf\u00e9', [RAW_HEADERS]: JSON.stringify([['bin', '//5B'], ['dup', 'MQ=='], ['dup', 'Mg=='], ['nul', null]]) });

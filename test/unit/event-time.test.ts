@@ -1,5 +1,5 @@
 import { Readable, Writable } from 'node:stream';
-import type { KafkaMessage } from 'kafkajs';
+import type { InboundMessage } from '../../src/transport/types.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseKeyring } from '../../src/commands/keyring.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -19,8 +19,8 @@ const NOW = Date.UTC(2026, 11, 1, 12);
 const B = DEFAULT_TIME_BOUNDS;
 const ev = (id: string, ts: number, over: Partial<AgentEvent> = {}): AgentEvent =>
   ({ id, ts, identity: 'spiffe://acme.example/agent/support-bot/1', action: 'vault.read', resource: 'vault:secrets/prod', agentClass: 'support-bot', ...over });
-const message = (offset: number, value: Uint8Array): KafkaMessage =>
-  ({ offset: String(offset), value: Buffer.from(value), key: null, timestamp: String(NOW), attributes: 0, headers: { trace: 'abc' } }) as KafkaMessage;
+const message = (offset: number, value: Uint8Array): InboundMessage =>
+  ({ offset: String(offset), value: Buffer.from(value), key: null, timestamp: String(NOW), attributes: 0, headers: { trace: 'abc' } }) as InboundMessage;
 
 afterEach(() => {
   vi.useRealTimers();

@@ -1,7 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { Encoder } from '@msgpack/msgpack';
-import { Partitioners, type KafkaMessage, type PartitionMetadata } from 'kafkajs';
+// kafkajs here is the reference Warden's placement is checked against, not a transport.
+import { Partitioners, type PartitionMetadata } from 'kafkajs';
+import type { InboundMessage } from '../../src/transport/types.js';
 import { describe, expect, it } from 'vitest';
 import { decodeEvent } from '../../src/event/codec.js';
 import { DEFAULT_TIME_BOUNDS } from '../../src/event/time.js';
@@ -71,7 +73,7 @@ describe('producer validation: the service\'s rules, before anything is sent', (
     expect(err).toMatchObject({ code, retriable: false });
     // The service, given these fields encoded without any check, decides the same.
     const raw = new Encoder().encode(input);
-    const asService = toRecord({ key: Buffer.from('k'), value: Buffer.from(raw), offset: '0', timestamp: String(NOW), attributes: 0, headers: {} } as unknown as KafkaMessage, NOW, DEFAULT_TIME_BOUNDS);
+    const asService = toRecord({ key: Buffer.from('k'), value: Buffer.from(raw), offset: '0', timestamp: String(NOW), attributes: 0, headers: {} } as unknown as InboundMessage, NOW, DEFAULT_TIME_BOUNDS);
     expect(asService.ok ? 'accepted' : asService.error.code).toBe(code);
     await p.close();
     expect(sink.sent).toEqual([]);
@@ -284,7 +286,8 @@ describe('producer import graph', () => {
     }
     const files = [...seen].map((f) => relative(root, f));
     expect(files.filter((f) => !/^src\/(producer|event|control|commands|transport)\/[^/]+\.ts$|^src\/(errors|log)\.ts$/.test(f))).toEqual([]);
-    expect([...kafkajsFrom]).toEqual(['src/transport/kafka-client.ts']);
+    expect([...kafkajsFrom].filter((f) => !f.startsWith('src/transport/'))).toEqual([]);
+    expect(kafkajsFrom.size).toBeGreaterThan(0);
   });
 });
 

@@ -1,4 +1,6 @@
-import { Partitioners, type KafkaMessage, type PartitionMetadata } from 'kafkajs';
+// kafkajs here is the reference Warden's placement is checked against, not a transport.
+import { Partitioners, type PartitionMetadata } from 'kafkajs';
+import type { InboundMessage } from '../../src/transport/types.js';
 import { describe, expect, it } from 'vitest';
 import { parseKeyring } from '../../src/commands/keyring.js';
 import { DEFAULT_TIME_BOUNDS } from '../../src/event/time.js';
@@ -20,9 +22,9 @@ const other = (() => {
 })();
 const NOW = Date.UTC(2026, 11, 2, 12);
 
-function message(identity: string, headers: Record<string, string> = {}, ts = NOW): KafkaMessage {
+function message(identity: string, headers: Record<string, string> = {}, ts = NOW): InboundMessage {
   const value = Buffer.from(JSON.stringify({ id: 'e1', ts, identity, action: 'email.send', resource: 'email:x@y.z' }));
-  return { key: Buffer.from('some-key'), value, offset: '7', timestamp: String(NOW), attributes: 0, headers } as unknown as KafkaMessage;
+  return { key: Buffer.from('some-key'), value, offset: '7', timestamp: String(NOW), attributes: 0, headers } as unknown as InboundMessage;
 }
 
 describe('the owner partition of an identity', () => {
@@ -61,7 +63,7 @@ describe('forwarded records', () => {
     const id = 'spiffe://acme.example/agent/support-bot/mailer';
     const owner = router.owner(id);
     const elsewhere = (owner + 1) % 6;
-    const at = (m: KafkaMessage, here: number) => {
+    const at = (m: InboundMessage, here: number) => {
       const f = router.forwardedOf(m, here);
       const rec = toRecord(m, NOW, DEFAULT_TIME_BOUNDS, f === null);
       router.route(m, rec, here, f);
@@ -85,7 +87,7 @@ describe('forwarded records', () => {
     const [late] = new OutboxEncoder(DEFAULT_TOPICS, DEFAULT_TOPICS.actions, ring).encode(
       [{ kind: 'forward', forward: { offset: 8n, to: owner, identity: id, value: old.value! } }], `${DEFAULT_TOPICS.actions}:${elsewhere}`);
     expect(at(message(id, {}, NOW - 40 * 86_400_000), owner).ok).toBe(false);
-    expect(at({ ...old, headers: late!.headers } as KafkaMessage, owner)).toMatchObject({ ok: true, forwarded: { from: elsewhere, offset: 8n } });
+    expect(at({ ...old, headers: late!.headers } as InboundMessage, owner)).toMatchObject({ ok: true, forwarded: { from: elsewhere, offset: 8n } });
 
     // Headers a producer made up: not a forward; off the owner it is forwarded as any record is.
     const forged = message(id, { [FORWARD_HEADER.from]: String(elsewhere), [FORWARD_HEADER.offset]: '999999', [FORWARD_HEADER.sig]: 'k1.AAAA' });

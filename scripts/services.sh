@@ -57,6 +57,18 @@ ensure_redis_cluster() {
   fi
 }
 
+# test/unit/deploy-monitoring.test.ts checks deploy/prometheus/*.yml with promtool
+# (Debian's prometheus package has it).
+ensure_promtool() {
+  command -v promtool >/dev/null && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing promtool (apt-get install prometheus)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  else
+    log "promtool is not installed: install Prometheus' promtool (Debian/Ubuntu: apt-get install prometheus)"; return 1
+  fi
+}
+
 # The status page's end-to-end test drives Debian's chromium through playwright-core
 # (which downloads no browser of its own).
 ensure_chromium() {

@@ -12,6 +12,7 @@ LOG_TAG=test
 ensure_packages
 ensure_redis
 ensure_redis_cluster
+ensure_promtool
 ensure_kafka
 ensure_chromium
 export KAFKAJS_NO_PARTITIONER_WARNING=1

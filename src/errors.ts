@@ -67,7 +67,11 @@ export const ERRORS = {
   // On-call alerts
   ALERT_ATTEMPT_FAILED: { retriable: true, description: 'One delivery to a receiver failed (timeout, connection error, 5xx, 429); retried with backoff, honouring `Retry-After`.' },
   ALERT_DEAD_LETTER_FAILED: { retriable: true, description: 'An undeliverable alert could not be stored in Redis; the alert is not committed and is tried again.' },
+  ALERT_DEAD_LETTER_MALFORMED: { retriable: false, description: 'A stored dead letter holds no detection or resolve (written by something else than Warden); `warden alerts dead redrive` keeps it, `list --json` shows it: delete it by hand.' },
+  ALERT_DEAD_LETTER_NOT_FOUND: { retriable: false, description: '`warden alerts dead redrive --id` names no dead letter (the id or its first 8+ characters); `warden alerts dead list` shows them. Nothing was sent.' },
   ALERT_REJECTED: { retriable: false, description: 'A receiver answered a 4xx other than 429; not retried, the alert is dead-lettered: fix the receiver\'s URL or auth.' },
+  ALERT_RECEIVER_UNKNOWN: { retriable: false, description: 'A dead letter\'s receiver is no longer in `alerts.yaml` (or no longer takes resolves, not being `pagerduty`); the letter is kept: add the receiver back to re-send it.' },
+  ALERT_REDRIVE_FAILED: { retriable: false, description: '`warden alerts dead redrive` could not re-send some dead letters (each is listed with its own code); they are kept, run it again once the receiver is fixed; exit code 1.' },
   ALERT_UNDELIVERABLE: { retriable: false, description: 'An alert was given up (after `maxAttempts`, or rejected) and kept in `<prefix>:alerts:dead:<name>`; raise `maxAttempts` or fix the receiver.' },
   ALERTS_SECRET_MISSING: { retriable: false, description: 'A dispatcher got a config loaded without the environment, so a receiver\'s secret or routing key is missing; load it with `validateConfigDir(dir, { env: process.env })`.' },
   ALERTS_STOPPED: { retriable: false, description: 'An alert dispatcher was started after it stopped; create a new one.' },

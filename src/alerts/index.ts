@@ -15,3 +15,4 @@ export {
   createDispatcher, DEAD_LETTER_MAX, deadLetterCountKey, deadLetterKey, readDeadLetters,
   type Dispatcher, type DispatcherOptions, type ReceiverStats,
 } from './dispatcher.js';
+export { listDeadLetters, redriveDeadLetters, selectDeadLetters, type DeadLetter, type RedriveOptions, type RedriveResult } from './dead-letters.js';

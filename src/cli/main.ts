@@ -13,6 +13,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   override: { summary: 'add, list or remove temporary detector overrides (files in DIR/overrides/)', load: async () => (await import('./override.js')).overrideCommand },
   'validate-config': { summary: 'check a config directory and print every problem', load: async () => (await import('./validate-config.js')).validateConfigCommand },
   breaker: { summary: 'list or show breakers; suspend or resume an identity as an operator', load: async () => (await import('./breaker.js')).breakerCommand },
+  alerts: { summary: 'list dead-lettered alerts, or re-send them to their receivers (alerts dead list|redrive)', load: async () => (await import('./alerts.js')).alertsCommand },
   parked: { summary: 'list outputs Kafka refused after retries, parked so their partition moves on', load: async () => (await import('./parked.js')).parkedCommand },
   run: { summary: 'run the service against Kafka and Redis', load: async () => (await import('./run.js')).runCommand },
 };

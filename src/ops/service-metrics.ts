@@ -18,7 +18,13 @@ interface ErrorSource {
  * at 0 for each, so rate() sees the first increase; other labelled families
  * show no sample until they have one.
  */
-export function serviceMetrics(collect: { openBreakers: () => number; lag: () => Iterable<PartitionLag> }) {
+export function serviceMetrics(collect: {
+  openBreakers: () => number;
+  lag: () => Iterable<PartitionLag>;
+  /** What /readyz and /healthz answer, for alert rules (Prometheus cannot read those). */
+  ready?: () => Promise<boolean>;
+  live?: () => boolean;
+}) {
   const registry = createRegistry();
   const registers = [registry];
   const counter = <L extends string = never>(name: string, help: string, labelNames: readonly L[] = [], start: Array<Record<L, string>> = []): Counter<L> => {
@@ -50,6 +56,14 @@ export function serviceMetrics(collect: { openBreakers: () => number; lag: () =>
         this.reset();
         for (const p of collect.lag()) this.set({ topic: p.topic, partition: p.partition }, p.lag);
       },
+    }),
+    ready: new Gauge({
+      name: 'warden_ready', help: '1 while /readyz answers 200 (Kafka connected with partitions assigned, Redis answering), else 0.', registers,
+      async collect() { this.set((await collect.ready?.()) === true ? 1 : 0); },
+    }),
+    live: new Gauge({
+      name: 'warden_live', help: '1 while /healthz answers 200 (consumer in its group, no partition with lag stalled), else 0.', registers,
+      collect() { this.set(collect.live?.() === true ? 1 : 0); },
     }),
     batchSeconds: new Histogram({ name: 'warden_batch_duration_seconds', help: 'Time to process one partition batch, state and outputs included.', buckets, registers }),
     publishSeconds: new Histogram({ name: 'warden_publish_seconds', help: 'Time for Kafka to acknowledge one send of outputs (acks=all); failed sends are counted in warden_kafka_errors_total{kind="publish"}.', buckets, registers }),

@@ -152,6 +152,8 @@ export class WardenService extends EventEmitter<ServiceEvents> {
         const at = key.lastIndexOf(':');
         return { topic: key.slice(0, at), partition: Number(key.slice(at + 1)), lag };
       }),
+      ready: async () => (await this.notReady()) === null,
+      live: () => this.notLive() === null,
     });
   }
 

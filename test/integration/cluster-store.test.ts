@@ -201,13 +201,21 @@ describe('Warden on a Redis Cluster', () => {
     for (const partition of partitions) expect(await store.committedOffset(partition)).toBe(2n);
   });
 
-  it('alert dead letters: the list and its count are one slot, so their MULTI runs on a cluster', async () => {
+  it('alert dead letters: the list and its count are one slot, so their MULTI runs on a cluster; warden alerts dead list reads every master', async () => {
     const prefix = newPrefix('dead');
     expect(await slotOf(deadLetterKey(prefix, 'ops'))).toBe(await slotOf(deadLetterCountKey(prefix, 'ops')));
     const redis = client();
     for (const id of ['a-1', 'a-2']) await storeDeadLetter(redis, prefix, 'ops', id, JSON.stringify({ alertId: id }));
     expect(await readDeadLetters(redis, prefix, 'ops')).toEqual([{ alertId: 'a-2' }, { alertId: 'a-1' }]);
     expect(await admin.get(deadLetterCountKey(prefix, 'ops'))).toBe('2');
+    // Receivers on different masters: `warden alerts dead list` scans every one (the count is not a receiver).
+    await storeDeadLetter(redis, prefix, 'pager', 'a-3', JSON.stringify({ alertId: 'a-3' }));
+    expect(await slotOf(deadLetterKey(prefix, 'ops'))).not.toBe(await slotOf(deadLetterKey(prefix, 'pager')));
+    const list = await wardenCli(['alerts', 'dead', 'list', '--json'], { REDIS_URL: REDIS_CLUSTER_URL, WARDEN_REDIS_PREFIX: prefix });
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual([
+      { alertId: 'a-1', receiver: 'ops' }, { alertId: 'a-2', receiver: 'ops' }, { alertId: 'a-3', receiver: 'pager' },
+    ]);
   });
 
   it('warden breaker list and show, and warden parked, read every master', async () => {

@@ -379,7 +379,7 @@ describe('docker-compose.yml agrees with scripts/kafka', () => {
     const brokers = env(services.warden).KAFKA_BROKERS;
     expect(brokers).toBe('kafka:19092');
     expect(env(services.kafka).KAFKA_ADVERTISED_LISTENERS).toContain(`://${brokers}`);
-    expect(env(services.kafka).KAFKA_ADVERTISED_LISTENERS).toContain('PLAINTEXT://127.0.0.1:9092');
+    expect(env(services.kafka).KAFKA_ADVERTISED_LISTENERS).toContain('PLAINTEXT://127.0.0.1:${HOST_KAFKA_PORT:-19092}');
     expect(env(services.warden).REDIS_URL).toBe('redis://redis:6379');
   });
 

@@ -54,6 +54,10 @@ describe('/metrics of warden run against the real broker and Redis', () => {
       expect(text).toMatch(/^nodejs_heap_size_used_bytes [1-9]\d*$/m);
       expect(text).toMatch(/^warden_kafka_errors_total\{kind="crash"\} 0$/m);
       expect(text).toMatch(/^warden_redis_errors_total\{connection="state"\} 0$/m);
+      // What /readyz and /healthz answer, for alert rules.
+      expect((await fetch(`${base}/readyz`)).status).toBe(200);
+      expect(text).toMatch(/^warden_ready 1$/m);
+      expect(text).toMatch(/^warden_live 1$/m);
       // Ticket reads are in support-bot's manifest: no outputs yet, but the family is there.
       expect(text).toMatch(/^# TYPE warden_publish_seconds histogram$/m);
 

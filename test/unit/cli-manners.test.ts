@@ -22,13 +22,13 @@ describe('warden CLI manners', () => {
   });
 
   it('usage errors go to stderr with exit 2; asked-for help goes to stdout with exit 0', async () => {
-    for (const args of [[], ['nonsense'], ['breaker'], ['breaker', 'frobnicate'], ['override'], ['replay'], ['replay', '--bogus'], ['eval', '--grace', 'soon']]) {
+    for (const args of [[], ['nonsense'], ['breaker'], ['breaker', 'frobnicate'], ['override'], ['replay'], ['replay', '--bogus'], ['eval', '--grace', 'soon'], ['alerts'], ['alerts', 'dead'], ['alerts', 'dead', 'frobnicate'], ['alerts', 'dead', 'redrive']]) {
       const r = await warden(args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stdout, args.join(' ')).toBe('');
       expect(r.stderr, args.join(' ')).toMatch(/usage: warden|\[CLI_USAGE\]/);
     }
-    for (const args of [['--help'], ['breaker', '--help'], ['override', '--help'], ['replay', '--help']]) {
+    for (const args of [['--help'], ['breaker', '--help'], ['override', '--help'], ['replay', '--help'], ['alerts', '--help']]) {
       const r = await warden(args);
       expect(r.code, args.join(' ')).toBe(0);
       expect(r.stdout, args.join(' ')).toMatch(/^usage: warden/);

@@ -42,6 +42,22 @@ describe('service metrics (prom-client)', () => {
     expect(samples(text, 'warden_detections_total')).toEqual(['warden_detections_total{detector="scope",rule="a\\"b\\\\c\\nd",decision="suspend"} 1']);
   });
 
+  it('says at every scrape what /readyz and /healthz answer (warden_ready, warden_live), 0 when it cannot say', async () => {
+    let ready = false;
+    let live = true;
+    const m = serviceMetrics({ openBreakers: () => 0, lag: () => [], ready: async () => ready, live: () => live });
+    let text = await m.registry.render();
+    expect(samples(text, 'warden_ready')).toEqual(['warden_ready 0']);
+    expect(samples(text, 'warden_live')).toEqual(['warden_live 1']);
+    ready = true;
+    live = false;
+    text = await m.registry.render();
+    expect(samples(text, 'warden_ready')).toEqual(['warden_ready 1']);
+    expect(samples(text, 'warden_live')).toEqual(['warden_live 0']);
+    const bare = await metrics().registry.render();
+    expect(samples(bare, 'warden_ready')).toEqual(['warden_ready 0']);
+  });
+
   it('has warden_build_info and the standard process and Node.js runtime metrics', async () => {
     const text = await metrics().registry.render();
     expect(text).toContain(`warden_build_info{version="${VERSION}",node="${process.version}"} 1`);

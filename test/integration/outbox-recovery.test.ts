@@ -39,10 +39,10 @@ beforeAll(async () => {
   cluster = await requireCluster();
 });
 
-/** Runs test/integration/crash-at.mjs until it SIGKILLs itself at `at`. */
+/** Runs test/integration/crash-at.mjs until it SIGKILLs itself at `at` (probes on a free port: 9400 may be taken on a shared machine). */
 function crashAt(at: 'commit' | 'ack', run: Run, url: string): Promise<NodeJS.Signals | null> {
   const child = spawn(process.execPath, ['test/integration/crash-at.mjs', exactDir], {
-    env: { ...process.env, KAFKA_BROKERS: BROKERS, REDIS_URL: url, KAFKAJS_NO_PARTITIONER_WARNING: '1', WARDEN_COMMAND_KEYS: TEST_COMMAND_KEYS, WARDEN_EVENT_MAX_AGE: '0', WARDEN_MAX_BATCH: '100', CRASH_AT: at, ...run.env },
+    env: { ...process.env, KAFKA_BROKERS: BROKERS, REDIS_URL: url, KAFKAJS_NO_PARTITIONER_WARNING: '1', WARDEN_COMMAND_KEYS: TEST_COMMAND_KEYS, WARDEN_EVENT_MAX_AGE: '0', WARDEN_MAX_BATCH: '100', WARDEN_HTTP_PORT: '0', WARDEN_HTTP_HOST: '127.0.0.1', CRASH_AT: at, ...run.env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const timer = setTimeout(() => child.kill('SIGTERM'), 60_000);

@@ -3,7 +3,7 @@ import type { AgentEvent } from '../src/event/types.js';
 import { detectorSchema } from '../src/config/detector-schema.js';
 import { boolean, duration, integer, number, object } from '../src/config/schema.js';
 import { slidingCount, type DistinctView, type IdentityView, type Track } from '../src/state/types.js';
-import { formatDuration, NO_FINDINGS, NO_TRACKS, round } from './format.js';
+import { formatDuration, hash32, NO_FINDINGS, NO_TRACKS, round } from './format.js';
 
 export interface CredentialConfig extends DetectorCommon {
   instances: {
@@ -58,8 +58,8 @@ const schema = detectorSchema(RULES, {
 });
 
 const defaults = {
-  // Opt-in: five distinct sets and a seen set per identity cost Redis memory and time on every event with an instance.
-  enabled: false,
+  // Five distinct sets and a seen set per identity cost Redis memory and time on every event with an instance; a shared credential is what Warden is for.
+  enabled: true,
   // A rolling deploy or a move looks like a shared credential for a while: alert until an operator says otherwise.
   mode: 'alert',
   severity: 'high',
@@ -83,15 +83,18 @@ const TASKS = 'credential:t';
 const TASK_AT = 'credential:ti';
 
 /**
- * A short stable tag of a name (FNV-1a 32-bit, base 36): members stay a few
+ * A short stable tag of a name (FNV-1a 32-bit, in decimal): members stay a few
  * bytes in the store whatever the name (a hostile 2 KB instance or resource
- * costs 7); a collision (odds about 3 in 10^5 among 500 members) only merges two.
+ * costs 10), and a set of integers is an intset in Redis, a few bytes a member
+ * instead of a hash table entry; a collision (odds about 3 in 10^5 among 500
+ * members) only merges two.
  */
 export function tag(s: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return (h >>> 0).toString(36);
+  return String(hash32(s));
 }
+
+/** Two tags in one integer member (below 2^53): the first's low 21 bits and the second's 32. */
+const pair = (a: number, b: number): string => String((a % 2_097_152) * 4_294_967_296 + b);
 
 /**
  * Concurrency from distinct tracks only: instances per bucket (now), (instance,
@@ -105,24 +108,25 @@ function track(event: AgentEvent, ctx: DetectorContext): Track[] {
   if (inst === undefined || inst === '') return NO_TRACKS;
   const cfg = ctx.config.credential;
   const i = cfg.instances;
-  const t = tag(inst);
+  const th = hash32(inst);
+  const t = String(th);
   const b = Math.floor(event.ts / i.bucketMs);
   const h = Math.floor(event.ts / HOUR);
   const perWindow = i.windowMs / i.bucketMs;
   const perNorm = i.normWindowMs / HOUR;
   const tracks: Track[] = [
     { kind: 'distinct', key: NOW, windowMs: i.bucketMs, member: t, cap: i.maxTracked },
-    { kind: 'distinct', key: PAIRS, windowMs: i.windowMs, member: `${t}|${b}`, cap: i.maxTracked * perWindow },
+    { kind: 'distinct', key: PAIRS, windowMs: i.windowMs, member: String(th * 64 + (b % 64)), cap: i.maxTracked * perWindow },
     { kind: 'distinct', key: BUCKETS, windowMs: i.windowMs, member: `${b}`, cap: perWindow },
-    { kind: 'distinct', key: NORM_PAIRS, windowMs: i.normWindowMs, member: `${t}|${h}`, cap: i.maxTracked * perNorm },
+    { kind: 'distinct', key: NORM_PAIRS, windowMs: i.normWindowMs, member: String(th * 32 + (h % 32)), cap: i.maxTracked * perNorm },
     { kind: 'distinct', key: NORM_HOURS, windowMs: i.normWindowMs, member: `${h}`, cap: perNorm },
   ];
   if (cfg.newInstance.enabled) tracks.push({ kind: 'seen', key: SEEN, member: t, cap: cfg.newInstance.maxSeen });
   const task = event.task;
   if (cfg.tasks.enabled && task !== undefined && task !== '') {
-    const k = tag(task);
-    tracks.push({ kind: 'distinct', key: TASKS, windowMs: cfg.tasks.windowMs, member: k, cap: cfg.tasks.maxTasks });
-    tracks.push({ kind: 'distinct', key: TASK_AT, windowMs: cfg.tasks.windowMs, member: `${t}|${k}`, cap: 2 * cfg.tasks.maxTasks });
+    const k = hash32(task);
+    tracks.push({ kind: 'distinct', key: TASKS, windowMs: cfg.tasks.windowMs, member: String(k), cap: cfg.tasks.maxTasks });
+    tracks.push({ kind: 'distinct', key: TASK_AT, windowMs: cfg.tasks.windowMs, member: pair(th, k), cap: 2 * cfg.tasks.maxTasks });
   }
   return tracks;
 }

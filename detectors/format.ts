@@ -15,6 +15,13 @@ export function formatDuration(ms: number): string {
   return `${ms}ms`;
 }
 
+/** FNV-1a, 32-bit unsigned: a stable, fast hash of a name. */
+export function hash32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
 export function round(x: number, digits = 2): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;

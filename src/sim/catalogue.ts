@@ -49,6 +49,16 @@ export interface ExtraStream {
   peak: number;
 }
 
+/** The identity's credential also presented from another instance, emitting `share` of its traffic there. */
+export interface Twin {
+  from: number;
+  to: number;
+  instance: string;
+  share: number;
+  /** Only these actions; all when absent. */
+  actions?: readonly string[];
+}
+
 export interface Agent {
   identity: string;
   cls: ClassSpec;
@@ -63,6 +73,7 @@ export interface Agent {
   instances: [number, string][];
   effects: Effect[];
   extra: ExtraStream[];
+  twins: Twin[];
   /** Windows an incident must avoid on this identity (a confounder is running). */
   reserved: [number, number][];
   /** Has an incident: not a candidate for another. */
@@ -121,7 +132,7 @@ export class Fleet {
       const at = d + rng.int(0, DAY - 1);
       if (at > joinAt && at < leaveAt && rng.chance(0.3)) instances.push([at, `${cls.name}-${hex}-${rng.int(0x100000, 0xffffff).toString(16)}`]);
     }
-    const a: Agent = { identity, cls, scale, phase, joinAt, leaveAt, rng, instances, effects: [], extra: [], reserved: [], taken: false };
+    const a: Agent = { identity, cls, scale, phase, joinAt, leaveAt, rng, instances, effects: [], extra: [], twins: [], reserved: [], taken: false };
     this.agents.push(a);
     return a;
   }
@@ -197,6 +208,11 @@ export class Fleet {
       }
       for (const s of c.streams) this.minute(a, r, actor, t, s.action, s.peak * a.scale, lvl, s.resource);
       for (const x of a.extra) if (t >= x.from && t < x.to) this.minute(a, r, actor, t, x.tool.action, x.peak * a.scale, lvl, x.tool.resource);
+      for (const w of a.twins) {
+        if (t < w.from || t >= w.to) continue;
+        const twin = { identity: a.identity, cls: c.name, instance: w.instance };
+        for (const s of c.streams) if (!w.actions || w.actions.includes(s.action)) this.minute(a, r, twin, t, s.action, s.peak * a.scale * w.share, lvl, s.resource);
+      }
     }
   }
 
@@ -282,6 +298,8 @@ export function simulateCatalogue(opts: CatalogueOptions = {}): CatalogueResult 
   const r = new Prng(deriveSeed(o.seed, 'catalogue/plan'));
   confounders(f, r, byClass, o.days);
   placeIncidents(f, r, byClass, o.days);
+  // Look-alikes added later draw from their own stream, so earlier placements stay put for a seed.
+  lookAlikes(f, new Prng(deriveSeed(o.seed, 'catalogue/plan-2')), byClass, o.days);
 
   for (const a of [...f.agents]) {
     if (a.cls.rhythm === 'batch') f.nightlyBatch(a, (byClass.get(a.cls.name)?.indexOf(a) ?? 0) * 4 * MIN);
@@ -366,9 +384,11 @@ function confounders(f: Fleet, r: Prng, byClass: Map<string, Agent[]>, days: num
     const t0 = dayStart(laterDay()) + between(r, 0, DAY - HOUR);
     for (const a of of(cls)) {
       const at = t0 + between(r, 0, 40 * MIN);
+      // The old instance drains for a few minutes after the new one starts: a brief overlap of two.
+      a.twins.push({ from: at, to: at + 5 * MIN, instance: f.instanceAt(a, at), share: 0.5 });
       a.instances.push([at, `${cls}-${a.identity.slice(-4)}-deploy-${r.int(0x1000, 0xffff).toString(16)}`]);
       a.instances.sort((x, y) => x[0] - y[0]);
-      f.label({ identity: a.identity, start: at - 10 * MIN, end: at + 30 * MIN, label: `rolling-deploy/${cls}`, kind: 'rolling-deploy', role: 'confounder', detail: `${cls} moves to new instances over 40 min` });
+      f.label({ identity: a.identity, start: at - 10 * MIN, end: at + 30 * MIN, label: `rolling-deploy/${cls}`, kind: 'rolling-deploy', role: 'confounder', detail: `${cls} moves to new instances over 40 min, the old one draining for 5 min` });
     }
   }
   {
@@ -387,5 +407,36 @@ function confounders(f: Fleet, r: Prng, byClass: Map<string, Agent[]>, days: num
     const a = f.agent(classSpec(name), at);
     a.taken = true;
     f.label({ identity: a.identity, start: at, end: at + 4 * HOUR, label: `late-joiner/${name}`, kind: 'late-joiner', role: 'confounder', detail: `a new ${name} that behaves like its class` });
+  }
+}
+
+/** Benign repetition: what a runaway loop must not be confused with. */
+function lookAlikes(f: Fleet, r: Prng, byClass: Map<string, Agent[]>, days: number): void {
+  const dayStart = (d: number): number => f.start + d * DAY;
+  const weekdays = Array.from({ length: days - 1 }, (_, i) => i + 1).filter((d) => !isWeekend(dayStart(d)));
+  const day = (): number => dayStart(weekdays.length > 0 ? r.pick(weekdays) : r.int(1, days - 1));
+  const polls: [string, number, number, (a: Agent) => [string, string], string | undefined][] = [
+    // An assistant re-reading the file it is editing, every other minute within one task.
+    ['coding-assistant', 20, 2, (a) => ['repo.read', `git:acme/payments-api/src/${a.identity.slice(-4)}.ts`], 'edit'],
+    // A monitor watching one service's health once a minute while it deploys.
+    ['monitor-agent', 20, 1, () => ['http.get', 'url:https://checkout.acme.example/health'], undefined],
+  ];
+  for (const [cls, minutes, every, call, task] of polls) {
+    for (const a of r.shuffle([...(byClass.get(cls) ?? [])]).slice(0, 2)) {
+      // Away from the identity's incidents, so what is flagged there is the look-alike's.
+      let t0 = 0;
+      for (let i = 0; i < 50 && t0 === 0; i++) {
+        const t = day() + Math.floor(between(r, 10 * HOUR, 16 * HOUR) / MIN) * MIN;
+        if (!a.reserved.some(([s, e]) => t < e && t + minutes * MIN > s)) t0 = t;
+      }
+      if (t0 === 0) continue;
+      const who = f.actorOf(a, t0);
+      const extra = task ? { task: `task-${a.identity.slice(-4)}-${task}` } : {};
+      for (let m = 0; m < minutes; m += every) {
+        const [action, resource] = call(a);
+        f.emit(t0 + m * MIN + r.int(0, MIN - 1), who, action, resource, 'allowed', extra);
+      }
+      f.label({ identity: a.identity, start: t0, end: t0 + minutes * MIN, label: `polling/${cls}`, kind: 'polling', role: 'confounder', detail: `the same call every ${every === 1 ? 'minute' : `${every} min`} for ${minutes} min${task ? ' in one task' : ''}` });
+    }
   }
 }

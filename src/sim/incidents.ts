@@ -1,6 +1,6 @@
 import { WardenError } from '../errors.js';
 import type { Outcome } from '../event/types.js';
-import { classSpec, pod } from './classes.js';
+import { CUSTOMER_POOL, classSpec, pod } from './classes.js';
 import type { Actor, Agent, Fleet } from './catalogue.js';
 import { INCIDENT_KINDS, INTENSITIES, type IncidentKind, type Intensity } from './labels.js';
 import type { Prng } from './prng.js';
@@ -103,6 +103,20 @@ const RAMP_MS: By<number> = { blatant: 2 * HOUR, moderate: 3 * HOUR, subtle: 4 *
 const OFF: By<number> = { blatant: 1, moderate: 0.5, subtle: 0.25 };
 const QUIET: By<number> = { blatant: 0, moderate: 0, subtle: 0.2 };
 const NEW_ID: By<number> = { blatant: 10, moderate: 5, subtle: 2.5 };
+/** Other instances presenting the credential at once, and the share of the identity's traffic each carries. */
+const SHARED: By<[number, number]> = { blatant: [3, 1], moderate: [1, 1], subtle: [1, 0.3] };
+/** Extra CRM reads, each of a customer never served before, as a share of the normal reads. */
+const ENUMERATE: By<number> = { blatant: 0, moderate: 1, subtle: 0.5 };
+/** Calls per minute of the loop, the calls in its cycle, and the share that fail. */
+const LOOP: By<[number, number, number]> = { blatant: [30, 1, 0.8], moderate: [6, 3, 0.3], subtle: [1, 1, 0.5] };
+const LOOPING = ['support-bot', 'coding-assistant', 'analytics-agent'];
+/** The action an enumeration repeats, and the n-th resource it reaches that nobody touched before. */
+const ENUMERABLE: Record<string, [string, (n: number) => string]> = {
+  'support-bot': ['crm.read', (n) => `crm:customers/${n}`],
+  'coding-assistant': ['repo.read', (n) => `git:acme/payments-api/src/internal/${n}.ts`],
+  'analytics-agent': ['db.read', (n) => `db:prod.customers.r${n}`],
+  'monitor-agent': ['k8s.read', (n) => `k8s:prod/kube-system/secret-${n}`],
+};
 
 export const KINDS: Record<IncidentKind, KindSpec> = {
   burst: {
@@ -231,6 +245,57 @@ export const KINDS: Record<IncidentKind, KindSpec> = {
       return [t0, last, `${spawns > 0 ? `${spawns} sub-agents in ${span / MIN} min and ` : ''}a chain ${depth} deep`];
     },
   },
+  'shared-credential': {
+    classes: RATED, when: 'active', duration: { blatant: 60 * MIN, moderate: 60 * MIN, subtle: 45 * MIN },
+    run(_f, r, a, t0, x) {
+      const d = this.duration[x];
+      const [others, share] = SHARED[x];
+      const primary = a.cls.streams[0]!.action;
+      for (let i = 0; i < others; i++) {
+        const instance = `${a.cls.name}-ext-${r.int(0x100000, 0xffffff).toString(16)}`;
+        a.twins.push({ from: t0, to: t0 + d, instance, share, ...(x === 'subtle' ? { actions: [primary] } : {}) });
+      }
+      return [t0, t0 + d, x === 'subtle'
+        ? `the credential also used from one new instance for ${d / MIN} min, ${primary} only at ${share}x its rate`
+        : `the credential used from ${others + 1} instances at once for ${d / MIN} min, each at its normal rate`];
+    },
+  },
+  enumeration: {
+    classes: Object.keys(ENUMERABLE), when: 'active', duration: { blatant: 15 * MIN, moderate: 2 * HOUR, subtle: 2 * HOUR },
+    run(f, r, a, t0, x) {
+      const d = this.duration[x];
+      const [action, fresh] = ENUMERABLE[a.cls.name]!;
+      // Ids above anything the class or the new-customer-ids confounder uses: never touched by anyone.
+      const first = CUSTOMER_POOL + 10_000 + r.int(0, 99) * 1000;
+      let k = 0;
+      if (x === 'blatant') {
+        const [s, e] = spread(f, r, f.actorOf(a, t0), t0, d, 300, () => [action, fresh(first + k++)]);
+        return [s, e + MIN, `a sweep: 300 x ${action} in ${d / MIN} min, each on a resource never touched before`];
+      }
+      const extra = ENUMERATE[x];
+      a.effects.push({
+        from: t0, to: t0 + d, actions: [action],
+        rate: (_t, base) => base * (1 + extra),
+        resource: (q) => (q.chance(extra / (1 + extra)) ? fresh(first + k++) : undefined),
+      });
+      return [t0, t0 + d, `+${extra * 100}% ${action} for ${d / HOUR} h, each extra one on a resource never touched before`];
+    },
+  },
+  'runaway-loop': {
+    classes: LOOPING, when: 'active', duration: { blatant: 15 * MIN, moderate: 30 * MIN, subtle: 60 * MIN },
+    run(f, r, a, t0, x) {
+      const d = this.duration[x];
+      const [perMin, cycle, failing] = LOOP[x];
+      const calls = Array.from({ length: cycle }, (_, i) => {
+        const s = a.cls.streams[i % a.cls.streams.length]!;
+        return [s.action, s.resource(r)] as [string, string];
+      });
+      const task = `task-${a.identity.slice(-4)}-loop`;
+      let i = 0;
+      const [s, e] = spread(f, r, f.actorOf(a, t0), t0, d, perMin * (d / MIN), () => calls[i++ % cycle]!, (q) => (q.chance(failing) ? 'error' : 'allowed'), { task });
+      return [s, e + MIN, `${cycle === 1 ? `the same ${calls[0]![0]} on ${calls[0]![1]}` : `a cycle of ${cycle} calls`} ${perMin} times a minute for ${d / MIN} min in one task, ${failing * 100}% failing`];
+    },
+  },
 };
 
 function invalid(message: string): WardenError {
@@ -256,7 +321,19 @@ function timeFor(f: Fleet, r: Prng, a: Agent, d: number, when: When): number | n
 }
 
 /** Most constrained first, so small fleets still find a carrier for every kind. */
-const ORDER: IncidentKind[] = ['delegation', 'read-only-write', 'silence', 'off-hours', 'burst', 'sustained-shift', 'ramp', 'error-probing', 'undeclared-first-use', 'declared-first-use', 'new-identity', 'ephemeral-subagent'];
+// Kinds added later go last, so the earlier kinds keep their places for a seed.
+const ORDER: IncidentKind[] = ['delegation', 'read-only-write', 'silence', 'off-hours', 'burst', 'sustained-shift', 'ramp', 'error-probing', 'undeclared-first-use', 'declared-first-use', 'new-identity', 'ephemeral-subagent', 'shared-credential', 'enumeration', 'runaway-loop'];
+
+/** Kinds that may share an identity with an earlier incident when no fresh one is left. */
+const LATER = new Set<IncidentKind>(['shared-credential', 'enumeration', 'runaway-loop']);
+
+function placeOn(f: Fleet, r: Prng, pool: Agent[], d: number, when: When): [Agent, number] | null {
+  for (const a of pool) {
+    const t = timeFor(f, r, a, d, when);
+    if (t !== null) return [a, t];
+  }
+  return null;
+}
 
 export function placeIncidents(f: Fleet, r: Prng, byClass: Map<string, Agent[]>, _days: number): void {
   if (ORDER.length !== INCIDENT_KINDS.length) throw new Error('incident ORDER is missing a kind');
@@ -280,19 +357,16 @@ export function placeIncidents(f: Fleet, r: Prng, byClass: Map<string, Agent[]>,
       } else {
         // A declared tool's first use must be one identity's only: one class per intensity.
         const used = kind === 'declared-first-use' ? new Set(f.labels.filter((l) => l.kind === kind).map((l) => f.agents.find((a) => a.identity === l.identity)!.cls.name)) : new Set<string>();
-        const pool = r.shuffle(spec.classes.filter((c) => !used.has(c)).flatMap((c) => byClass.get(c) ?? []).filter((a) => !a.taken));
-        for (const a of pool) {
-          const t = timeFor(f, r, a, d, spec.when);
-          if (t !== null) {
-            placed = [a, t];
-            break;
-          }
-        }
+        const carriers = spec.classes.filter((c) => !used.has(c)).flatMap((c) => byClass.get(c) ?? []);
+        placed = placeOn(f, r, r.shuffle(carriers.filter((a) => !a.taken)), d, spec.when)
+          // A small fleet runs out of fresh carriers: a second incident on an identity, hours away from its first.
+          ?? (LATER.has(kind) ? placeOn(f, r, r.shuffle(carriers.filter((a) => a.taken)), d, spec.when) : null);
       }
       if (!placed) throw invalid(`no free ${spec.classes.join('/')} identity and time for ${kind}/${x}; simulate more agents or days`);
       const [a, t0] = placed;
       a.taken = true;
       const [start, end, detail] = spec.run(f, r, a, t0, x);
+      a.reserved.push([start - 6 * HOUR, end + 6 * HOUR]);
       f.label({ identity: a.identity, start, end, label: `${kind}/${x}`, kind, intensity: x, role: kind === 'declared-first-use' ? 'low' : 'incident', detail });
     }
   }

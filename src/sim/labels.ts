@@ -12,6 +12,9 @@ export const INCIDENT_KINDS = [
   'ephemeral-subagent',
   'read-only-write',
   'delegation',
+  'shared-credential',
+  'enumeration',
+  'runaway-loop',
 ] as const;
 export type IncidentKind = (typeof INCIDENT_KINDS)[number];
 
@@ -28,6 +31,7 @@ export const CONFOUNDER_KINDS = [
   'ephemeral-normal',
   'rolling-deploy',
   'new-customer-ids',
+  'polling',
 ] as const;
 export type ConfounderKind = (typeof CONFOUNDER_KINDS)[number];
 

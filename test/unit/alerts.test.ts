@@ -54,7 +54,7 @@ describe('alerts config', () => {
     const c = await config('receivers:\n  - name: ops\n    url: https://hooks.example/x\n    format: generic\n    secretEnv: OPS_SECRET\n', { OPS_SECRET: 's3cret' });
     const r = c.receivers[0]!;
     expect(r).toMatchObject({
-      name: 'ops', format: 'generic', minSeverity: 'high', detectors: ['rate', 'scope', 'chain', 'credential', 'enumeration', 'silence'], decisions: ['alert', 'suspend'],
+      name: 'ops', format: 'generic', minSeverity: 'high', detectors: ['rate', 'scope', 'chain', 'credential', 'enumeration', 'silence', 'loop'], decisions: ['alert', 'suspend'],
       timeoutMs: 5_000, maxAttempts: 10, backoff: { baseMs: 500, maxMs: 60_000 },
     });
     expect(c.grouping.windowMs).toBe(600_000);

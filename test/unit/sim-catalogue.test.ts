@@ -180,13 +180,68 @@ describe('simulateCatalogue', () => {
     }
     for (const l of get('late-joiner')) expect(of(l.identity)[0]!.ts).toBeGreaterThanOrEqual(l.start);
     const fresh = get('new-customer-ids')[0]!;
-    const newIds = sim.events.filter((e) => e.action === 'crm.read' && Number(e.resource.split('/')[1]) > CUSTOMER_POOL);
+    const enumerating = new Set(incidents.filter((l) => l.kind === 'enumeration').map((l) => l.identity));
+    const newIds = sim.events.filter((e) => e.action === 'crm.read' && !enumerating.has(e.identity) && Number(e.resource.split('/')[1]) > CUSTOMER_POOL);
     expect(newIds.length).toBeGreaterThan(0);
     expect(newIds.every((e) => e.ts >= fresh.start)).toBe(true);
     const workers = get('ephemeral-normal');
     expect(workers.length).toBeGreaterThan(100);
     expect(workers.slice(0, 50).every((l) => of(l.identity).length > 0 && of(l.identity).every((e) => e.chain !== undefined && e.chain.length <= 2))).toBe(true);
     expect(get('weekend').every((l) => new Date(l.start).getUTCDay() === 6)).toBe(true);
+    for (const l of get('rolling-deploy')) {
+      // The old instance drains for a while after the new one starts: a brief overlap, not a shared credential.
+      const during = new Set(within(of(l.identity), l.start, l.end).map((e) => e.instance));
+      expect(during.size).toBeGreaterThanOrEqual(2);
+    }
+    const polls = get('polling');
+    expect(polls.length).toBe(4);
+    for (const l of polls) {
+      const w = within(of(l.identity), l.start, l.end + MIN);
+      const counts = new Map<string, number>();
+      for (const e of w) counts.set(`${e.action} ${e.resource}`, (counts.get(`${e.action} ${e.resource}`) ?? 0) + 1);
+      expect(Math.max(...counts.values())).toBeGreaterThanOrEqual(9);
+    }
+  });
+
+  it('the identity incidents really happen: shared credentials, enumeration, runaway loops', () => {
+    const instancesIn = (l: Incident): Set<string> => new Set(within(of(l.identity), l.start, l.end).map((e) => e.instance!));
+    const before = (l: Incident): Set<string> => new Set(within(of(l.identity), l.start - 3 * HOUR, l.start - 1).map((e) => e.instance!));
+    expect(instancesIn(one('shared-credential/blatant')).size).toBeGreaterThanOrEqual(before(one('shared-credential/blatant')).size + 3);
+    for (const x of ['moderate', 'subtle']) {
+      const l = one(`shared-credential/${x}`);
+      const fresh = [...instancesIn(l)].filter((i) => !before(l).has(i));
+      expect(fresh.length, x).toBe(1);
+      // Used at the same time as the identity's own instance, not instead of it.
+      const mins = (i: string): Set<number> => new Set(within(of(l.identity), l.start, l.end).filter((e) => e.instance === i).map((e) => Math.floor(e.ts / (5 * MIN))));
+      const own = [...instancesIn(l)].find((i) => before(l).has(i))!;
+      const overlap = [...mins(fresh[0]!)].filter((m) => mins(own).has(m));
+      expect(overlap.length, x).toBeGreaterThanOrEqual(x === 'moderate' ? 4 : 1);
+    }
+    for (const x of INTENSITIES) {
+      const l = one(`enumeration/${x}`);
+      const seenBefore = new Set(sim.events.filter((e) => e.ts < l.start).map((e) => e.resource));
+      const novel = within(of(l.identity), l.start, l.end).filter((e) => !seenBefore.has(e.resource));
+      expect(novel.length, x).toBeGreaterThan(x === 'blatant' ? 290 : 15);
+    }
+    for (const x of INTENSITIES) {
+      const l = one(`runaway-loop/${x}`);
+      const looped = within(of(l.identity), l.start, l.end).filter((e) => e.task?.endsWith('-loop'));
+      const calls = new Set(looped.map((e) => `${e.action} ${e.resource}`));
+      expect(calls.size, x).toBe(x === 'moderate' ? 3 : 1);
+      expect(looped.length, x).toBeGreaterThanOrEqual(55);
+      expect(looped.some((e) => e.outcome === 'error'), x).toBe(true);
+    }
+  });
+
+  it('a small fleet carries every kind, a later kind on an identity hours away from its first incident', () => {
+    const small = simulateCatalogue({ seed: 5, days: 2, agents: 40 });
+    const inc = small.labels.filter((l) => l.role !== 'confounder');
+    expect(new Set(inc.map((l) => l.kind))).toEqual(new Set(INCIDENT_KINDS));
+    const byIdentity = new Map<string, Incident[]>();
+    for (const l of inc) byIdentity.set(l.identity, [...(byIdentity.get(l.identity) ?? []), l]);
+    for (const ls of byIdentity.values()) {
+      for (let i = 1; i < ls.length; i++) expect(ls[i]!.start - ls[i - 1]!.end >= 6 * HOUR || ls[i - 1]!.start - ls[i]!.end >= 6 * HOUR).toBe(true);
+    }
   });
 
   it('rejects bad options', () => {

@@ -5,8 +5,8 @@ import { benignFleet, cleanupConfigs, FLEET_MANIFESTS, Harness, loadTestConfig }
 afterAll(cleanupConfigs);
 
 describe('builtin detectors', () => {
-  it('are rate, scope, chain, credential, enumeration and silence (which keeps none), each keeping state only under its own prefix', () => {
-    expect(builtinDetectors.map((d) => d.name)).toEqual(['rate', 'scope', 'chain', 'credential', 'enumeration', 'silence']);
+  it('are rate, scope, chain, credential, enumeration, silence (which keeps none) and loop, each keeping state only under its own prefix', () => {
+    expect(builtinDetectors.map((d) => d.name)).toEqual(['rate', 'scope', 'chain', 'credential', 'enumeration', 'silence', 'loop']);
   });
 
   it('together stay quiet on the benign fleet', async () => {
@@ -21,7 +21,8 @@ describe('builtin detectors', () => {
     });
     expect(h.runAll(benignFleet(4)).map((f) => `${f.detector}/${f.finding.rule}: ${f.finding.reason}`)).toEqual([]);
     expect([...keys].sort()).toEqual([
-      'chain:children', 'enumeration:e:*', 'enumeration:r:*', 'enumeration:s:*', 'rate:a:*', 'rate:all', 'rate:h:*', 'rate:limit:0:3600000', 'scope:act', 'scope:p1', 'scope:p2',
+      'chain:children', 'enumeration:e:*', 'enumeration:r:*', 'enumeration:s:*',
+      'loop:0', 'loop:1', 'loop:2', 'loop:3', 'loop:4', 'loop:5', 'loop:6', 'loop:7', 'loop:d', 'loop:n', 'rate:a:*', 'rate:all', 'rate:h:*', 'rate:limit:0:3600000', 'scope:act', 'scope:p1', 'scope:p2',
     ]);
   });
 });

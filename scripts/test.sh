@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# The one test command: installs what is missing, brings up Kafka and Redis when
-# they are not already there, builds, runs the whole suite, and stops what it started.
+# The one test command: installs what is missing, brings up Kafka, Redis and a
+# local Redis Cluster when they are not already there, builds, runs the whole
+# suite, and stops what it started.
 #   npm test                 everything
 #   npm test -- test/unit    a subset (arguments go to vitest)
-# WARDEN_KEEP_SERVICES=1 leaves a Kafka broker it started running.
+# WARDEN_KEEP_SERVICES=1 leaves a Kafka broker or Redis Cluster it started running.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 LOG_TAG=test
 . scripts/services.sh
 ensure_packages
 ensure_redis
+ensure_redis_cluster
 ensure_promtool
 ensure_kafka
 ensure_chromium

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { scanKeys, type RedisClient } from '../state/redis-connection.js';
 import type { Detection } from '../detector.js';
 import { errorMessage, WardenError, type ErrorCode } from '../errors.js';
 import { deadLetterKey } from '../state/keys.js';
@@ -61,24 +61,22 @@ function parseLetter(receiver: string, raw: string): DeadLetter {
 }
 
 /** Receivers with dead letters under `prefix`, sorted. */
-async function deadLetterReceivers(redis: Redis, prefix: string): Promise<string[]> {
+async function deadLetterReceivers(redis: RedisClient, prefix: string): Promise<string[]> {
   const head = deadLetterKey(prefix, '');
   const names = new Set<string>();
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${head}*`, 'COUNT', 1000);
-    cursor = next;
+  // Every master's keys on a cluster.
+  for await (const keys of scanKeys(redis, `${head}*`)) {
     for (const k of keys) {
       const name = k.slice(head.length);
-      // `<name>:count` is the running total beside each list.
+      // Only a receiver's list: `<name>:count`, the total written before the count moved into the list's slot, is not one.
       if (/^[a-z0-9-]+$/.test(name)) names.add(name);
     }
-  } while (cursor !== '0');
+  }
   return [...names].sort();
 }
 
 /** Every dead letter (of `receivers`, else of all), oldest first per receiver. */
-export async function listDeadLetters(redis: Redis, prefix: string, receivers?: readonly string[]): Promise<DeadLetter[]> {
+export async function listDeadLetters(redis: RedisClient, prefix: string, receivers?: readonly string[]): Promise<DeadLetter[]> {
   const names = receivers === undefined || receivers.length === 0 ? await deadLetterReceivers(redis, prefix) : [...new Set(receivers)].sort();
   const out: DeadLetter[] = [];
   for (const name of names) {
@@ -113,7 +111,7 @@ export interface RedriveOptions {
  * (URL, format, secret), signed afresh, with the same alert id. A delivered
  * letter is removed from Redis; one that fails stays where it was.
  */
-export async function redriveDeadLetters(redis: Redis, prefix: string, config: AlertsConfig, letters: DeadLetter[], o: RedriveOptions = {}): Promise<RedriveResult[]> {
+export async function redriveDeadLetters(redis: RedisClient, prefix: string, config: AlertsConfig, letters: DeadLetter[], o: RedriveOptions = {}): Promise<RedriveResult[]> {
   const results: RedriveResult[] = [];
   // The same alert dead-lettered twice (redelivered after a restart) is sent once.
   const done = new Map<string, Omit<RedriveResult, 'letter'>>();

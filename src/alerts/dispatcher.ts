@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../state/redis-connection.js';
 import type { Logger } from 'pino';
 import type { Detection } from '../detector.js';
 import { errorMessage, WardenError } from '../errors.js';
@@ -17,7 +17,7 @@ export interface DispatcherOptions {
   decisionsTopic: string;
   /** Each receiver consumes as group `<groupPrefix>-<name>`. */
   groupPrefix: string;
-  redis: Redis;
+  redis: RedisClient;
   redisPrefix: string;
   log: Logger;
   fetchImpl?: FetchImpl;
@@ -59,8 +59,18 @@ export interface Dispatcher {
 export const DEAD_LETTER_MAX = 10_000;
 export { deadLetterCountKey, deadLetterKey };
 
+/** Keeps one dead letter (newest first, the newest DEAD_LETTER_MAX) and counts it, in one MULTI: one slot on a cluster (keys.ts). */
+export async function storeDeadLetter(redis: RedisClient, prefix: string, receiver: string, alertId: string, entry: string): Promise<void> {
+  const key = deadLetterKey(prefix, receiver);
+  const res = await redis.multi().lpush(key, entry).ltrim(key, 0, DEAD_LETTER_MAX - 1).incr(deadLetterCountKey(prefix, receiver)).exec().catch((err: unknown) => {
+    throw new WardenError('ALERT_DEAD_LETTER_FAILED', `could not store dead letter ${alertId}: ${errorMessage(err)}`, { retriable: true, cause: err });
+  });
+  const failed = res?.find(([e]) => e !== null)?.[0];
+  if (res === null || failed) throw new WardenError('ALERT_DEAD_LETTER_FAILED', `could not store dead letter ${alertId}: ${errorMessage(failed ?? 'transaction aborted')}`, { retriable: true });
+}
+
 /** The newest dead letters of a receiver, newest first. */
-export async function readDeadLetters(redis: Redis, prefix: string, receiver: string, count = 100): Promise<Record<string, unknown>[]> {
+export async function readDeadLetters(redis: RedisClient, prefix: string, receiver: string, count = 100): Promise<Record<string, unknown>[]> {
   const items = await redis.lrange(deadLetterKey(prefix, receiver), 0, count - 1);
   return items.map((s) => JSON.parse(s) as Record<string, unknown>);
 }
@@ -346,14 +356,11 @@ class ReceiverWorker {
 
   private async deadLetter(what: Record<string, unknown>, alertId: string, err: RetryError, status: number | undefined): Promise<void> {
     const { redis, redisPrefix } = this.o;
-    const key = deadLetterKey(redisPrefix, this.r.name);
     const entry = JSON.stringify({
       alertId, receiver: this.r.name, reason: err.message, attempts: err.attempts, status: status ?? null,
       at: new Date((this.o.now ?? Date.now)()).toISOString(), ...what,
     });
-    const res = await redis.multi().lpush(key, entry).ltrim(key, 0, DEAD_LETTER_MAX - 1).incr(deadLetterCountKey(redisPrefix, this.r.name)).exec();
-    const failed = res?.find(([e]) => e !== null)?.[0];
-    if (res === null || failed) throw new WardenError('ALERT_DEAD_LETTER_FAILED', `could not store dead letter ${alertId}: ${errorMessage(failed ?? 'transaction aborted')}`, { retriable: true });
+    await storeDeadLetter(redis, redisPrefix, this.r.name, alertId, entry);
     this.stats.deadLettered++;
     this.log.error({ alertId, attempts: err.attempts, reason: err.message }, 'alert dead-lettered');
   }

@@ -1,10 +1,9 @@
-import type { Redis } from 'ioredis';
 import { loadAlertsConfig } from '../alerts/config.js';
 import { listDeadLetters, redriveDeadLetters, selectDeadLetters, type DeadLetter, type RedriveResult } from '../alerts/dead-letters.js';
 import { ConfigError } from '../config/errors.js';
 import { errorMessage, WardenError } from '../errors.js';
 import { validatePrefix } from '../state/keys.js';
-import { createRedis } from '../state/redis-connection.js';
+import { createRedis, DEFAULT_REDIS_URL, type RedisClient } from '../state/redis-connection.js';
 import { parse } from './args.js';
 import { printable } from './fit-table.js';
 
@@ -53,8 +52,8 @@ function summary(letters: DeadLetter[]): string {
 }
 
 /** Redis failures say where, never as ioredis' unhandled error events. */
-async function withRedis<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
-  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+async function withRedis<T>(fn: (redis: RedisClient) => Promise<T>): Promise<T> {
+  const url = process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
   const redis = createRedis(url);
   redis.on('error', () => {});
   try {

@@ -1,4 +1,4 @@
-import { createRedis } from '../state/redis-connection.js';
+import { createRedis, DEFAULT_REDIS_URL } from '../state/redis-connection.js';
 import { collectBreakers, type IdentityBreaker } from '../state/breaker-view.js';
 import { DEFAULT_PREFIX, validatePrefix } from '../state/keys.js';
 import { WardenError } from '../errors.js';
@@ -47,7 +47,7 @@ export async function breakerCommand(argv: string[]): Promise<number> {
   if (sub === 'show' && !identity) throw new WardenError('CLI_USAGE', `breaker show needs an IDENTITY\n\n${USAGE}`);
   const columns = values.wide ? undefined : terminalColumns();
   const prefix = validatePrefix(process.env.WARDEN_REDIS_PREFIX ?? DEFAULT_PREFIX);
-  const redis = createRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const redis = createRedis(process.env.REDIS_URL ?? DEFAULT_REDIS_URL);
   try {
     const found = await collectBreakers(redis, prefix, sub === 'show' ? identity : undefined);
     if (values.json) {

@@ -1,4 +1,4 @@
-import { createRedis } from '../state/redis-connection.js';
+import { createRedis, DEFAULT_REDIS_URL } from '../state/redis-connection.js';
 import { validatePrefix } from '../state/keys.js';
 import { listParked } from '../service/parked.js';
 import { parse } from './args.js';
@@ -18,7 +18,7 @@ export async function parkedCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const prefix = validatePrefix(process.env.WARDEN_REDIS_PREFIX ?? 'warden');
-  const redis = createRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const redis = createRedis(process.env.REDIS_URL ?? DEFAULT_REDIS_URL);
   try {
     const all = await listParked(redis, prefix);
     if (values.json) {

@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../state/redis-connection.js';
 import { encodeControl } from '../control/create.js';
 import type { ControlOutcome, OperatorControl } from '../control/types.js';
 import { WardenError, errorMessage } from '../errors.js';
@@ -104,7 +104,7 @@ export async function watchAudit(settings: ServiceSettings, controlId: string): 
  * Waits for the control's audit record; Warden's Redis state tells a control
  * it refused (committed, but no record follows) from one not yet reached.
  */
-export async function awaitControl(redis: Redis, prefix: string, at: Published, control: OperatorControl, audit: AuditWatch, waitMs: number): Promise<ControlSeen> {
+export async function awaitControl(redis: RedisClient, prefix: string, at: Published, control: OperatorControl, audit: AuditWatch, waitMs: number): Promise<ControlSeen> {
   const key = metaKey(partitionKey(prefix, `${at.topic}:${at.partition}`));
   const deadline = Date.now() + waitMs;
   let committedAt: number | null = null;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { scanKeys, type RedisClient } from '../state/redis-connection.js';
 import { parkedKey, parkedPattern, partitionKey } from '../state/keys.js';
 import type { OutboxRecord } from '../state/types.js';
 
@@ -35,7 +35,7 @@ export function parkedEntry(partition: string, seq: bigint, record: OutboxRecord
 
 /** A Redis LIST per partition, beside the partition's outbox. */
 export class RedisParkingLot implements ParkingLot {
-  constructor(private readonly redis: Redis, private readonly prefix: string) {}
+  constructor(private readonly redis: RedisClient, private readonly prefix: string) {}
 
   async park(partition: string, seq: bigint, record: OutboxRecord, error: string): Promise<ParkedOutput> {
     const entry = parkedEntry(partition, seq, record, error);
@@ -64,15 +64,10 @@ export class MemoryParkingLot implements ParkingLot {
 }
 
 /** Every parked output under a prefix, oldest first per partition (for `warden parked`). */
-export async function listParked(redis: Redis, prefix: string): Promise<ParkedOutput[]> {
+export async function listParked(redis: RedisClient, prefix: string): Promise<ParkedOutput[]> {
   const out: ParkedOutput[] = [];
-  let cursor = '0';
   const keys: string[] = [];
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', parkedPattern(prefix), 'COUNT', 1000);
-    cursor = next;
-    keys.push(...found);
-  } while (cursor !== '0');
+  for await (const found of scanKeys(redis, parkedPattern(prefix))) keys.push(...found);
   for (const key of keys.sort()) for (const s of await redis.lrange(key, 0, -1)) out.push(JSON.parse(s) as ParkedOutput);
   return out;
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../state/redis-connection.js';
 import type { Logger } from 'pino';
 import type { BreakerRecord } from '../breaker/breaker.js';
 import { restatement } from '../breaker/sequence.js';
@@ -15,7 +15,7 @@ const MAX_PASSES = 3;
 const CHUNK = 500;
 
 export interface RepublishOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   producer: Producer;
   topic: string;
@@ -33,7 +33,7 @@ export interface RepublishRound {
 }
 
 /** Per identity, the stored breaker with the highest seq (an identity spread over partitions has several). */
-async function storedStates(redis: Redis, prefix: string): Promise<Map<string, BreakerRecord>> {
+async function storedStates(redis: RedisClient, prefix: string): Promise<Map<string, BreakerRecord>> {
   const out = new Map<string, BreakerRecord>();
   for await (const b of scanBreakers(redis, prefix)) {
     const prev = out.get(b.identity);

@@ -1,5 +1,6 @@
-import { WardenError } from '../errors.js';
+import { errorMessage, WardenError } from '../errors.js';
 import { isValidPrefix } from '../state/keys.js';
+import { DEFAULT_REDIS_URL, isClusterUrl, parseClusterUrl } from '../state/redis-connection.js';
 import { DEFAULT_TOPICS, type Topics } from '../pipeline/outbox.js';
 import type { KafkaSettings } from '../transport/kafka-client.js';
 import { kafkaConnectionFromEnv } from '../transport/kafka-env.js';
@@ -104,6 +105,14 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env, opts: { op
   if (!opKeys.ok && (env.WARDEN_OPERATOR_KEYS || opts.operator)) {
     problems.push(`${opKeys.reason} (operator controls must be signed: set WARDEN_OPERATOR_KEYS, or WARDEN_COMMAND_KEYS, as the service has them)`);
   }
+  const redisUrl = env.REDIS_URL ?? DEFAULT_REDIS_URL;
+  if (isClusterUrl(redisUrl)) {
+    try {
+      parseClusterUrl(redisUrl);
+    } catch (err) {
+      problems.push(errorMessage(err));
+    }
+  }
   const settings: ServiceSettings = {
     kafka: {
       brokers,
@@ -123,7 +132,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env, opts: { op
       decisions: env.WARDEN_TOPIC_DECISIONS ?? DEFAULT_TOPICS.decisions,
     },
     redis: {
-      url: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      url: redisUrl,
       prefix,
       idleTtlMs: int('WARDEN_IDLE_TTL_DAYS', 14, 1, 3650) * DAY,
     },

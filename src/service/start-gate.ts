@@ -20,7 +20,7 @@ export function redactUrl(raw: string): string {
   try {
     const u = new URL(raw);
     if (u.password) u.password = '[redacted]';
-    else if (u.username && /^rediss?:$/.test(u.protocol)) u.username = '[redacted]';
+    else if (u.username && /^rediss?(\+cluster)?:$/.test(u.protocol)) u.username = '[redacted]';
     return u.toString().replace(/%5Bredacted%5D/g, '[redacted]');
   } catch {
     // Not a URL we can take apart: show nothing that could be a secret.

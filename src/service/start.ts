@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../state/redis-connection.js';
 import { createDispatcher, type AlertsConfig, type Dispatcher } from '../alerts/index.js';
 import type { WardenConfig } from '../config/types.js';
 import { createRedis, duplicateRedis, logRedisErrors } from '../state/redis-connection.js';
@@ -35,7 +35,7 @@ export async function startService(opts: {
   settings?: ServiceSettings;
   recordLatency?: boolean;
   /** For the benchmark, which counts round trips; normally built from REDIS_URL. */
-  redis?: Redis;
+  redis?: RedisClient;
   /** How often the state epoch marker is read (default EPOCH_CHECK_MS). */
   epochCheckMs?: number;
   /** Bounds and names each wait on Kafka or Redis; by default one with the settings' start timeout. */
@@ -110,7 +110,7 @@ export async function startService(opts: {
     throw err;
   }
   let alerts: Dispatcher | null = null;
-  let alertsRedis: Redis | null = null;
+  let alertsRedis: RedisClient | null = null;
   let stopping = false;
   // The receivers come with the config (alerts.yaml, loaded with the environment for their secrets).
   const startAlerts = async (config: AlertsConfig): Promise<void> => {
@@ -170,7 +170,7 @@ export async function startService(opts: {
       redis.off('ready', onReady);
       await republisher.stop();
       await Promise.all([service.stop(), (alerts as Dispatcher | null)?.stop()]);
-      await (alertsRedis as Redis | null)?.quit();
+      await (alertsRedis as RedisClient | null)?.quit();
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { scanKeys, type RedisClient } from './redis-connection.js';
 import { newBaseline, SLOTS, type BaselineState } from './baseline.js';
 import { IDENTITY_FIELD, TRACK_FIELD, identityPattern } from './keys.js';
 
@@ -53,12 +53,9 @@ export function decodeStoredCounter(track: string, f: Map<string, Buffer>): Stor
  * Every baselined counter of an identity whose track key starts with
  * `trackPrefix`, read from its hash on whichever partition holds it. Read-only.
  */
-export async function readBaselines(redis: Redis, prefix: string, identity: string, trackPrefix: string): Promise<StoredCounter[]> {
+export async function readBaselines(redis: RedisClient, prefix: string, identity: string, trackPrefix: string): Promise<StoredCounter[]> {
   const out: StoredCounter[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', identityPattern(prefix, identity), 'COUNT', 1000);
-    cursor = next;
+  for await (const keys of scanKeys(redis, identityPattern(prefix, identity))) {
     for (const key of keys) {
       const id = await redis.hget(key, IDENTITY_FIELD.id);
       if (id !== identity) continue;
@@ -76,6 +73,6 @@ export async function readBaselines(redis: Redis, prefix: string, identity: stri
         if (s) out.push(s);
       }
     }
-  } while (cursor !== '0');
+  }
   return out.sort((a, b) => (a.track < b.track ? -1 : a.track > b.track ? 1 : 0));
 }

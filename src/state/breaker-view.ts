@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { scanKeys, type RedisClient } from './redis-connection.js';
 import { parseRecord } from '../breaker/breaker.js';
 import type { BreakerState } from '../breaker/types.js';
 import { decodeIdentityState } from './identity-hash.js';
@@ -20,13 +20,10 @@ export interface IdentityBreaker {
 const FIELDS = [IDENTITY_FIELD.id, IDENTITY_FIELD.state, IDENTITY_FIELD.breaker] as const;
 
 /** Reads breaker state as the service stored it, for operators. Read-only. */
-export async function* scanBreakers(redis: Redis, prefix: string, identity?: string): AsyncGenerator<IdentityBreaker> {
+export async function* scanBreakers(redis: RedisClient, prefix: string, identity?: string): AsyncGenerator<IdentityBreaker> {
   const pattern = identity === undefined ? identitiesPattern(prefix) : identityPattern(prefix, identity);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length === 0) continue;
+  // Every master's keys on a cluster; a page's keys are all on one node, so its HMGETs are one pipeline there.
+  for await (const keys of scanKeys(redis, pattern)) {
     // One round trip per SCAN page, not per identity: the service's republish round runs this on the state connection.
     const p = redis.pipeline();
     for (const key of keys) p.hmgetBuffer(key, ...FIELDS);
@@ -47,11 +44,11 @@ export async function* scanBreakers(redis: Redis, prefix: string, identity?: str
         breaker: record.state, seq: record.seq, at: record.at,
       };
     }
-  } while (cursor !== '0');
+  }
 }
 
 /** Every breaker `scanBreakers` yields, by identity. */
-export async function collectBreakers(redis: Redis, prefix: string, identity?: string): Promise<IdentityBreaker[]> {
+export async function collectBreakers(redis: RedisClient, prefix: string, identity?: string): Promise<IdentityBreaker[]> {
   const found: IdentityBreaker[] = [];
   for await (const b of scanBreakers(redis, prefix, identity)) {
     // A snapshot with no scopes left only keeps the seq: nothing to list.

@@ -149,6 +149,11 @@ export const classActiveKey = (prefix: string, agentClass: string): string => cl
  */
 export const epochKey = (prefix: string): string => `${prefix}:epoch`;
 
-/** An alert receiver's dead letters (LIST, newest first) and their running count. */
+/** An alert receiver's dead letters (LIST, newest first). */
 export const deadLetterKey = (prefix: string, receiver: string): string => `${prefix}:alerts:dead:${receiver}`;
-export const deadLetterCountKey = (prefix: string, receiver: string): string => `${prefix}:alerts:dead:${receiver}:count`;
+/**
+ * Their running count (STRING), written in one MULTI with the list: its hash
+ * tag is the list's whole name (no braces in a prefix or a receiver name), so
+ * on a Redis Cluster both keys are in one slot.
+ */
+export const deadLetterCountKey = (prefix: string, receiver: string): string => `{${deadLetterKey(prefix, receiver)}}:count`;

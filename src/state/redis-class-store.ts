@@ -1,5 +1,6 @@
 import { Decoder, Encoder } from '@msgpack/msgpack';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from './redis-connection.js';
 import { WardenError } from '../errors.js';
 import { toBuffer } from './apply-codec.js';
 import { MAX_EMPTY_FOLD } from './baseline.js';
@@ -19,7 +20,7 @@ interface ClassScript {
 }
 
 export interface RedisClassStoreOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   /** Wall-clock time after which an idle class's counters are dropped; default 7 days. */
   idleTtlMs?: number;
@@ -73,7 +74,7 @@ export class RedisClassStore implements ClassStore {
     }
     const blob = toBuffer(encoder.encode([o.at, o.activeWindowMs, params, flat]));
     const activeTtl = Math.max(Math.ceil(o.activeWindowMs * 2), 60_000);
-    const reply = await this.call(sameTick(this.opts.redis, (p) => {
+    const reply = await this.call(sameTick(this.opts.redis, this.base, (p) => {
       (p as unknown as ClassScript).wardenClassBuffer(this.base, blob, this.idleTtlMs, activeTtl, MAX_EMPTY_FOLD);
     }));
     const r = decoder.decode(reply) as number[];

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connection.js';
 import { errorMessage, WardenError } from '../errors.js';
 import { fleetActiveKey, fleetOpenKey } from './keys.js';
 import { sameTick, type PipelineReplies } from './same-tick.js';
@@ -12,7 +12,7 @@ import { classAt, type FleetObservation, type FleetStore, type FleetSuspension, 
  * classes that go quiet leave nothing behind.
  */
 export class RedisFleetStore implements FleetStore {
-  constructor(private readonly redis: Redis, private readonly prefix: string, private readonly keepMs = 7 * 86_400_000) {}
+  constructor(private readonly redis: RedisClient, private readonly prefix: string, private readonly keepMs = 7 * 86_400_000) {}
 
   async observe(o: FleetObservation): Promise<Map<string, FleetView>> {
     if (o.active.size === 0) return new Map();
@@ -20,7 +20,7 @@ export class RedisFleetStore implements FleetStore {
     // Reply positions of each class's ZCARD and ZRANGE: a class with no identities this batch has no ZADD.
     const at: Array<[number, number]> = [];
     // Joins the class store's observe of the same batch, if any: one round trip for both.
-    const replies = await this.exec(sameTick(this.redis, (p) => {
+    const replies = await this.exec(sameTick(this.redis, fleetActiveKey(this.prefix, ''), (p) => {
       let n = 0;
       for (const cls of classes) {
         // Each class is pruned by its own latest time: one class's far-ahead event cannot age out another's.

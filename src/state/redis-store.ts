@@ -1,5 +1,6 @@
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import type { Redis } from 'ioredis';
+import { isCluster, pingAll, type RedisClient } from './redis-connection.js';
 import { errorMessage, WardenError } from '../errors.js';
 import { decodeApply, encodeApply, offsetString, toBuffer } from './apply-codec.js';
 import { MAX_EMPTY_FOLD } from './baseline.js';
@@ -20,7 +21,7 @@ interface ScriptCommands {
 }
 
 export interface RedisWindowStoreOptions {
-  redis: Redis;
+  redis: RedisClient;
   /** Key prefix, [A-Za-z0-9:_-]{1,64}; default `warden`. */
   prefix?: string;
   /** Wall-clock time after which an idle identity's state is dropped; default 14 days. */
@@ -34,7 +35,7 @@ export interface RedisWindowStoreOptions {
  * MemoryWindowStore's, floats included. shutdown() closes the given connection.
  */
 export class RedisWindowStore implements WindowStore {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly scripts: ScriptCommands;
   private readonly prefix: string;
   private readonly idleTtlMs: number;
@@ -57,12 +58,19 @@ export class RedisWindowStore implements WindowStore {
     if (version !== undefined && Number(version) < 7) {
       throw new WardenError('STATE_REDIS', `Redis 7 or newer is required, found ${/redis_version:(\S+)/.exec(info)?.[1]}`);
     }
+    if (!isCluster(this.redis)) {
+      // A cluster node reached as one Redis answers MOVED for most keys: say what to change instead.
+      const cluster = await this.call('INFO', () => (this.redis as Redis).info('cluster'));
+      if (/cluster_enabled:1/.test(cluster)) {
+        throw new WardenError('STATE_REDIS', 'this Redis is a Redis Cluster node: name the cluster as REDIS_URL=redis+cluster://host:port,host:port,... (README "Redis Cluster")');
+      }
+    }
   }
 
   async flush(): Promise<void> {}
 
   async ping(): Promise<void> {
-    await this.call('PING', () => this.redis.ping());
+    await this.call('PING', () => pingAll(this.redis));
   }
 
   async shutdown(): Promise<void> {
@@ -78,7 +86,7 @@ export class RedisWindowStore implements WindowStore {
     const base = partitionKey(this.prefix, batch.partition);
     const blob = encodeApply(batch.updates);
     // Goes out with the fleet guard's and the class store's observes of the same batch (sameTick): one round trip for all three.
-    const replies = await this.call('apply', () => sameTick(this.redis, (p) => {
+    const replies = await this.call('apply', () => sameTick(this.redis, base, (p) => {
       (p as unknown as ScriptCommands).wardenApplyBuffer(base, blob, this.idleTtlMs, MAX_EMPTY_FOLD);
     }));
     if (!replies || replies.length !== 1) throw new WardenError('STATE_REDIS', 'Redis apply: pipeline returned nothing', { retriable: true });
@@ -125,8 +133,12 @@ export class RedisWindowStore implements WindowStore {
   }
 }
 
-/** Redis replies that a retry can outlive. */
-const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY)\b/;
+/**
+ * Redis replies that a retry can outlive. NOSCRIPT: a node restarted without
+ * its script cache; ioredis loads the script again on the next call to it, but
+ * a cluster pipeline resent after a lost connection can hand the reply back.
+ */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOSCRIPT)\b/;
 
 /** A failed call as a Warden error: the scripts' own codes, else STATE_REDIS, retriable unless Redis refused the command. */
 export function toWardenError(err: unknown, what: string): WardenError {

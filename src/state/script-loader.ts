@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connection.js';
 import { WardenError } from '../errors.js';
 
 export interface LuaScript {
@@ -77,6 +77,6 @@ export function loadScripts(): LuaScript[] {
 }
 
 /** Registers the scripts as ioredis commands (EVALSHA of the assembled script, falling back to EVAL once). */
-export function defineScripts(redis: Redis): void {
+export function defineScripts(redis: RedisClient): void {
   for (const s of loadScripts()) redis.defineCommand(s.name, { lua: s.lua, numberOfKeys: s.numberOfKeys });
 }

@@ -1,12 +1,11 @@
 import type { Logger } from 'pino';
-import type { Redis } from 'ioredis';
 import type { WardenConfig } from '../config/types.js';
 import { errorMessage } from '../errors.js';
 import { publishControl } from '../service/operator.js';
 import type { ServiceSettings } from '../service/settings.js';
 import { readBaselines } from '../state/baseline-read.js';
 import { collectBreakers } from '../state/breaker-view.js';
-import { createRedis } from '../state/redis-connection.js';
+import { createRedis, type RedisClient } from '../state/redis-connection.js';
 import { tailTopic, type TopicTail } from '../transport/topic-tail.js';
 import { AuditIndex } from './audit-index.js';
 import { createStatusApp, type StatusApp } from './server.js';
@@ -30,8 +29,8 @@ export function statusRuntime(settings: ServiceSettings, config: () => WardenCon
   const status = settings.status;
   const slog = log.child({ module: 'status' });
   const audit = new AuditIndex();
-  let redis: Redis | null = null;
-  const redisOf = (): Redis => (redis ??= createRedis(settings.redis.url, { logger: slog, name: 'status' }));
+  let redis: RedisClient | null = null;
+  const redisOf = (): RedisClient => (redis ??= createRedis(settings.redis.url, { logger: slog, name: 'status' }));
   const historyMs = status?.historyMs ?? 0;
   // Every open page refreshes every few seconds: one scan of the breakers serves them all for a moment.
   let scan: { at: number; found: ReturnType<typeof collectBreakers> } | null = null;
@@ -82,7 +81,7 @@ export function statusRuntime(settings: ServiceSettings, config: () => WardenCon
       closed = true;
       if (timer) clearTimeout(timer);
       await (tail as TopicTail | null)?.close();
-      (redis as Redis | null)?.disconnect();
+      (redis as RedisClient | null)?.disconnect();
     },
   };
 }

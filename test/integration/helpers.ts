@@ -7,11 +7,14 @@ import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
+import { createRedis, isCluster, scanKeys, type RedisClient } from '../../src/state/redis-connection.js';
 
 const run = promisify(execFile);
 
 export const BROKERS = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** The local Redis Cluster scripts/test.sh brings up (scripts/redis-cluster.sh start). */
+export const REDIS_CLUSTER_URL = process.env.REDIS_CLUSTER_URL ?? 'redis+cluster://127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103';
 /** The keys test runs sign commands with (a fixed 32-byte test secret; never a real one). */
 export const TEST_COMMAND_KEYS = `test-1=${Buffer.alloc(32, 7).toString('base64')}`;
 
@@ -36,6 +39,20 @@ export async function requireRedis(): Promise<Redis> {
   } catch (err) {
     redis.disconnect();
     throw new Error(`Redis is not reachable at ${REDIS_URL}: start redis-server or set REDIS_URL (${(err as Error).message})`);
+  }
+  return redis;
+}
+
+/** A connection to the local Redis Cluster; fails (never skips) when it is not up. */
+export async function requireCluster(url = REDIS_CLUSTER_URL): Promise<RedisClient> {
+  const redis = createRedis(url);
+  redis.on('error', () => {});
+  try {
+    await Promise.race([redis.ping(), new Promise((_r, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000))]);
+    if (!isCluster(redis)) throw new Error('not a cluster URL');
+  } catch (err) {
+    redis.disconnect();
+    throw new Error(`Redis Cluster is not reachable at ${url}: start it with \`bash scripts/redis-cluster.sh start\` or set REDIS_CLUSTER_URL (${(err as Error).message})`);
   }
   return redis;
 }
@@ -197,12 +214,9 @@ export async function stopWarden(p: WardenProcess, signal: NodeJS.Signals = 'SIG
 }
 
 /** Every key under a prefix with its content, the prefix removed, for comparing two runs' state. */
-export async function dumpState(redis: Redis, prefix: string): Promise<Record<string, unknown>> {
+export async function dumpState(redis: RedisClient, prefix: string): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
+  for await (const keys of scanKeys(redis, `${prefix}:*`)) {
     for (const key of keys) {
       const type = await redis.type(key);
       const name = key.slice(prefix.length);
@@ -216,29 +230,26 @@ export async function dumpState(redis: Redis, prefix: string): Promise<Record<st
       else if (type === 'string') out[name] = await redis.get(key);
       else out[name] = type;
     }
-  } while (cursor !== '0');
+  }
   return out;
 }
 
 /** Every key under a prefix, sorted. */
-export async function keysUnder(redis: Redis, prefix: string): Promise<string[]> {
+export async function keysUnder(redis: RedisClient, prefix: string): Promise<string[]> {
   const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    out.push(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  for await (const keys of scanKeys(redis, `${prefix}:*`)) out.push(...keys);
   return out.sort();
 }
 
-export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+/** Deletes every key under a prefix, and the keys tagged with a name under it (`{<prefix>:...}...`). */
+export async function deletePrefix(redis: RedisClient, prefix: string): Promise<void> {
+  for (const pattern of [`${prefix}:*`, `{${prefix}:*`]) {
+    for await (const keys of scanKeys(redis, pattern)) {
+      // On a cluster, one DEL per key: a multi-key DEL must stay in one slot.
+      if (isCluster(redis)) await Promise.all(keys.map((k) => redis.del(k)));
+      else await redis.del(...keys);
+    }
+  }
 }
 
 /** Messages the group has committed on the topic, summed over partitions. */

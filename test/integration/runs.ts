@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/state/redis-connection.js';
 import { expect } from 'vitest';
 import { keyringFromEnv } from '../../src/commands/keyring.js';
 import { openCommand } from '../../src/commands/sign.js';
@@ -31,7 +32,7 @@ export async function newRunOf(actions: string, prefixes: string[]): Promise<Run
 }
 
 /** Compares two runs' Redis state key by key (each on its own Redis, or the same), so a failure names the keys that differ. */
-export async function expectSameStateOf(redisA: Redis, a: string, redisB: Redis, b: string, rename?: [string, string]): Promise<void> {
+export async function expectSameStateOf(redisA: RedisClient, a: string, redisB: RedisClient, b: string, rename?: [string, string]): Promise<void> {
   // Fleet-guard counts ({f}) and class counters ({c}) are shared by all partitions, and a redelivered batch adds to
   // a class again: approximate by design (README "Fleet guard", docs/design.md "Class baselines"). Each run's
   // epoch marker is its own (src/state/epoch.ts).

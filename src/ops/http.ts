@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from './listen.js';
 
 export interface Probe {
   /** Null when ready, else why not. */
@@ -47,13 +47,10 @@ export async function startOpsServer(
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /readyz or /metrics\n');
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
+  const bound = await listen(server, port, host);
   return {
     server,
-    port: (server.address() as AddressInfo).port,
+    port: bound,
     close: () => new Promise((resolve) => {
       server.close(() => resolve());
       // The status page's refreshing browsers keep connections alive: they must not hold up a stop.

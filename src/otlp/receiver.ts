@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from '../ops/listen.js';
 import { gunzip } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { AgentEvent } from '../event/types.js';
@@ -273,13 +273,10 @@ export class OtlpReceiver {
   /** Serves the receiver; rejects with the listen error as it came (EADDRINUSE, ...). */
   async listen(port: number, host: string): Promise<{ server: Server; port: number; close(): Promise<void> }> {
     const server = createServer(this.handle);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
+    const bound = await listen(server, port, host);
     return {
       server,
-      port: (server.address() as AddressInfo).port,
+      port: bound,
       // Requests in flight get their answer (their events are being delivered); idle keep-alive connections go now.
       close: () => new Promise<void>((resolve) => {
         const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);

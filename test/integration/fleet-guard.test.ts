@@ -92,8 +92,9 @@ describe('the fleet guard in warden run, against the real broker and Redis', () 
     if (!keyring.ok) throw new Error(keyring.reason);
     const raw = await kcatConsumeAll(t.commands);
     for (const r of raw) expect(openCommand(r.payload!, keyring.keyring).ok).toBe(true);
-    const commands = raw.map((r) => JSON.parse(r.payload!) as { type: string; identity: string; scope: string; issuedAt: number; until: number; detector: string });
-    expect(commands.every((c) => c.type === 'suspend' && c.scope === 'email.send' && c.detector === 'rate')).toBe(true);
+    // A republish round (on assignment, or on its interval when the machine is slow) restates state records: not offences.
+    const commands = raw.map((r) => JSON.parse(r.payload!) as { type: string; identity: string; scope: string; issuedAt: number; until: number; detector: string }).filter((c) => c.type !== 'state');
+    expect(commands.filter((c) => !(c.type === 'suspend' && c.scope === 'email.send' && c.detector === 'rate'))).toEqual([]);
     expect(commands).toHaveLength(6);
     expect(new Set(commands.map((c) => c.identity)).size).toBe(6);
     const second = commands.filter((c) => c.issuedAt >= T + 20 * MIN).map((c) => c.identity);

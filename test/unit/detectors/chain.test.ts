@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Resolver } from '../../../src/config/index.js';
 import { slidingCount } from '../../../src/state/types.js';
 import { chain } from '../../../detectors/chain.js';
+import { scope } from '../../../detectors/scope.js';
 import { benignFleet, cleanupConfigs, ev, FLEET_MANIFESTS, Harness, HOUR, loadTestConfig, MIN, T0 } from './harness.js';
 
 let resolve: Resolver;
@@ -119,5 +120,13 @@ delegation: { maxDepth: 6 }
       { kind: 'distinct', key: 'chain:children', windowMs: HOUR, member: 'agents:worker/w0', cap: 101 },
     ]);
     expect(chain.track(ev('free-1', T0, 'web.fetch', 'web:x'), resolve({ identity: 'free-1' }))).toEqual([]);
+  });
+
+  it('a spawn by a class whose manifest does not allow delegation is outside its manifest, and its child is still counted', () => {
+    const h = new Harness(resolve, [scope, chain]);
+    const fired = h.run(ev('support-1', T0, 'agent.spawn', 'agent:helper-1', { agentClass: 'support-bot' }));
+    expect(fired.map((f) => `${f.detector}/${f.finding.rule}`)).toEqual(['scope/outside-manifest']);
+    expect(fired[0]!.finding.reason).toMatch(/agent\.spawn/);
+    expect(chain.track(ev('support-1', T0, 'agent.spawn', 'agent:helper-1', { agentClass: 'support-bot' }), resolve({ identity: 'support-1', agentClass: 'support-bot' }))).toHaveLength(1);
   });
 });

@@ -260,6 +260,10 @@ async function groupStage(deadline) {
   const rows = [['phase', 'committed, total', 'consumed per process', 'window', 'pause: group / one partition']];
   for (const [i, p] of phases.entries()) {
     const secs = (p.to - p.from) / 1000;
+    if (secs <= 0) {
+      rows.push([p.label, '-', '-', 'none: the topic was drained first (raise BENCH_SCALE_GROUP_EVENTS)', '']);
+      continue;
+    }
     const total = (committedAt(progress, p.to) - committedAt(progress, p.from)) / secs;
     p.eps = total;
     p.perProcess = Object.fromEntries(p.live.map((w) => [w.name, (eventsAt(w, p.to) - eventsAt(w, p.from)) / secs]));

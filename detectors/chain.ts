@@ -16,7 +16,7 @@ export interface ChainConfig extends DetectorCommon {
   cycles: boolean;
 }
 
-const RULES = ['depth', 'cycle', 'fan-out'] as const;
+const RULES = ['depth', 'cycle', 'fan-out', 'orphan'] as const;
 
 const schema = detectorSchema(RULES, {
   maxDepth: integer({ min: 1 }),
@@ -87,6 +87,22 @@ function repeated(chain: readonly string[], identity: string): string | undefine
   return undefined;
 }
 
+/**
+ * The nearest ancestor whose whole-identity suspension is in force at `ts`
+ * and began after this sub-agent was first seen, and when it ends: a zombie
+ * goes on after its parent was stopped. One first seen since then was spawned
+ * by a suspended agent, a spawn its enforcer denies, and is not judged here.
+ */
+function suspendedAncestor(chain: readonly string[], ts: number, firstSeen: number, ctx: DetectorContext): [string, number] | undefined {
+  const of = ctx.cascadeOf;
+  if (!of) return undefined;
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const c = of(chain[i]!);
+    if (c !== undefined && c.until > ts && c.since > firstSeen) return [chain[i]!, c.until];
+  }
+  return undefined;
+}
+
 function track(event: AgentEvent, ctx: DetectorContext): Track[] {
   const cfg = ctx.config.chain;
   if (!matchesAction(cfg.spawnActions, event.action)) return NO_TRACKS;
@@ -126,6 +142,16 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
         });
       }
     }
+  }
+  const under = chain && chain.length > 0 ? suspendedAncestor(chain, event.ts, view.firstSeen, ctx) : undefined;
+  if (under) {
+    (out ??= []).push({
+      rule: 'orphan',
+      severity: cfg.severity,
+      scope: cfg.scope,
+      reason: `still acting under ${under[0]}, suspended until ${new Date(under[1]).toISOString()}: a sub-agent that outlived its suspended parent`,
+      evidence: { observed: under[0], until: under[1], chain, key: `orphan:${under[0]}` },
+    });
   }
   const dv = view.distinct[CHILDREN];
   if (dv && dv.added) {

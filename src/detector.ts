@@ -36,6 +36,12 @@ export interface DetectorContext {
    * Undefined for an identity no manifest binds; absent in contexts built by hand.
    */
   boundManifest?: (identity: string) => Manifest | undefined;
+  /**
+   * Another identity's whole-identity (cascading) suspension, from when until
+   * when, as the fleet store holds it across partitions; undefined when none
+   * is in force or there is no fleet store. Set for events with a chain.
+   */
+  cascadeOf?: (identity: string) => { since: number; until: number } | undefined;
 }
 
 export interface Evidence {

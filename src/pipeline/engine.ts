@@ -138,6 +138,7 @@ export class Engine {
       contexts.push(ctx);
       updates.push(withForwarded({ offset: r.offset, identity: r.event.identity, ts: r.event.ts, tracks: this.tracks(r.event, ctx) }, r.forwarded));
       fleet?.note(classOf(ctx), r.event.identity, r.event.ts);
+      fleet?.watch(r.event.chain, r.event.ts);
       if (peers) {
         const ct = this.classTracks(r.event, ctx);
         classTracks.push(ct);
@@ -202,17 +203,22 @@ export class Engine {
       const state = record.state;
       if (r.control) {
         touched.add(identity);
-        this.control(record, r.control, items);
+        this.control(record, r.control, items, fleet);
         continue;
       }
       const event = r.event;
-      const dctx = ctx as DetectorContext;
+      const dctx = fleet && event.chain && event.chain.length > 0
+        ? { ...(ctx as DetectorContext), cascadeOf: (id: string) => fleet.cascadeOf(id) }
+        : (ctx as DetectorContext);
       if (book) {
         book.advance(event.ts, overdue);
         this.told(overdue, items);
       }
       if (peers) outcome.view.peers = peers.peersAt(classOf(dctx), event.ts, ct ?? NONE);
-      for (const command of advance(state, event.identity, event.ts, config.breaker)) items.push(stamped(record, command));
+      for (const command of advance(state, event.identity, event.ts, config.breaker)) {
+        items.push(stamped(record, command));
+        fleet?.commanded(command);
+      }
       for (const d of this.detectors) {
         if (!configOf(dctx, d).enabled) continue;
         const findings = d.detect(event, outcome.view, dctx);
@@ -231,6 +237,7 @@ export class Engine {
             touched.add(event.identity);
             items.push(stamped(record, command));
             fleet?.suspended(classOf(dctx), event.identity, command.until!);
+            fleet?.commanded(command);
           }
         }
       }
@@ -284,12 +291,15 @@ export class Engine {
     return out ?? records;
   }
 
-  private control(record: BreakerRecord, c: OperatorControl, items: OutputItem[]): void {
+  private control(record: BreakerRecord, c: OperatorControl, items: OutputItem[], fleet: FleetBatch | undefined): void {
     const cfg = this.config.breaker;
     const commands = advance(record.state, c.identity, c.ts, cfg, false);
     const effect = applyControl(record.state, c, cfg);
     commands.push(...effect.commands);
-    for (const command of commands) items.push(stamped(record, command));
+    for (const command of commands) {
+      items.push(stamped(record, command));
+      fleet?.commanded(command);
+    }
     items.push({
       kind: 'control',
       control: {

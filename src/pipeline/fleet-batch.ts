@@ -1,9 +1,11 @@
 import { activeOf, isSuspended } from '../breaker/breaker.js';
 import { checkGuard, guarded, UNKNOWN_CLASS } from '../breaker/fleet-guard.js';
-import type { BreakerState } from '../breaker/types.js';
+import type { BreakerCommand, BreakerState } from '../breaker/types.js';
 import type { FleetGuardConfig } from '../config/types.js';
 import type { Detection, DetectorContext } from '../detector.js';
-import type { FleetStore, FleetSuspension, FleetView } from '../state/fleet.js';
+import type { Cascade, FleetStore, FleetSuspension, FleetView } from '../state/fleet.js';
+
+const MAX_ANCESTORS = 4096;
 
 export const classOf = (ctx: DetectorContext): string => ctx.manifest?.agentClass ?? UNKNOWN_CLASS;
 
@@ -18,6 +20,10 @@ export class FleetBatch {
   private readonly at = new Map<string, number>();
   private views: Map<string, FleetView> | undefined;
   private readonly suspensions: FleetSuspension[] = [];
+  /** Ancestors named by the batch's chains, and the earliest event time naming them. */
+  private readonly ancestors = new Set<string>();
+  private ancestorsAt = Infinity;
+  private cascade: Map<string, Cascade> | undefined;
 
   constructor(private readonly store: FleetStore, private readonly cfg: FleetGuardConfig) {}
 
@@ -30,9 +36,24 @@ export class FleetBatch {
     if (ts > (this.at.get(agentClass) ?? -Infinity)) this.at.set(agentClass, ts);
   }
 
+  /** The chain of an event: asked of the store with the batch, guard on or off (an orphan is no guard matter). */
+  watch(chain: readonly string[] | undefined, ts: number): void {
+    if (!chain || chain.length === 0) return;
+    // Bounded: a batch of hostile chains cannot grow one query without end.
+    for (const a of chain) if (this.ancestors.size < MAX_ANCESTORS) this.ancestors.add(a);
+    if (ts < this.ancestorsAt) this.ancestorsAt = ts;
+  }
+
   async observe(): Promise<void> {
-    if (this.active.size === 0) return;
-    this.views = await this.store.observe({ active: this.active, at: this.at, activeWindowMs: this.cfg.activeWindowMs });
+    // Both asked in this tick, so a store that can sends them in one round trip.
+    const views = this.active.size > 0 ? this.store.observe({ active: this.active, at: this.at, activeWindowMs: this.cfg.activeWindowMs }) : undefined;
+    const cascade = this.ancestors.size > 0 ? this.store.cascading([...this.ancestors], this.ancestorsAt) : undefined;
+    [this.views, this.cascade] = await Promise.all([views, cascade]);
+  }
+
+  /** The identity's whole-identity suspension, if one was in force at the batch's earliest chained event (the caller compares with its own time). */
+  cascadeOf(identity: string): Cascade | undefined {
+    return this.cascade?.get(identity);
   }
 
   /** The detection as it stands, or a critical alert when suspending would exceed the class's cap. */
@@ -50,6 +71,27 @@ export class FleetBatch {
     const end = Math.max(until, view?.open.get(identity) ?? -Infinity);
     view?.open.set(identity, end);
     this.suspensions.push({ agentClass, identity, until: end });
+  }
+
+  /**
+   * Any command (a detector's, an operator's, the breaker's own resumes): its
+   * `active` list is the identity's whole state after it, so the cascade
+   * entry becomes the end of its whole-identity suspension, or now when a
+   * resume or restatement leaves none.
+   */
+  commanded(c: BreakerCommand): void {
+    let until = -Infinity;
+    for (const a of c.active) if (a.cascade && a.until > until) until = a.until;
+    if (until === -Infinity) {
+      if (c.type === 'suspend') return;
+      // Ended: the next one begins afresh.
+      this.suspensions.push({ agentClass: null, identity: c.identity, until: c.issuedAt, cascade: true });
+      this.cascade?.delete(c.identity);
+      return;
+    }
+    this.suspensions.push({ agentClass: null, identity: c.identity, until, cascade: true, since: c.issuedAt });
+    const had = this.cascade?.get(c.identity);
+    this.cascade?.set(c.identity, { since: had && had.until > c.issuedAt ? had.since : c.issuedAt, until });
   }
 
   /** Before the commit: a crash in between re-records the same suspensions on redelivery, harmlessly. */

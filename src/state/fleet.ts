@@ -39,9 +39,24 @@ export function suspendedAt(v: FleetView, ts: number): number {
 }
 
 export interface FleetSuspension {
-  agentClass: string;
+  /** Null with `cascade`: not a class count, the identity's entry in the cascade set. */
+  agentClass: string | null;
   identity: string;
   /** Event time the suspension ends. */
+  until: number;
+  /**
+   * The identity's whole-identity suspension ends at `until` (now, when a
+   * resume ended it): the latest recorded wins, so a resume can shorten it.
+   * Its sub-agents act under a suspended ancestor until then (chain `orphan`).
+   */
+  cascade?: boolean;
+  /** With `cascade`, while it is in force: when it began (kept from the first command of an unbroken run). */
+  since?: number;
+}
+
+/** An identity's whole-identity suspension in force: from when, until when. */
+export interface Cascade {
+  since: number;
   until: number;
 }
 
@@ -50,12 +65,20 @@ export interface FleetStore {
   observe(o: FleetObservation): Promise<Map<string, FleetView>>;
   /** Idempotent: a redelivered batch records the same suspensions again. */
   suspended(s: readonly FleetSuspension[]): Promise<void>;
+  /**
+   * Of these identities, the ones suspended as a whole (fleet-wide, any
+   * class) past `at`, with when that ends. Asked beside observe, in the same
+   * round trip where the store can.
+   */
+  cascading(identities: readonly string[], at: number): Promise<Map<string, Cascade>>;
 }
 
 /** The reference implementation, for the embedded pipeline and tests. */
 export class MemoryFleetStore implements FleetStore {
   private readonly activeBy = new Map<string, Map<string, number>>();
   private readonly openBy = new Map<string, Map<string, number>>();
+  private readonly cascade = new Map<string, number>();
+  private readonly cascadeSince = new Map<string, number>();
 
   async observe(o: FleetObservation): Promise<Map<string, FleetView>> {
     const out = new Map<string, FleetView>();
@@ -72,9 +95,28 @@ export class MemoryFleetStore implements FleetStore {
 
   async suspended(s: readonly FleetSuspension[]): Promise<void> {
     for (const x of s) {
+      if (x.cascade) {
+        this.cascade.set(x.identity, x.until);
+        if (x.since === undefined) this.cascadeSince.delete(x.identity);
+        else if (!this.cascadeSince.has(x.identity)) this.cascadeSince.set(x.identity, x.since);
+        continue;
+      }
+      if (x.agentClass === null) continue;
       const open = this.get(this.openBy, x.agentClass);
       if (x.until > (open.get(x.identity) ?? -Infinity)) open.set(x.identity, x.until);
     }
+  }
+
+  async cascading(identities: readonly string[], at: number): Promise<Map<string, Cascade>> {
+    prune(this.cascade, at - CASCADE_KEEP_MS);
+    prune(this.cascadeSince, at - 2 * CASCADE_KEEP_MS);
+    const out = new Map<string, Cascade>();
+    for (const id of identities) {
+      const until = this.cascade.get(id);
+      const since = this.cascadeSince.get(id);
+      if (until !== undefined && until > at && since !== undefined) out.set(id, { since, until });
+    }
+    return out;
   }
 
   private get(by: Map<string, Map<string, number>>, cls: string): Map<string, number> {
@@ -83,6 +125,9 @@ export class MemoryFleetStore implements FleetStore {
     return m;
   }
 }
+
+/** Ended whole-identity suspensions are dropped this long after the batch time that asks: a lagging partition still finds the recent ones. */
+export const CASCADE_KEEP_MS = 86_400_000;
 
 /** The class's own time; a class named without one counts at its identities' latest. */
 export function classAt(o: FleetObservation, cls: string): number {

@@ -125,6 +125,10 @@ export const identitiesPattern = (prefix: string): string => `${prefix}:{p:*}${S
  */
 export const fleetActiveKey = (prefix: string, agentClass: string): string => `${prefix}:{f}:a:${sha1hex(agentClass)}`;
 export const fleetOpenKey = (prefix: string, agentClass: string): string => `${prefix}:{f}:s:${sha1hex(agentClass)}`;
+/** Whole-identity suspensions, fleet-wide: member the identity, score when it ends. */
+export const fleetCascadeKey = (prefix: string): string => `${prefix}:{f}:x`;
+/** Same members: when each whole-identity suspension in force began. */
+export const fleetCascadeSinceKey = (prefix: string): string => `${prefix}:{f}:xs`;
 
 /**
  * Class-store keys (peer groups), all under one hash tag of their own, built

@@ -1,8 +1,8 @@
 import type { RedisClient } from './redis-connection.js';
 import { errorMessage, WardenError } from '../errors.js';
-import { fleetActiveKey, fleetOpenKey } from './keys.js';
+import { fleetActiveKey, fleetCascadeKey, fleetCascadeSinceKey, fleetOpenKey } from './keys.js';
 import { sameTick, type PipelineReplies } from './same-tick.js';
-import { classAt, type FleetObservation, type FleetStore, type FleetSuspension, type FleetView } from './fleet.js';
+import { CASCADE_KEEP_MS, classAt, type Cascade, type FleetObservation, type FleetStore, type FleetSuspension, type FleetView } from './fleet.js';
 
 /**
  * Two sorted sets per agent class under one hash tag (keys named by the
@@ -58,11 +58,46 @@ export class RedisFleetStore implements FleetStore {
     if (list.length === 0) return;
     const p = this.redis.pipeline();
     for (const x of list) {
+      if (x.cascade) {
+        // Not GT: the latest command's state wins, so a resume shortens it.
+        const cascade = fleetCascadeKey(this.prefix);
+        const since = fleetCascadeSinceKey(this.prefix);
+        p.zadd(cascade, x.until, x.identity);
+        p.pexpire(cascade, this.keepMs);
+        if (x.since === undefined) p.zrem(since, x.identity);
+        else p.zadd(since, 'NX', x.since, x.identity);
+        p.pexpire(since, this.keepMs);
+        continue;
+      }
+      if (x.agentClass === null) continue;
       const key = fleetOpenKey(this.prefix, x.agentClass);
       p.zadd(key, 'GT', x.until, x.identity);
       p.pexpire(key, this.keepMs);
     }
     await this.exec(p.exec(), 'suspended');
+  }
+
+  async cascading(identities: readonly string[], at: number): Promise<Map<string, Cascade>> {
+    if (identities.length === 0) return new Map();
+    const key = fleetCascadeKey(this.prefix);
+    const sinceKey = fleetCascadeSinceKey(this.prefix);
+    // Same tag as observe's keys: joins its pipeline when asked in the same tick.
+    const replies = await this.exec(sameTick(this.redis, key, (p) => {
+      p.zremrangebyscore(key, '-inf', at - CASCADE_KEEP_MS);
+      p.zremrangebyscore(sinceKey, '-inf', at - 2 * CASCADE_KEEP_MS);
+      p.zmscore(key, ...identities);
+      p.zmscore(sinceKey, ...identities);
+    }), 'cascading');
+    const untils = replies[2] as Array<string | null>;
+    const sinces = replies[3] as Array<string | null>;
+    const num = (v: string | null | undefined): number => (v === null || v === undefined ? NaN : Number(v));
+    const out = new Map<string, Cascade>();
+    identities.forEach((id, i) => {
+      const until = num(untils[i]);
+      const since = num(sinces[i]);
+      if (until > at && Number.isFinite(since)) out.set(id, { since, until });
+    });
+    return out;
   }
 
   private async exec(replies: Promise<PipelineReplies | null>, what: string): Promise<unknown[]> {

@@ -83,6 +83,32 @@ export function fleetStoreContract(name: string, make: MakeFleetStore): void {
       expect((await store.observe(obs({ c: { fresh: T } }, T + 20 * SEC, w))).get('c')!.active).toBe(1);
     }));
 
+    it('keeps whole-identity suspensions fleet-wide for the chains that name them: since the first of an unbroken run, the latest end wins, ended ones are not in force', withStore(async (store) => {
+      const plainC = async (ids: string[], at: number) => Object.fromEntries(await store.cascading(ids, at));
+      expect((await store.cascading([], T)).size).toBe(0);
+      await store.suspended([
+        { agentClass: null, identity: 'root', until: T + HOUR, cascade: true, since: T },
+        { agentClass: null, identity: 'other', until: T + 10 * MIN, cascade: true, since: T - MIN },
+        // A class count only: not a cascade.
+        { agentClass: 'mailer', identity: 'mail-1', until: T + HOUR },
+      ]);
+      expect(await plainC(['root', 'other', 'mail-1', 'nobody'], T)).toEqual({ root: { since: T, until: T + HOUR }, other: { since: T - MIN, until: T + 10 * MIN } });
+      // In force only past the asking time.
+      expect(await plainC(['root', 'other'], T + 20 * MIN)).toEqual({ root: { since: T, until: T + HOUR } });
+      // A later command of the same run moves the end and keeps the start.
+      await store.suspended([{ agentClass: null, identity: 'root', until: T + 2 * HOUR, cascade: true, since: T + 30 * MIN }]);
+      expect(await plainC(['root'], T)).toEqual({ root: { since: T, until: T + 2 * HOUR } });
+      // A resume ends it now, though the suspension would have lasted longer; the next run starts afresh.
+      await store.suspended([{ agentClass: null, identity: 'root', until: T + 40 * MIN, cascade: true }]);
+      expect((await store.cascading(['root'], T + 41 * MIN)).size).toBe(0);
+      expect(await plainC(['root'], T)).toEqual({});
+      await store.suspended([{ agentClass: null, identity: 'root', until: T + 3 * HOUR, cascade: true, since: T + 50 * MIN }]);
+      expect(await plainC(['root'], T + 51 * MIN)).toEqual({ root: { since: T + 50 * MIN, until: T + 3 * HOUR } });
+      // The class counts are untouched by cascade entries.
+      const w = 60 * SEC;
+      expect(plainAll(await store.observe(obs({ mailer: { 'mail-2': T } }, T, w)))).toEqual({ mailer: { active: 1, open: { 'mail-1': T + HOUR } } });
+    }));
+
     it('counts several classes in one call, each on its own, and only the classes named', withStore(async (store) => {
       const w = 60 * SEC;
       await store.suspended([{ agentClass: 'z', identity: 'z1', until: T + HOUR }]);

@@ -14,6 +14,8 @@ export interface ChainConfig extends DetectorCommon {
   /** Actions by which an agent spawns a sub-agent; the resource names the child. */
   spawnActions: Glob[];
   cycles: boolean;
+  /** Zombies (`orphan`): exact in replay, live only as exact as cross-partition timing allows; off by default. */
+  orphans: boolean;
 }
 
 const RULES = ['depth', 'cycle', 'fan-out', 'orphan'] as const;
@@ -24,6 +26,7 @@ const schema = detectorSchema(RULES, {
   fanOutWindowMs: duration({ min: 1000 }).from('fanOutWindow'),
   spawnActions: array(glob()),
   cycles: boolean(),
+  orphans: boolean(),
 });
 
 const defaults = {
@@ -37,6 +40,7 @@ const defaults = {
   fanOutWindow: '1h',
   spawnActions: ['agent.spawn'],
   cycles: true,
+  orphans: false,
 };
 
 const CHILDREN = 'chain:children';
@@ -143,7 +147,7 @@ function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Fi
       }
     }
   }
-  const under = chain && chain.length > 0 ? suspendedAncestor(chain, event.ts, view.firstSeen, ctx) : undefined;
+  const under = cfg.orphans && chain && chain.length > 0 ? suspendedAncestor(chain, event.ts, view.firstSeen, ctx) : undefined;
   if (under) {
     (out ??= []).push({
       rule: 'orphan',

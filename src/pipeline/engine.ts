@@ -138,7 +138,8 @@ export class Engine {
       contexts.push(ctx);
       updates.push(withForwarded({ offset: r.offset, identity: r.event.identity, ts: r.event.ts, tracks: this.tracks(r.event, ctx) }, r.forwarded));
       fleet?.note(classOf(ctx), r.event.identity, r.event.ts);
-      fleet?.watch(r.event.chain, r.event.ts);
+      // Only where the chain detector judges orphans: otherwise the question costs a command per batch for nothing.
+      if (ctx.config.chain.orphans && ctx.config.chain.enabled) fleet?.watch(r.event.chain, r.event.ts);
       if (peers) {
         const ct = this.classTracks(r.event, ctx);
         classTracks.push(ct);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { loadConfig } from '../../src/config/index.js';
 import type { Detection } from '../../src/detector.js';
 import type { AgentEvent } from '../../src/event/types.js';
@@ -19,8 +20,11 @@ const ev = (identity: string, ts: number, action: string, resource: string, chai
   id: `o${++n}`, ts, identity, action, resource, ...(chain ? { chain } : {}),
 });
 
+// The shipped config with orphans on (they are opt-in).
+const withOrphans = () => loadConfig('config', { extra: { name: 'detectors.yaml', text: readFileSync('config/detectors.yaml', 'utf8').replace('orphans: false', 'orphans: true') } });
+
 async function run(batches: AgentEvent[][], fleet = new MemoryFleetStore(), engine?: Engine): Promise<Detection[]> {
-  engine ??= new Engine({ config: await loadConfig('config'), store: new MemoryWindowStore(), fleet });
+  engine ??= new Engine({ config: await withOrphans(), store: new MemoryWindowStore(), fleet });
   const out: Detection[] = [];
   for (const b of batches) {
     const r = await engine.process('p', b.map((event) => ({ offset: offset++, ok: true as const, event })));
@@ -58,7 +62,7 @@ describe('chain orphan: a sub-agent acting under a suspended ancestor', () => {
 
   it('sees a suspension recorded by another engine (another partition) through the shared fleet store', async () => {
     const fleet = new MemoryFleetStore();
-    const config = await loadConfig('config');
+    const config = await withOrphans();
     const other = new Engine({ config, store: new MemoryWindowStore(), fleet });
     expect(orphans(await run([[ev(WORKER, T - MIN, 'k8s.read', 'k8s:prod/a', [ROOT])]], fleet, other))).toEqual([]);
     expect(orphans(await run([[ev(ROOT, T, 'shell.exec', 'host:prod-db-1')]], fleet))).toEqual([]);
@@ -74,3 +78,24 @@ describe('chain orphan: a sub-agent acting under a suspended ancestor', () => {
 });
 
 const HOUR_MS = 60 * MIN;
+
+describe('chain orphan is opt-in', () => {
+  it('the shipped config judges no orphans, and asks the fleet store nothing for chains', async () => {
+    const fleet = new MemoryFleetStore();
+    let asked = 0;
+    const cascading = fleet.cascading.bind(fleet);
+    fleet.cascading = async (ids, at) => {
+      asked++;
+      return cascading(ids, at);
+    };
+    const engine = new Engine({ config: await loadConfig('config'), store: new MemoryWindowStore(), fleet });
+    const found = await run([
+      [ev(WORKER, T - MIN, 'k8s.read', 'k8s:prod/a', [ROOT])],
+      [ev(ROOT, T, 'shell.exec', 'host:prod-db-1')],
+      [ev(WORKER, T + MIN, 'k8s.read', 'k8s:prod/b', [ROOT])],
+    ], fleet, engine);
+    expect(found.some((d) => d.identity === ROOT)).toBe(true);
+    expect(orphans(found)).toEqual([]);
+    expect(asked).toBe(0);
+  });
+});

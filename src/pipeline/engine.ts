@@ -60,6 +60,8 @@ export interface EngineOptions {
  */
 export class Engine {
   private config: WardenConfig;
+  /** Whether any config (base or override) judges orphans: only then are whole-identity suspensions shared. */
+  private cascades = false;
   private resolve: (e: { identity: string; agentClass?: string }) => DetectorContext;
   private readonly store: WindowStore;
   private readonly detectors: readonly AnyDetector[];
@@ -80,6 +82,7 @@ export class Engine {
     this.absent = this.detectors.filter((d) => d.absence !== undefined);
     checkConfigured(this.detectors, opts.config);
     this.config = opts.config;
+    this.cascades = judgesOrphans(opts.config);
     this.resolve = createResolver(opts.config);
     this.store = opts.store;
     this.outbox = opts.outbox;
@@ -103,6 +106,7 @@ export class Engine {
   setConfig(config: WardenConfig): void {
     checkConfigured(this.detectors, config);
     this.config = config;
+    this.cascades = judgesOrphans(config);
     this.resolve = createResolver(config);
   }
 
@@ -122,7 +126,7 @@ export class Engine {
     const records = this.verifyControls(input);
     const updates: StateUpdate[] = [];
     const contexts: Array<DetectorContext | undefined> = [];
-    const fleet = this.fleet ? new FleetBatch(this.fleet, config.breaker.fleetGuard) : undefined;
+    const fleet = this.fleet ? new FleetBatch(this.fleet, config.breaker.fleetGuard, this.cascades) : undefined;
     const peers = this.classes ? new ClassBatch(this.classes, config.breaker.fleetGuard.activeWindowMs) : undefined;
     const classTracks: Array<readonly ClassTrack[]> = [];
     for (const r of records) {
@@ -208,7 +212,7 @@ export class Engine {
         continue;
       }
       const event = r.event;
-      const dctx = fleet && event.chain && event.chain.length > 0
+      const dctx = fleet && event.chain && event.chain.length > 0 && (ctx as DetectorContext).config.chain.orphans
         ? { ...(ctx as DetectorContext), cascadeOf: (id: string) => fleet.cascadeOf(id) }
         : (ctx as DetectorContext);
       if (book) {
@@ -391,4 +395,9 @@ function checkConfigured(detectors: readonly AnyDetector[], config: WardenConfig
 /** Every command takes the identity's next seq, stored with the commit that publishes it. */
 function stamped(record: BreakerRecord, command: BreakerCommand): OutputItem {
   return { kind: 'command', command: stamp(record, command) };
+}
+
+/** Orphans on in the base config or in any override (an override may turn them on for one class). */
+function judgesOrphans(config: WardenConfig): boolean {
+  return config.detectors.chain.orphans || config.overrides.some((o) => o.detectors.chain?.orphans === true);
 }

@@ -25,7 +25,8 @@ export class FleetBatch {
   private ancestorsAt = Infinity;
   private cascade: Map<string, Cascade> | undefined;
 
-  constructor(private readonly store: FleetStore, private readonly cfg: FleetGuardConfig) {}
+  /** `cascades`: whole-identity suspensions are shared for the chain detector's orphans (off: nothing recorded or asked). */
+  constructor(private readonly store: FleetStore, private readonly cfg: FleetGuardConfig, private readonly cascades = false) {}
 
   /** Only while the guard is on: observing is its per-batch cost. */
   note(agentClass: string, identity: string, ts: number): void {
@@ -38,7 +39,7 @@ export class FleetBatch {
 
   /** The chain of an event: asked of the store with the batch, guard on or off (an orphan is no guard matter). */
   watch(chain: readonly string[] | undefined, ts: number): void {
-    if (!chain || chain.length === 0) return;
+    if (!this.cascades || !chain || chain.length === 0) return;
     // Bounded: a batch of hostile chains cannot grow one query without end.
     for (const a of chain) if (this.ancestors.size < MAX_ANCESTORS) this.ancestors.add(a);
     if (ts < this.ancestorsAt) this.ancestorsAt = ts;
@@ -80,6 +81,7 @@ export class FleetBatch {
    * resume or restatement leaves none.
    */
   commanded(c: BreakerCommand): void {
+    if (!this.cascades) return;
     let until = -Infinity;
     for (const a of c.active) if (a.cascade && a.until > until) until = a.until;
     if (until === -Infinity) {

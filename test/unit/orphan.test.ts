@@ -80,13 +80,19 @@ describe('chain orphan: a sub-agent acting under a suspended ancestor', () => {
 const HOUR_MS = 60 * MIN;
 
 describe('chain orphan is opt-in', () => {
-  it('the shipped config judges no orphans, and asks the fleet store nothing for chains', async () => {
+  it('the shipped config judges no orphans, and neither asks nor tells the fleet store of cascades', async () => {
     const fleet = new MemoryFleetStore();
     let asked = 0;
     const cascading = fleet.cascading.bind(fleet);
     fleet.cascading = async (ids, at) => {
       asked++;
       return cascading(ids, at);
+    };
+    const recorded: boolean[] = [];
+    const suspended = fleet.suspended.bind(fleet);
+    fleet.suspended = async (list) => {
+      for (const x of list) recorded.push(x.cascade === true);
+      return suspended(list);
     };
     const engine = new Engine({ config: await loadConfig('config'), store: new MemoryWindowStore(), fleet });
     const found = await run([
@@ -97,5 +103,7 @@ describe('chain orphan is opt-in', () => {
     expect(found.some((d) => d.identity === ROOT)).toBe(true);
     expect(orphans(found)).toEqual([]);
     expect(asked).toBe(0);
+    // The root's suspension counts for its class (the guard), and nothing is written for cascades.
+    expect(recorded).toEqual([false]);
   });
 });

@@ -6,7 +6,7 @@ import { classActiveKey, classCountersKey, prefixPattern } from '../../src/state
 import { RedisClassStore } from '../../src/state/redis-class-store.js';
 import { RedisFleetStore } from '../../src/state/redis-fleet.js';
 import { classStoreContract } from '../contract/class-store.contract.js';
-import { deletePrefix, keysUnder as keysUnderPrefix, REDIS_URL, requireRedis } from './helpers.js';
+import { countPipelines, deletePrefix, keysUnder as keysUnderPrefix, REDIS_URL, requireRedis } from './helpers.js';
 
 let admin: Redis;
 const clients: Redis[] = [];
@@ -112,17 +112,7 @@ describe('RedisClassStore', () => {
   it('shares the fleet guard\'s round trip: both observes of a batch go out in one pipeline', async () => {
     const { store, redis, prefix, cleanup } = await makeRedis();
     const fleet = new RedisFleetStore(redis, prefix);
-    const pipeline = redis.pipeline.bind(redis);
-    let execs = 0;
-    redis.pipeline = ((...args: Parameters<typeof pipeline>) => {
-      const p = pipeline(...args);
-      const exec = p.exec.bind(p);
-      p.exec = (...e: Parameters<typeof exec>) => {
-        execs++;
-        return exec(...e);
-      };
-      return p;
-    }) as typeof redis.pipeline;
+    const execs = countPipelines(redis);
     const sent = redis.sendCommand.bind(redis);
     let alone = 0;
     redis.sendCommand = ((cmd: Parameters<typeof sent>[0], stream?: unknown) => {
@@ -132,9 +122,9 @@ describe('RedisClassStore', () => {
     try {
       const o = obs('c', ['x', 'y'], T);
       await store.observe(o);
-      const before = [execs, alone];
+      const before = [execs(), alone];
       const [views, classes] = await Promise.all([fleet.observe({ active: o.active, at: new Map([['c', T + 1]]), activeWindowMs: HOUR }), store.observe(obs('c', ['z'], T + 1))]);
-      expect([execs - before[0]!, alone - before[1]!]).toEqual([1, 0]);
+      expect([execs() - before[0]!, alone - before[1]!]).toEqual([1, 0]);
       // Each store keeps its own sets: the fleet saw x and y, the class store x, y, then z.
       expect(views.get('c')!.active).toBe(2);
       expect(classes.get('c')).toMatchObject({ active: 3 });

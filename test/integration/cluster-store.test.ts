@@ -16,7 +16,7 @@ import type { StateUpdate, Track } from '../../src/state/types.js';
 import { classStoreContract } from '../contract/class-store.contract.js';
 import { fleetStoreContract } from '../contract/fleet-store.contract.js';
 import { windowStoreContract } from '../contract/window-store.contract.js';
-import { deletePrefix, keysUnder, REDIS_CLUSTER_URL, requireCluster, wardenCli } from './helpers.js';
+import { countPipelines, deletePrefix, keysUnder, REDIS_CLUSTER_URL, requireCluster, wardenCli } from './helpers.js';
 
 // The whole file runs on a real 3-master Redis Cluster (scripts/redis-cluster.sh, brought up by scripts/test.sh).
 let admin: RedisClient;
@@ -141,17 +141,7 @@ describe('Warden on a Redis Cluster', () => {
     const redis = client();
     await redis.ping();
     const prefix = newPrefix('tick');
-    let execs = 0;
-    const pipeline = redis.pipeline.bind(redis);
-    redis.pipeline = ((...args: Parameters<typeof pipeline>) => {
-      const p = pipeline(...args);
-      const exec = p.exec.bind(p);
-      p.exec = (...e: Parameters<typeof exec>) => {
-        execs++;
-        return exec(...e);
-      };
-      return p;
-    }) as typeof redis.pipeline;
+    const execs = countPipelines(redis);
     const store = new RedisWindowStore({ redis, prefix });
     const fleet = new RedisFleetStore(redis, prefix);
     const classes = new RedisClassStore({ redis, prefix });
@@ -161,7 +151,7 @@ describe('Warden on a Redis Cluster', () => {
       fleet.observe({ active, at: new Map([['c', T0]]), activeWindowMs: 60_000 }),
       classes.observe({ counters: new Map(), active, at: T0, activeWindowMs: 60_000 }),
     ]);
-    expect(execs).toBe(3);
+    expect(execs()).toBe(3);
     expect(applied.outcomes[0]).toMatchObject({ status: 'view' });
     expect(seen.get('c')!.active).toBe(1);
     expect(cls.get('c')!.active).toBe(1);

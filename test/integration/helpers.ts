@@ -235,6 +235,22 @@ export async function dumpState(redis: RedisClient, prefix: string): Promise<Rec
 }
 
 /** Every key under a prefix, sorted. */
+/** Counts the pipelines the connection sends from now on (its round trips for batched work). */
+export function countPipelines(redis: RedisClient): () => number {
+  let execs = 0;
+  const pipeline = redis.pipeline.bind(redis);
+  redis.pipeline = ((...args: Parameters<typeof pipeline>) => {
+    const p = pipeline(...args);
+    const exec = p.exec.bind(p);
+    p.exec = (...e: Parameters<typeof exec>) => {
+      execs++;
+      return exec(...e);
+    };
+    return p;
+  }) as typeof redis.pipeline;
+  return () => execs;
+}
+
 export async function keysUnder(redis: RedisClient, prefix: string): Promise<string[]> {
   const out: string[] = [];
   for await (const keys of scanKeys(redis, `${prefix}:*`)) out.push(...keys);

@@ -84,6 +84,20 @@ async function consumeBinary(topic: string): Promise<Array<{ key: string; partit
 }
 
 /** What a gateway would publish natively for the same calls. */
+/** Runs Warden over the actions topic until caught up: its topics, its decisions, and per identity their shape (sorted, restatements left out). */
+async function decideAll(actions: string): Promise<{ r: Awaited<ReturnType<typeof newRunOf>>; audit: Array<Record<string, unknown>>; of: (identity: string) => unknown[] }> {
+  const r = await newRunOf(actions, prefixes);
+  const warden = startWarden(r.env, configDir);
+  try {
+    await warden.waitForLog(/"msg":"consuming"/);
+    await waitForGroupCaughtUp(r.group, actions);
+  } finally {
+    expect(await stopWarden(warden)).toBe(0);
+  }
+  const audit = (await kcatConsumeAll(r.decisions)).map((x) => JSON.parse(x.payload!) as Record<string, unknown>);
+  return { r, audit, of: (identity) => audit.filter((d) => d.identity === identity && d.kind !== 'state').map(shape).sort() };
+}
+
 function nativeEvents(identity: string, calls: Array<{ action: string; resource: string; at: number }>): AgentEvent[] {
   return calls.map((c, i) => ({ id: `${identity}#${i}`, ts: c.at, identity, action: c.action, resource: c.resource, outcome: 'allowed' }));
 }
@@ -134,16 +148,7 @@ describe('warden otlp with the OpenTelemetry JS SDK, against the real broker and
     expect(vault.agentClass).toBeUndefined();
     expect(vault.id).toBe(`${vault.correlationId}-${vault.id.slice(33)}`);
 
-    const r = await newRunOf(actions, prefixes);
-    const warden = startWarden(r.env, configDir);
-    try {
-      await warden.waitForLog(/"msg":"consuming"/);
-      await waitForGroupCaughtUp(r.group, actions);
-    } finally {
-      expect(await stopWarden(warden)).toBe(0);
-    }
-    const audit = (await kcatConsumeAll(r.decisions)).map((x) => JSON.parse(x.payload!) as Record<string, unknown>);
-    const of = (identity: string) => audit.filter((d) => d.identity === identity && d.kind !== 'state').map(shape).sort();
+    const { r, audit, of } = await decideAll(actions);
     expect(of(native).length).toBeGreaterThan(0);
     expect(audit.filter((d) => d.identity === native && d.kind === 'detection').map((d) => [d.detector, d.rule]), JSON.stringify(audit)).toEqual([['scope', 'outside-manifest']]);
     expect(of(viaJson)).toEqual(of(native));
@@ -190,16 +195,7 @@ describe('warden otlp with the OpenTelemetry JS SDK, against the real broker and
     expect(w3).toMatchObject({ action: 'k8s.read', resource: 'k8s:prod/pods', chain: [otel.o, otel.w1, otel.w2] });
     expect(mapped.find((e) => e.identity === otel.o)).toMatchObject({ action: 'agent.spawn', resource: `agent:${otel.w1}` });
 
-    const r = await newRunOf(actions, prefixes);
-    const warden = startWarden(r.env, configDir);
-    try {
-      await warden.waitForLog(/"msg":"consuming"/);
-      await waitForGroupCaughtUp(r.group, actions);
-    } finally {
-      expect(await stopWarden(warden)).toBe(0);
-    }
-    const audit = (await kcatConsumeAll(r.decisions)).map((x) => JSON.parse(x.payload!) as Record<string, unknown>);
-    const of = (identity: string) => audit.filter((d) => d.identity === identity && d.kind !== 'state').map(shape).sort();
+    const { audit, of } = await decideAll(actions);
     expect(audit.filter((d) => d.identity === nat.w3 && d.kind === 'detection').map((d) => [d.detector, d.rule]), JSON.stringify(audit)).toContainEqual(['chain', 'depth']);
     for (const k of ['o', 'w1', 'w2', 'w3'] as const) expect(of(otel[k]), k).toEqual(of(nat[k]));
   });

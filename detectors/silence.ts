@@ -1,11 +1,11 @@
 import { defineDetector, type DetectorCommon, type DetectorContext, type Expectation, type Finding, type Silence } from '../src/detector.js';
 import type { AgentEvent } from '../src/event/types.js';
 import { detectorSchema } from '../src/config/detector-schema.js';
-import { duration, number } from '../src/config/schema.js';
+import { boolean, duration, number, object } from '../src/config/schema.js';
 import { baselineLearned, baselineParamsOf } from '../src/state/baseline.js';
 import { slidingCount, type IdentityView } from '../src/state/types.js';
 import { formatDuration, NO_FINDINGS, NO_TRACKS, round } from './format.js';
-import { rateKeys } from './rate.js';
+import { classPace, rateKeys } from './rate.js';
 
 export interface SilenceConfig extends DetectorCommon {
   /** Silence is a finding once this many events were expected and none came. */
@@ -14,9 +14,18 @@ export interface SilenceConfig extends DetectorCommon {
   withinMs: number;
   /** An action last seen longer ago than this before the last event no longer counts towards what is expected. */
   staleMs: number;
+  /**
+   * An action that goes on far below what is expected of it: over the rate
+   * detector's long window, below min(ratio x E, E - zScore x sqrt(E)), E the
+   * lowest profile of this hour and its neighbours times its class's pace on
+   * the action (capped at 1: a quiet day the class shares lowers E), when E
+   * is at least `minExpected` and the class keeps at least `peers` x its own
+   * pace. Needs the class (a manifest) and the rate detector's peers.
+   */
+  drop: { enabled: boolean; ratio: number; zScore: number; minExpected: number; peers: number };
 }
 
-const RULES = ['silent'] as const;
+const RULES = ['silent', 'drop'] as const;
 
 const schema = detectorSchema(RULES, {
   expectedEvents: number({ min: 3 }),
@@ -25,6 +34,7 @@ const schema = detectorSchema(RULES, {
     if (w > 6 * 3_600_000) report([], 'must be at most 6h');
   }),
   staleMs: duration({ min: 60_000 }).from('stale'),
+  drop: object({ enabled: boolean(), ratio: number({ gt: 0, max: 1 }), zScore: number({ min: 0 }), minExpected: number({ min: 1 }), peers: number({ gt: 0 }) }),
 });
 
 const defaults = {
@@ -37,6 +47,7 @@ const defaults = {
   expectedEvents: 15,
   within: '1h',
   stale: '1h',
+  drop: { enabled: true, ratio: 0.3, zScore: 3, minExpected: 20, peers: 0.3 },
 };
 
 /**
@@ -58,6 +69,37 @@ function expect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Ex
   const hour = (base.expected * lv.windowMs) / b.bucketMs;
   const level = hour > 0 ? Math.min(1, slidingCount(lv, event.ts) / hour) : 0;
   return { key: event.action, ts: event.ts, perMs: (base.expectedLow * level) / b.bucketMs };
+}
+
+/** An action going on far below what its profile and its class's pace expect of it now. */
+function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Finding[] {
+  const c = ctx.config.silence.drop;
+  const r = ctx.config.rate;
+  const b = r.baseline;
+  if (!c.enabled || !r.enabled || !b.enabled || !view.peers || event.outcome === 'error') return NO_FINDINGS;
+  const [short, long] = rateKeys(event.action);
+  const cv = view.counters[short];
+  const base = cv?.baseline;
+  const lv = view.counters[long];
+  if (!cv || !base || !lv || !baselineLearned(base.n, baselineParamsOf(b), cv.bucketStart, view.firstSeen)) return NO_FINDINGS;
+  const pace = classPace(event, view, r);
+  if (pace === undefined || pace < c.peers) return NO_FINDINGS;
+  // What its class's pace says it would do now: on a day the class is quiet, the identity may be quiet too.
+  const expected = (lv.windowMs / b.bucketMs) * base.expectedLow * Math.min(1, pace);
+  if (expected < c.minExpected) return NO_FINDINGS;
+  // Counts, not the learned noise: that holds the day-to-day swing of the profile, and a drop is judged against the class's day.
+  const limit = Math.min(c.ratio * expected, expected - c.zScore * Math.sqrt(expected));
+  const est = slidingCount(lv, event.ts);
+  // Below the bar for as long as the drop lasts: suppression makes that one detection per window.
+  if (est >= limit) return NO_FINDINGS;
+  return [{
+    rule: 'drop',
+    severity: ctx.config.silence.severity,
+    scope: 'identity',
+    alertOnly: true,
+    reason: `${event.action} at ${round(est)} in ${formatDuration(lv.windowMs)}, ${round(est / expected, 2)}x the ${round(expected, 1)} expected of it around this hour at its class's pace (${round(pace, 2)}x the class's own)`,
+    evidence: { observed: round(est), limit: round(limit), expected: round(expected, 3), peersRatio: round(pace, 2), windowMs: lv.windowMs, action: event.action, key: `drop:${event.action}` },
+  }];
 }
 
 function due(held: Iterable<Expectation>, lastTs: number, ctx: DetectorContext): number | undefined {
@@ -88,6 +130,6 @@ function overdue(s: Silence, ctx: DetectorContext): Finding {
 export const silence = defineDetector({
   name: 'silence', rules: RULES, schema, defaults,
   track: () => NO_TRACKS,
-  detect: () => NO_FINDINGS,
+  detect,
   absence: { expect, due, overdue },
 });

@@ -67,4 +67,16 @@ describe('class baselines (peer groups)', () => {
     expect(flagged[0]).toMatchObject({ rule: 'newcomer', decision: 'alert', evidence: { judgedBy: 'support-bot' } });
     expect(flagged[0]!.ts - start).toBeLessThan(3 * MIN);
   });
+
+  it('alert (silence/drop) on the one identity whose action drops to a tenth while its class runs as usual, and on no one when the class drops together', async () => {
+    const drops = (ds: Detection[]) => ds.filter((d) => d.detector === 'silence' && d.rule === 'drop');
+    const one = drops(await run(fleet(4, (id, t) => (id === 'bot-3' && inSurge(t) ? 0.1 : 1))));
+    expect(new Set(one.map((d) => d.identity))).toEqual(new Set(['bot-3']));
+    expect(one[0]).toMatchObject({ decision: 'alert', scope: '*', action: 'crm.read' });
+    expect(one[0]!.ts).toBeGreaterThan(SURGE_FROM);
+    expect(one[0]!.ts - SURGE_FROM).toBeLessThan(2 * HOUR);
+    expect(drops(await run(fleet(4, (_id, t) => (inSurge(t) ? 0.1 : 1)))).map((d) => `${d.identity}: ${d.reason}`)).toEqual([]);
+    // Without the class nothing says the day is not a quiet one: no drop.
+    expect(drops(await run(fleet(4, (id, t) => (id === 'bot-3' && inSurge(t) ? 0.1 : 1)), false))).toEqual([]);
+  });
 });

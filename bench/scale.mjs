@@ -17,6 +17,7 @@ import { Engine } from '../dist/src/pipeline/engine.js';
 import { MemoryClassStore } from '../dist/src/state/class-store.js';
 import { MemoryFleetStore } from '../dist/src/state/fleet.js';
 import { decodeIdentityState } from '../dist/src/state/identity-hash.js';
+import { breakdown, printBreakdown } from './memory-breakdown.mjs';
 import { IDENTITY_FIELD, META_FIELD, identitiesPattern, metaKey, partitionKey, partitionOf, prefixPattern } from '../dist/src/state/keys.js';
 import { MemoryWindowStore } from '../dist/src/state/memory-store.js';
 import { RedisWindowStore } from '../dist/src/state/redis-store.js';
@@ -325,6 +326,7 @@ async function identitiesRun(identities, deadline) {
   await stopWarden(w);
   const mem = (await usedMemory()) - mem0;
   const sampled = await sampleMemory(prefix);
+  if (process.env.BENCH_SCALE_BREAKDOWN === '1') printBreakdown(await breakdown(redis, prefix));
   const s = w.samples.filter((x) => x.rss);
   // Node memory as the run goes: at 10%, 50% and 90% of the events committed (the next /metrics sample).
   const at = (f) => {

@@ -127,7 +127,7 @@ const defaults = {
     long: { window: '1h', ratio: 2, zScore: 4, minEvents: 15 },
     quiet: { floor: 0.25, minRatio: 1.25 },
   },
-  denied: { enabled: true, ratio: 3, zScore: 5, minEvents: 10, share: 0.3, long: { window: '1h', ratio: 3, zScore: 5, minEvents: 5, share: 0.05 } },
+  denied: { enabled: true, ratio: 3, zScore: 5, minEvents: 10, share: 0.3, long: { window: '1h', ratio: 3, zScore: 3.5, minEvents: 5, share: 0.05 } },
   peers: { enabled: true, minActive: 3, surge: 1.3, tolerance: 2.5, newcomer: { ratio: 4, zScore: 5, minEvents: 10 } },
 };
 

@@ -130,6 +130,18 @@ describe('rate detector', () => {
     expect(new Harness(resolve, [rate]).runAll(byTime([...busy, ...few])).filter((f) => f.finding.rule === 'denied')).toEqual([]);
   });
 
+  it('alerts on slow probing by an identity that is denied about once an hour (7 denials in 40 min), and never on its usual denials', () => {
+    const at = T0 + 3 * DAY + 12 * HOUR;
+    const base = support('probe-4', T0, at + 2 * HOUR, () => 30, 45);
+    const usual = [];
+    for (let t = T0 + 17 * MIN; t < at + 2 * HOUR; t += HOUR) usual.push(ev('probe-4', t, 'crm.read', 'crm:customers/7', { ...SUPPORT, outcome: 'denied' }));
+    expect(new Harness(resolve, [rate]).runAll(byTime([...base, ...usual])).filter((f) => f.finding.rule === 'denied')).toEqual([]);
+    const slow = Array.from({ length: 7 }, (_, i) => ev('probe-4', at + 2 * MIN + i * 6 * MIN, 'crm.read', `crm:customers/internal/${i}`, { ...SUPPORT, outcome: 'denied' }));
+    const fired = new Harness(resolve, [rate]).runAll(byTime([...base, ...usual, ...slow])).filter((f) => f.finding.rule === 'denied');
+    expect(fired.map((f) => f.finding.evidence.key)).toEqual(['denied:long']);
+    expect(fired[0]!.event.ts - at).toBeLessThan(45 * MIN);
+  });
+
   it('fires hard-limit exactly once per crossing of a manifest limit', () => {
     const events = [];
     // 600 sends in the first 30 minutes of an hour bucket: one crossing at the 501st.

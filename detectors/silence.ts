@@ -3,7 +3,7 @@ import type { AgentEvent } from '../src/event/types.js';
 import { detectorSchema } from '../src/config/detector-schema.js';
 import { boolean, duration, number, object } from '../src/config/schema.js';
 import { baselineLearned, baselineParamsOf } from '../src/state/baseline.js';
-import { slidingCount, type IdentityView } from '../src/state/types.js';
+import { slidingCount, type BaselineView, type CounterView, type IdentityView } from '../src/state/types.js';
 import { formatDuration, NO_FINDINGS, NO_TRACKS, round } from './format.js';
 import { classPace, rateKeys } from './rate.js';
 
@@ -58,6 +58,17 @@ const defaults = {
  * day), never up.
  */
 function expect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Expectation | undefined {
+  const learned = learnedRate(event, view, ctx);
+  if (!learned) return undefined;
+  const [base, lv] = learned;
+  const bucketMs = ctx.config.rate.baseline.bucketMs;
+  const hour = (base.expected * lv.windowMs) / bucketMs;
+  const level = hour > 0 ? Math.min(1, slidingCount(lv, event.ts) / hour) : 0;
+  return { key: event.action, ts: event.ts, perMs: (base.expectedLow * level) / bucketMs };
+}
+
+/** The rate detector's learned baseline of this event's action and its long window, once learned. */
+function learnedRate(event: AgentEvent, view: IdentityView, ctx: DetectorContext): [BaselineView, CounterView] | undefined {
   const r = ctx.config.rate;
   const b = r.baseline;
   if (!r.enabled || !b.enabled || event.outcome === 'error') return undefined;
@@ -66,26 +77,23 @@ function expect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Ex
   const base = cv?.baseline;
   const lv = view.counters[long];
   if (!cv || !base || !lv || !baselineLearned(base.n, baselineParamsOf(b), cv.bucketStart, view.firstSeen)) return undefined;
-  const hour = (base.expected * lv.windowMs) / b.bucketMs;
-  const level = hour > 0 ? Math.min(1, slidingCount(lv, event.ts) / hour) : 0;
-  return { key: event.action, ts: event.ts, perMs: (base.expectedLow * level) / b.bucketMs };
+  return [base, lv];
 }
 
 /** An action going on far below what its profile and its class's pace expect of it now. */
 function detect(event: AgentEvent, view: IdentityView, ctx: DetectorContext): Finding[] {
   const c = ctx.config.silence.drop;
-  const r = ctx.config.rate;
-  const b = r.baseline;
-  if (!c.enabled || !r.enabled || !b.enabled || !view.peers || event.outcome === 'error') return NO_FINDINGS;
-  const [short, long] = rateKeys(event.action);
-  const cv = view.counters[short];
-  const base = cv?.baseline;
-  const lv = view.counters[long];
-  if (!cv || !base || !lv || !baselineLearned(base.n, baselineParamsOf(b), cv.bucketStart, view.firstSeen)) return NO_FINDINGS;
-  const pace = classPace(event, view, r);
+  if (!c.enabled || !view.peers) return NO_FINDINGS;
+  const learned = learnedRate(event, view, ctx);
+  if (!learned) return NO_FINDINGS;
+  const [base, lv] = learned;
+  const profile = (lv.windowMs / ctx.config.rate.baseline.bucketMs) * base.expectedLow;
+  // The class's pace only lowers the expectation: below minExpected already, it need not be asked (it reads the class's counters).
+  if (profile < c.minExpected) return NO_FINDINGS;
+  const pace = classPace(event, view, ctx.config.rate);
   if (pace === undefined || pace < c.peers) return NO_FINDINGS;
   // What its class's pace says it would do now: on a day the class is quiet, the identity may be quiet too.
-  const expected = (lv.windowMs / b.bucketMs) * base.expectedLow * Math.min(1, pace);
+  const expected = profile * Math.min(1, pace);
   if (expected < c.minExpected) return NO_FINDINGS;
   // Counts, not the learned noise: that holds the day-to-day swing of the profile, and a drop is judged against the class's day.
   const limit = Math.min(c.ratio * expected, expected - c.zScore * Math.sqrt(expected));
